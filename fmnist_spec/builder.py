@@ -1,0 +1,121 @@
+"""Spec -> ``keras.Sequential``, in the list style or the ``.add()`` style.
+
+Both styles share one code path: the same layer objects are made by
+:func:`make_layers`, then given either to ``keras.Sequential([...])`` or to
+``model.add`` one at a time (Keras's own ``Sequential([...])`` is a loop over
+``add``). The spec's ``input_shape`` becomes a leading ``keras.Input``, which
+is what Keras 3 asks for instead of ``input_shape=`` on a layer (that form
+warns).
+"""
+
+from __future__ import annotations
+
+import types
+
+import keras
+
+from .layers import LAYERS, LOSSES, OPTIMIZERS
+from .names import graph_name
+from .spec import Spec
+
+STYLES = ("list", "add")
+
+
+def make_layers(spec: Spec) -> list:
+    """``[keras.Input(shape=input_shape), layer, ...]`` for ``spec``."""
+    made = [keras.Input(shape=spec.input_shape)]
+    for layer in spec.layers:
+        kwargs = dict(layer.arguments)
+        if layer.name is not None:
+            kwargs["name"] = layer.name
+        made.append(LAYERS[layer.type](**kwargs))
+    return made
+
+
+def use_graph_name(model, name: str) -> None:
+    """Make ``model`` open TensorFlow name scopes under ``name``, keeping ``model.name``.
+
+    Keras 3 opens ``model.name`` as a root TensorFlow name scope when it
+    builds, trains, evaluates or predicts; TensorFlow rejects names with spaces
+    or non-ASCII letters there (see :mod:`fmnist_spec.names`). This replaces
+    the model instance's ``_open_name_scope`` (a private Keras 3 method) so
+    the scope is ``name`` while summaries and saved files keep the display
+    name. Safe names are left alone.
+    """
+    if name == model.name:
+        return
+    from keras.src.backend import name_scope
+    from keras.src.backend.common.name_scope import current_path
+
+    def _open_name_scope(self):
+        if self._parent_path is None:
+            self._parent_path = current_path()
+        return name_scope(name, caller=self)
+
+    object.__setattr__(model, "_open_name_scope", types.MethodType(_open_name_scope, model))
+
+
+def build_model(spec: Spec, style: str | None = None) -> keras.Sequential:
+    """Build the (uncompiled) ``keras.Sequential`` a spec describes.
+
+    Args:
+        spec: A checked spec (:func:`fmnist_spec.load_spec`).
+        style: ``"list"`` (``keras.Sequential([...])``) or ``"add"``
+            (``keras.Sequential()`` then ``.add()``); None uses ``spec.style``.
+
+    Returns:
+        A built model: input ``(None, *spec.input_shape)`` float32, output
+        ``(None, 10)``; ``model.name`` is ``spec.name``.
+
+    Raises:
+        ValueError: ``style`` is not one of ``"list"``, ``"add"``.
+    """
+    style = style or spec.style
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}. Received: style={style!r}")
+    safe = graph_name(spec.name)
+    made = make_layers(spec)
+    if style == "list":
+        model = keras.Sequential(made, name=safe)
+    else:
+        model = keras.Sequential(name=safe)
+        for layer in made:
+            model.add(layer)
+    model.name = spec.name
+    use_graph_name(model, safe)
+    return model
+
+
+def make_optimizer(spec: Spec):
+    """The ``optimizer=`` argument for ``model.compile``: the spec's name string
+    as written (Keras's defaults apply), or an instance of the Keras class."""
+    if isinstance(spec.optimizer.given, str):
+        return spec.optimizer.given
+    return OPTIMIZERS[spec.optimizer.type](**spec.optimizer.arguments)
+
+
+def make_loss(spec: Spec):
+    """The ``loss=`` argument: the name string, or a Keras loss object with ``from_logits``."""
+    if not spec.loss.from_logits:
+        return spec.loss.name
+    return LOSSES[spec.loss.name](from_logits=True)
+
+
+def compile_model(model, spec: Spec) -> None:
+    """``model.compile(optimizer=..., loss=..., metrics=...)`` as the spec says."""
+    model.compile(optimizer=make_optimizer(spec), loss=make_loss(spec), metrics=list(spec.metrics))
+
+
+def load_model(path) -> keras.Model:
+    """Load a ``.keras`` file with Keras's ``safe_mode`` and the naming policy.
+
+    Args:
+        path: A ``.keras`` file written by ``fmnist-spec`` or by Keras.
+
+    Returns:
+        The model, ready to train again even when its display name is not
+        TensorFlow-safe.
+    """
+    model = keras.saving.load_model(path, safe_mode=True)
+    use_graph_name(model, graph_name(model.name))
+    return model

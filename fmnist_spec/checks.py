@@ -1,0 +1,180 @@
+"""Rules the JSON Schema cannot express, one small function each.
+
+Each check takes the schema-valid spec as plain data and yields
+``(path, message, hint)`` or ``(path, message, hint, severity)`` tuples; it
+does not know about files or positions. :func:`run_checks` attaches those.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterator
+
+from . import facts
+from .errors import ERROR, Problem
+from .shapes import format_shape, infer
+from .yaml_source import Source
+
+MAX_PARAMS = 50_000_000
+"""Largest model accepted, in parameters (200 MB of float32 weights)."""
+
+Finding = tuple
+
+
+def sample_shape(spec: dict) -> tuple:
+    """Shape of one sample after ``data`` preparation: (784,) or (28, 28)."""
+    if spec.get("data", {}).get("flatten", False):
+        return (math.prod(facts.IMAGE_SHAPE),)
+    return facts.IMAGE_SHAPE
+
+
+def _loss(spec: dict) -> tuple[str, bool]:
+    """(loss name in snake_case, from_logits) of ``compile.loss``."""
+    loss = spec["compile"]["loss"]
+    if isinstance(loss, str):
+        return loss, False
+    name = {"SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+            "CategoricalCrossentropy": "categorical_crossentropy"}[loss["type"]]
+    return name, loss.get("from_logits", False)
+
+
+def check_layer_names_unique(spec: dict) -> Iterator[Finding]:
+    """Two layers of one model cannot share a name (Keras raises at build time)."""
+    first: dict = {}
+    for i, layer in enumerate(spec["layers"]):
+        name = layer.get("name")
+        if name is None:
+            continue
+        if name in first:
+            yield (("layers", i, "name"), f"layer name '{name}' is already used by layers[{first[name]}]",
+                   "give each layer its own name")
+        else:
+            first[name] = i
+
+
+def check_input_shape_on_first_layer(spec: dict) -> Iterator[Finding]:
+    """input_shape is required on the first layer and ignored by Keras on any other."""
+    layers = spec["layers"]
+    if "input_shape" not in layers[0]:
+        shape = list(sample_shape(spec))
+        yield (("layers", 0), "the first layer has no input_shape",
+               f"add 'input_shape: {shape}' to the first layer (the data give samples of shape {tuple(shape)})")
+    for i, layer in enumerate(layers[1:], start=1):
+        if "input_shape" in layer:
+            yield (("layers", i, "input_shape"),
+                   f"input_shape on layers[{i}] would be silently ignored by Keras; only the first layer takes it",
+                   "remove it here; give it on layers[0] only")
+
+
+def check_input_shape_matches_data(spec: dict) -> Iterator[Finding]:
+    """The first layer's input_shape equals the shape of one prepared sample."""
+    given = spec["layers"][0].get("input_shape")
+    expected = sample_shape(spec)
+    if given is None or tuple(given) == expected:
+        return
+    flatten = spec.get("data", {}).get("flatten", False)
+    if math.prod(given) == math.prod(expected) and len(given) != len(expected):
+        hint = (f"write input_shape: {list(expected)}, or set data.flatten: {str(not flatten).lower()} "
+                f"so the data come as {tuple(given)}")
+    elif len(given) == len(expected) + 1:
+        hint = f"input_shape leaves out the batch axis: write {list(expected)}"
+    else:
+        hint = f"write input_shape: {list(expected)}"
+    yield (("layers", 0, "input_shape"),
+           f"input_shape {list(given)} does not match the data: each Fashion-MNIST sample is "
+           f"{format_shape(expected)} (data.flatten is {str(flatten).lower()})", hint)
+
+
+def _rows(spec: dict):
+    given = spec["layers"][0].get("input_shape") or sample_shape(spec)
+    return infer(spec["layers"], given)
+
+
+def check_model_size(spec: dict) -> Iterator[Finding]:
+    """Refuse models too large to allocate, before TensorFlow is touched."""
+    rows = _rows(spec)
+    total = sum(r.params for r in rows)
+    if total > MAX_PARAMS:
+        biggest = max(rows, key=lambda r: r.params)
+        yield (("layers", biggest.index),
+               f"the model would have {total:,} parameters ({total * 4 / 2**30:.1f} GiB of float32 weights), "
+               f"more than the limit of {MAX_PARAMS:,}; layers[{biggest.index}] alone has {biggest.params:,}",
+               "use fewer units")
+
+
+def check_output_is_ten_way(spec: dict) -> Iterator[Finding]:
+    """The model ends in one score per class: output shape (None, 10)."""
+    rows = _rows(spec)
+    last = rows[-1]
+    n = len(rows) - 1
+    if len(last.output_shape) > 2:
+        bad = next((r for r in rows if r.type == "Dense" and len(r.input_shape) > 2), last)
+        yield (("layers", bad.index),
+               f"{bad.type} on input {format_shape(bad.input_shape)} acts on the last axis only and gives "
+               f"{format_shape(bad.output_shape)}; the model would end in {format_shape(last.output_shape)}, "
+               f"but a classifier needs one score per class: (None, {facts.NUM_CLASSES})",
+               f"add '{{type: Flatten}}' before layers[{bad.index}], or set data.flatten: true "
+               f"with input_shape: [{math.prod(facts.IMAGE_SHAPE)}]")
+        return
+    if last.type != "Dense":
+        yield (("layers", n, "type"),
+               f"the last layer is {last.type}; Fashion-MNIST needs a Dense output layer with "
+               f"{facts.NUM_CLASSES} units", "end the list with {units: 10, activation: softmax}")
+    elif last.output_shape[-1] != facts.NUM_CLASSES:
+        yield (("layers", n, "units"),
+               f"the output layer has {last.output_shape[-1]} units; {_loss(spec)[0]} on Fashion-MNIST "
+               f"needs {facts.NUM_CLASSES}, one per class (labels 0-9)",
+               f"set units: {facts.NUM_CLASSES} on the last layer")
+
+
+def check_loss_fits_labels(spec: dict) -> Iterator[Finding]:
+    """Fashion-MNIST labels are integers 0-9; categorical_crossentropy wants one-hot rows."""
+    name, _ = _loss(spec)
+    if name == "categorical_crossentropy":
+        yield (("compile", "loss"),
+               "categorical_crossentropy expects one-hot labels of shape (n, 10), but Fashion-MNIST's "
+               "labels are integers 0-9 of shape (n,)",
+               "use sparse_categorical_crossentropy, which takes integer labels")
+
+
+def check_output_activation_fits_loss(spec: dict) -> Iterator[Finding]:
+    """softmax output with from_logits false, or no activation with from_logits true."""
+    last = spec["layers"][-1]
+    if last.get("type", "Dense") != "Dense":
+        return
+    activation = last.get("activation") or "linear"
+    name, from_logits = _loss(spec)
+    n = len(spec["layers"]) - 1
+    if from_logits and activation == "softmax":
+        yield (("layers", n, "activation"),
+               "the output layer applies softmax but the loss has from_logits: true, so softmax would "
+               "be applied twice", "remove the activation, or set from_logits: false")
+    elif not from_logits and activation != "softmax":
+        yield (("layers", n, "activation"),
+               f"the output layer's activation is {activation}, but {name} with from_logits: false "
+               "expects probabilities; Keras would train without a word and stay near chance",
+               "set activation: softmax, or keep it and write the loss as "
+               "{type: SparseCategoricalCrossentropy, from_logits: true}")
+
+
+CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
+    check_layer_names_unique,
+    check_input_shape_on_first_layer,
+    check_input_shape_matches_data,
+    check_model_size,
+    check_output_is_ten_way,
+    check_loss_fits_labels,
+    check_output_activation_fits_loss,
+]
+"""Every check, in the order they run."""
+
+
+def run_checks(source: Source) -> list[Problem]:
+    """Run every check on a schema-valid ``source`` and locate what they find."""
+    problems = []
+    for check in CHECKS:
+        for finding in check(source.data):
+            path, message, hint = finding[:3]
+            severity = finding[3] if len(finding) > 3 else ERROR
+            problems.append(source.problem(path, message, hint, severity))
+    return problems

@@ -1,0 +1,170 @@
+"""Fashion-MNIST loading from the four IDX gzip files. No TensorFlow needed
+unless every local place fails and Keras's downloader is the last resort.
+
+Places tried, in order:
+
+1. an explicit directory (``--data-dir``),
+2. Keras's cache, ``$KERAS_HOME/datasets/fashion-mnist`` (default
+   ``~/.keras/datasets/fashion-mnist``), where
+   ``keras.datasets.fashion_mnist.load_data()`` keeps its download,
+3. Debian's package ``dataset-fashion-mnist``: ``/usr/share/datasets/fashion-mnist``,
+4. ``keras.datasets.fashion_mnist.load_data()``, which downloads.
+
+The IDX format (LeCun et al., yann.lecun.com/exdb/mnist): two zero bytes, a
+type byte (0x08 = unsigned byte), the number of dimensions, then each
+dimension as a big-endian uint32, then the data in C order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import facts
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+"""The four files, as named by the dataset, Keras and Debian alike."""
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+class DataError(Exception):
+    """The data could not be found or read. The message says where fmnist-spec
+    looked and how to get the files."""
+
+
+@dataclass(frozen=True)
+class FashionMNIST:
+    """The dataset as arrays.
+
+    Attributes:
+        train_images: ``(n_train, 28, 28)`` uint8, pixels 0..255 (n_train = 60,000).
+        train_labels: ``(n_train,)`` uint8, 0..9.
+        test_images: ``(n_test, 28, 28)`` uint8 (n_test = 10,000).
+        test_labels: ``(n_test,)`` uint8, 0..9.
+        source: Where the files were read from (a directory, or ``keras download``).
+    """
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    source: str
+
+
+def keras_cache_dir() -> Path:
+    """``$KERAS_HOME/datasets/fashion-mnist``, as Keras's ``get_file`` uses it."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets" / "fashion-mnist"
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one gzip-compressed IDX file of unsigned bytes.
+
+    Returns:
+        A uint8 array of the shape the file's header declares.
+
+    Raises:
+        DataError: not gzip, not IDX of unsigned bytes, or the data length
+            differs from the header's dimensions.
+    """
+    try:
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read it as a gzip file ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = int(np.prod(dims))
+    if len(raw) - header != expected:
+        raise DataError(f"{path}: the header declares {dims} = {expected:,} bytes of data, "
+                        f"the file holds {len(raw) - header:,}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _check(images: np.ndarray, labels: np.ndarray, what: str, where: Path) -> None:
+    if images.ndim != 3 or images.shape[1:] != facts.IMAGE_SHAPE:
+        raise DataError(f"{where}: {what} images have shape {images.shape}, expected (n, 28, 28)")
+    if labels.shape != (images.shape[0],):
+        raise DataError(f"{where}: {what} labels have shape {labels.shape}, "
+                        f"expected ({images.shape[0]},) to match the images")
+    if labels.size and labels.max() >= facts.NUM_CLASSES:
+        raise DataError(f"{where}: {what} labels go up to {labels.max()}, expected 0..9")
+
+
+def read_dir(directory: str | Path) -> FashionMNIST:
+    """Read the four files from ``directory`` and check their shapes.
+
+    Raises:
+        DataError: a file is missing, unreadable or of the wrong shape.
+    """
+    directory = Path(directory)
+    arrays = {}
+    for key, name in FILES.items():
+        path = directory / name
+        if not path.is_file():
+            raise DataError(f"{directory}: {name} is missing")
+        arrays[key] = read_idx(path)
+    _check(arrays["train_images"], arrays["train_labels"], "training", directory)
+    _check(arrays["test_images"], arrays["test_labels"], "test", directory)
+    return FashionMNIST(**arrays, source=str(directory))
+
+
+def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
+    """The directories tried, in order: explicit, Keras's cache, Debian's."""
+    dirs = [Path(data_dir)] if data_dir else []
+    return dirs + [keras_cache_dir(), DEBIAN_DIR]
+
+
+def _has_files(directory: Path) -> bool:
+    return all((directory / name).is_file() for name in FILES.values())
+
+
+def load_fashion_mnist(data_dir: str | Path | None = None, download: bool = True) -> FashionMNIST:
+    """Load Fashion-MNIST from the first place that has it (see the module doc).
+
+    Args:
+        data_dir: A directory holding the four IDX gzip files; when given and
+            the files are not there, that is an error (no fallback).
+        download: Let Keras download the files when no local copy exists.
+
+    Raises:
+        DataError: no place had the files, or they are damaged. The message
+            lists every place tried and how to install the data.
+    """
+    if data_dir is not None:
+        if not _has_files(Path(data_dir)):
+            missing = [n for n in FILES.values() if not (Path(data_dir) / n).is_file()]
+            raise DataError(f"--data-dir {data_dir}: missing {', '.join(missing)}")
+        return read_dir(data_dir)
+    for directory in candidate_dirs():
+        if _has_files(directory):
+            return read_dir(directory)
+    tried = [str(d) for d in candidate_dirs()]
+    failure = "download not attempted"
+    if download:
+        try:
+            import keras
+
+            (x, y), (xt, yt) = keras.datasets.fashion_mnist.load_data()
+            return FashionMNIST(x, y, xt, yt, source="keras download")
+        except Exception as exc:  # network errors come in many types
+            failure = f"Keras download failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    raise DataError(
+        "Fashion-MNIST not found. Looked in:\n  " + "\n  ".join(tried) + f"\n  ({failure})\n"
+        "Get the files with 'sudo apt-get install dataset-fashion-mnist' (Debian), or put "
+        + ", ".join(FILES.values()) + " in a directory and pass --data-dir DIR.")

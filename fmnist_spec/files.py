@@ -1,0 +1,50 @@
+"""Writing outputs whole or not at all: a temporary file in the same
+directory, then ``os.replace``, so an interrupted run never leaves a
+half-written file under the final name."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import yaml
+
+
+def _temp_beside(path: Path, suffix: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    path = Path(path)
+    tmp = _temp_beside(path, ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, data) -> None:
+    """Write ``data`` as indented JSON atomically."""
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_yaml(path: str | Path, data) -> None:
+    """Write ``data`` as block-style YAML atomically (keys in the given order)."""
+    write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def save_model(model, path: str | Path) -> None:
+    """``model.save`` to a temporary ``.keras`` file, then rename it to ``path``."""
+    path = Path(path)
+    tmp = _temp_beside(path, ".keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,202 @@
+"""The JSON Schema of the spec language and its errors as Problems.
+
+The schema (JSON Schema draft 2020-12) ships inside the package as
+``model-spec.schema.json``; ``schemas/model-spec.schema.json`` at the top of
+the repository is the same file (a test keeps them identical). Validation is
+jsonschema's ``Draft202012Validator.iter_errors``, so every error is found in
+one run; this module only turns each error into a :class:`Problem` at the
+right line and column, with a hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from importlib import resources
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from .errors import Problem
+from .yaml_source import Source
+
+# Keys people write from other tools or older Keras versions -> the key meant.
+KEY_ALIASES = {
+    "lr": "learning_rate",
+    "learningrate": "learning_rate",
+    "input_dim": "input_shape",
+    "inputshape": "input_shape",
+    "shape": "input_shape",
+    "unit": "units",
+    "neurons": "units",
+    "activations": "activation",
+    "layer": "layers",
+    "epoch": "epochs",
+    "batchsize": "batch_size",
+    "metric": "metrics",
+    "optimiser": "optimizer",
+    "dropout": "rate",
+    "bias": "use_bias",
+    "kernel_init": "kernel_initializer",
+    "beta1": "beta_1",
+    "beta2": "beta_2",
+    "class_name": "type",
+    "validation_split": "validation",
+}
+
+_NOUNS = {
+    "activation": "activation",
+    "kernel_initializer": "initializer",
+    "type": "type",
+    "optimizer": "optimizer",
+    "loss": "loss",
+    "metrics": "metric",
+    "style": "style",
+    "verbose": "verbose setting",
+}
+
+_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"}
+
+
+@functools.lru_cache(maxsize=1)
+def schema() -> dict:
+    """The spec language's JSON Schema as a dict (draft 2020-12)."""
+    text = resources.files("fmnist_spec").joinpath("model-spec.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def schema_text() -> str:
+    """The JSON Schema file's text, as ``fmnist-spec schema`` prints it."""
+    return resources.files("fmnist_spec").joinpath("model-spec.schema.json").read_text("utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(schema())
+
+
+def default(*keys: str):
+    """The ``default`` the schema gives at ``$defs``/``properties`` path ``keys``.
+
+    ``default("fit", "epochs")`` reads ``properties.fit.properties.epochs.default``;
+    ``default("$defs", "Adam", "learning_rate")`` reads a definition's property.
+    """
+    node = schema()
+    if keys and keys[0] == "$defs":
+        node, keys = node["$defs"][keys[1]], keys[2:]
+    for key in keys:
+        node = node["properties"][key]
+    return node["default"]
+
+
+def did_you_mean(word: str, choices) -> str:
+    """``"did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
+    if not isinstance(word, str):
+        return ""
+    alias = KEY_ALIASES.get(word.lower().replace("-", "_"))
+    if alias in choices:
+        return f"did you mean '{alias}'?"
+    lowered = {c.lower(): c for c in choices if isinstance(c, str)}
+    if word.lower() in lowered:
+        return f"did you mean '{lowered[word.lower()]}'? (names are case-sensitive)"
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f"did you mean '{lowered[close[0]]}'?" if close else ""
+
+
+def _list(choices, limit: int = 12) -> str:
+    shown = ", ".join(str(c) for c in list(choices)[:limit])
+    return shown + (", ..." if len(choices) > limit else "")
+
+
+def _noun(path) -> str:
+    if path and path[-1] == "type":
+        return "layer type" if "layers" in path else f"{path[-2]} type" if len(path) > 1 else "type"
+    for part in reversed(path):
+        if isinstance(part, str):
+            return _NOUNS.get(part, "value")
+    return "value"
+
+
+def _type_hint(error: ValidationError) -> str:
+    """Explain YAML's rules when a string stands where a number or boolean belongs."""
+    value, expected = error.instance, error.validator_value
+    expected = expected if isinstance(expected, list) else [expected]
+    if not isinstance(value, str):
+        if isinstance(value, bool) and ("integer" in expected or "number" in expected):
+            return "true/false is a boolean in YAML; write a number"
+        if isinstance(value, float) and "integer" in expected and value.is_integer():
+            return f"write {int(value)} without the decimal point"
+        return ""
+    if "boolean" in expected and value in _YAML11_BOOLS:
+        return (f"YAML 1.2 (which specs use) reads '{value}' as text, not a boolean; "
+                "write true or false")
+    if value in ("None", "none", "Null"):
+        return "write null (YAML's empty value), not Python's None"
+    if "number" in expected or "integer" in expected:
+        try:
+            float(value.replace("_", ""))
+        except ValueError:
+            return "write a plain number without quotes"
+        return "write the number without quotes (or separators) so YAML reads it as a number"
+    return ""
+
+
+def _from_error(source: Source, error: ValidationError) -> list[Problem]:
+    path = tuple(error.absolute_path)
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        extras = [k for k in error.instance if k not in allowed]
+        owner = error.instance.get("type") if isinstance(error.instance.get("type"), str) else None
+        where = f" for {owner}" if owner else ""
+        return [source.problem(
+            path + (key,),
+            f"unknown key '{key}'{where}; expected one of: {_list(allowed)}",
+            did_you_mean(key, allowed) or "remove it; keys are spelt as Keras spells its arguments",
+            at_key=True) for key in extras]
+    if kind in ("anyOf", "oneOf"):
+        enum_errors = [e for e in error.context if e.validator in ("enum", "const")]
+        if enum_errors and isinstance(error.instance, str):
+            return _from_error(source, enum_errors[0])
+        types = [e for e in error.context if e.validator == "type"]
+        if types and len(types) == len(error.context):
+            expected = " or ".join(str(e.validator_value) for e in types)
+            msg = f"{error.instance!r} is not of type {expected}"
+            return [source.problem(path, msg, _type_hint(types[0]))]
+        ranged = [e for e in error.context if e.validator != "type"]
+        if ranged:
+            return _from_error(source, ranged[0])
+    if kind == "enum":
+        choices = error.validator_value
+        noun = _noun(path)
+        return [source.problem(
+            path, f"{error.instance!r} is not a known {noun}; expected one of: {_list(choices)}",
+            did_you_mean(error.instance, choices))]
+    if kind == "const":
+        return [source.problem(path, f"{error.instance!r} is not allowed here; expected {error.validator_value!r}",
+                               did_you_mean(error.instance, [error.validator_value]))]
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return [source.problem(path, f"missing required key '{missing}'",
+                               f"add '{missing}:' to this mapping")]
+    if kind == "type":
+        return [source.problem(path, error.message, _type_hint(error))]
+    if kind == "pattern" and path and path[-1] == "name":
+        return [source.problem(
+            path, f"{error.instance!r} is not a valid layer name",
+            "use letters A-Z/a-z, digits, '_', '.' or '-' (no spaces or non-ASCII letters): "
+            "TensorFlow rejects other characters when it trains the model")]
+    if kind == "maxItems" and path == ("layers",):
+        return [source.problem(path, f"{len(error.instance):,} layers is more than the limit of "
+                               f"{error.validator_value:,}", "split the model or remove layers")]
+    return [source.problem(path, error.message)]
+
+
+def schema_problems(source: Source) -> list[Problem]:
+    """Every schema error of ``source.data`` as a Problem (empty when valid)."""
+    problems: list[Problem] = []
+    for error in _validator().iter_errors(source.data):
+        problems.extend(_from_error(source, error))
+    unique = {(p.line, p.column, p.path, p.message): p for p in problems}
+    return list(unique.values())

@@ -1,0 +1,180 @@
+"""Typed, already-valid spec objects with every default filled in.
+
+Defaults come from the JSON Schema's ``default`` keywords (see
+:func:`fmnist_spec.schema.default`), so the schema is their single source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import checks
+from .schema import default, schema
+
+_OPTIMIZER_CLASSES = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam"}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer: ``type`` (Keras class name), ``name`` (None: Keras picks one)
+    and ``arguments``, the keyword arguments of that Keras class (``units``,
+    ``activation``, ``rate``, ...), defaults filled in."""
+
+    type: str
+    name: str | None
+    arguments: dict
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """``type`` is the Keras optimizer class name (``Adam``); ``arguments`` its
+    keyword arguments, empty when the spec gave a name string (Keras's own
+    defaults then apply, as with ``compile(optimizer='adam')``). ``given`` is
+    what the spec wrote: the string, or the mapping."""
+
+    type: str
+    arguments: dict
+    given: object
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """``name`` is the Keras loss function name (``sparse_categorical_crossentropy``);
+    ``from_logits`` whether the model outputs logits."""
+
+    name: str
+    from_logits: bool
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A checked spec.
+
+    Attributes:
+        name: The model's name (any text; see :mod:`fmnist_spec.names`).
+        style: ``"list"`` or ``"add"``.
+        input_shape: Shape of one sample without the batch axis, e.g. ``(784,)``.
+        layers: The layers after the input, in order.
+        optimizer, loss, metrics: ``model.compile`` settings.
+        epochs, batch_size, verbose: ``model.fit`` settings.
+        scale: Pixels are divided by it (255.0 -> 0..1).
+        flatten: Reshape images (n, 28, 28) to (n, 784).
+        train_samples: Use only the first N training images (None: all 60,000).
+        test_size: Validation fraction 0..1 for scikit-learn's ``train_test_split``.
+        random_state: Seed of that split (None: unseeded).
+        seed: Seed of Keras's random generators (None: unseeded).
+        file: The file the spec came from (``<string>`` for text).
+        data: The spec as plain data, as written (defaults not filled in).
+    """
+
+    name: str
+    style: str
+    input_shape: tuple
+    layers: tuple
+    optimizer: OptimizerSpec
+    loss: LossSpec
+    metrics: tuple
+    epochs: int
+    batch_size: int
+    verbose: object
+    scale: float
+    flatten: bool
+    train_samples: int | None
+    test_size: float
+    random_state: int | None
+    seed: int | None
+    file: str = "<string>"
+    data: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def resolved(self) -> dict:
+        """The spec as plain data with every default filled in (YAML-ready)."""
+        layers = []
+        for i, layer in enumerate(self.layers):
+            entry = {"type": layer.type}
+            if layer.name is not None:
+                entry["name"] = layer.name
+            entry.update(layer.arguments)
+            if i == 0:
+                entry["input_shape"] = list(self.input_shape)
+            layers.append(entry)
+        optimizer = {"type": self.optimizer.type, **self.optimizer.arguments}
+        if isinstance(self.optimizer.given, str):
+            optimizer = self.optimizer.given
+        loss = (self.loss.name if not self.loss.from_logits else
+                {"type": _camel(self.loss.name), "from_logits": True})
+        return {
+            "spec_version": 1,
+            "name": self.name,
+            "style": self.style,
+            "seed": self.seed,
+            "layers": layers,
+            "compile": {"optimizer": optimizer, "loss": loss, "metrics": list(self.metrics)},
+            "fit": {"epochs": self.epochs, "batch_size": self.batch_size, "verbose": self.verbose},
+            "data": {"dataset": "fashion_mnist", "scale": self.scale, "flatten": self.flatten,
+                     "train_samples": self.train_samples,
+                     "validation": {"test_size": self.test_size, "random_state": self.random_state}},
+        }
+
+
+def _camel(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def _layer(entry: dict) -> LayerSpec:
+    kind = entry.get("type", "Dense")
+    props = schema()["$defs"][kind]["properties"]
+    arguments = {}
+    for key, prop in props.items():
+        if key in ("type", "name", "input_shape"):
+            continue
+        if key in entry:
+            arguments[key] = entry[key]
+        elif "default" in prop:
+            arguments[key] = prop["default"]
+    return LayerSpec(kind, entry.get("name"), arguments)
+
+
+def _optimizer(given) -> OptimizerSpec:
+    if isinstance(given, str):
+        return OptimizerSpec(_OPTIMIZER_CLASSES[given.lower()], {}, given)
+    props = schema()["$defs"][given["type"]]["properties"]
+    arguments = {k: p["default"] for k, p in props.items() if "default" in p}
+    arguments.update({k: v for k, v in given.items() if k != "type"})
+    return OptimizerSpec(given["type"], arguments, given)
+
+
+def _loss(given) -> LossSpec:
+    if isinstance(given, str):
+        return LossSpec(given, False)
+    name = {"SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+            "CategoricalCrossentropy": "categorical_crossentropy"}[given["type"]]
+    return LossSpec(name, bool(given.get("from_logits", False)))
+
+
+def from_data(data: dict, file: str = "<string>") -> Spec:
+    """Build a :class:`Spec` from schema- and check-valid plain data."""
+    fit = data.get("fit", {})
+    prep = data.get("data", {})
+    validation = prep.get("validation", {})
+    compile_ = data["compile"]
+    first = data["layers"][0]
+    return Spec(
+        name=data.get("name", default("name")),
+        style=data.get("style", default("style")),
+        input_shape=tuple(first.get("input_shape") or checks.sample_shape(data)),
+        layers=tuple(_layer(entry) for entry in data["layers"]),
+        optimizer=_optimizer(compile_.get("optimizer", schema()["$defs"]["optimizer"]["default"])),
+        loss=_loss(compile_["loss"]),
+        metrics=tuple(compile_.get("metrics", [])),
+        epochs=fit.get("epochs", default("fit", "epochs")),
+        batch_size=fit.get("batch_size", default("fit", "batch_size")),
+        verbose=fit.get("verbose", default("fit", "verbose")),
+        scale=float(prep.get("scale", default("data", "scale"))),
+        flatten=prep.get("flatten", default("data", "flatten")),
+        train_samples=prep.get("train_samples", default("data", "train_samples")),
+        test_size=validation.get("test_size", default("data", "validation", "test_size")),
+        random_state=validation.get("random_state", default("data", "validation", "random_state")),
+        seed=data.get("seed", default("seed")),
+        file=file,
+        data=data,
+    )

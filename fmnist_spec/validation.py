@@ -1,0 +1,77 @@
+"""Text -> checked spec: the front half of the pipeline, without TensorFlow.
+
+``parse -> schema problems -> check problems -> Spec``. The schema runs
+first; the cross-field checks run only on schema-valid data, since they rely
+on its types.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .checks import run_checks
+from .errors import ERROR, Problem, SpecError, sort_problems
+from .schema import schema_problems
+from .spec import Spec, from_data
+from .yaml_source import Source, parse_text, read_source
+
+
+def _problems(source: Source) -> list[Problem]:
+    if not isinstance(source.data, dict):
+        kind = type(source.data).__name__
+        kind = {"NoneType": "null", "str": "a string", "list": "a list", "int": "a number",
+                "float": "a number", "bool": "a boolean"}.get(kind, kind)
+        return [source.problem((), f"the document is {kind}; a spec is a mapping of keys to values",
+                               "start the file with 'spec_version: 1' and a 'layers:' list")]
+    problems = schema_problems(source)
+    if any(p.severity == ERROR for p in problems):
+        return problems
+    return problems + run_checks(source)
+
+
+def check_source(source: Source) -> tuple[Spec | None, list[Problem]]:
+    """(spec or None, every problem found, sorted by position)."""
+    problems = sort_problems(_problems(source))
+    if any(p.severity == ERROR for p in problems):
+        return None, problems
+    return from_data(source.data, source.file), problems
+
+
+def parse_spec(text: str, file: str = "<string>") -> Spec:
+    """Check YAML text and return its :class:`Spec`.
+
+    Raises:
+        SpecError: with every error found (warnings do not raise).
+    """
+    spec, problems = check_source(parse_text(text, file))
+    if spec is None:
+        raise SpecError([p for p in problems if p.severity == ERROR])
+    return spec
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read, parse and check the spec file at ``path``.
+
+    Returns:
+        The checked :class:`Spec`.
+
+    Raises:
+        SpecError: the file is missing or unreadable, is not valid YAML, breaks
+            the schema or a check; ``err.problems`` lists every error.
+    """
+    spec, problems = check_source(read_source(path))
+    if spec is None:
+        raise SpecError([p for p in problems if p.severity == ERROR])
+    return spec
+
+
+def validate(path: str | Path) -> list[Problem]:
+    """Every problem of the spec file at ``path`` (empty list: valid).
+
+    Never raises :class:`SpecError`; file and YAML errors are returned as problems.
+    """
+    try:
+        source = read_source(path)
+    except SpecError as exc:
+        return exc.problems
+    return check_source(source)[1]

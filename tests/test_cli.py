@@ -1,0 +1,85 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BAD_SPECS, ROOT, SPECS
+from fmnist_spec.cli import main
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "fmnist_spec", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+
+
+def test_validate_all_shipped_specs_exits_0(capsys):
+    assert main(["validate", *map(str, SPECS)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(": valid (") == len(SPECS)
+
+
+def test_validate_bad_spec_exits_2_with_file_line_column(capsys):
+    bad = ROOT / "tests" / "bad_specs" / "unit_negative.yaml"
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:6:48: layers[2].units: -3 is less than the minimum of 1" in err
+
+
+def test_validate_json_format_has_every_field(capsys):
+    bad = ROOT / "tests" / "bad_specs" / "misspelt_activation.yaml"
+    assert main(["validate", "--format", "json", str(bad)]) == 2
+    problems = json.loads(capsys.readouterr().out)
+    assert problems[0] == {"file": str(bad), "line": 4, "column": 50, "path": "layers[0].activation",
+                           "message": problems[0]["message"], "hint": "did you mean 'sigmoid'?",
+                           "severity": "error"}
+
+
+def test_validate_summary_prints_inferred_shapes(capsys):
+    assert main(["validate", "--summary", str(ROOT / "specs" / "hidden_output.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert 'Model: "패션 MNIST 모델"' in out and "hidden (Dense)" in out and "79,510" in out
+
+
+def test_validate_does_not_import_tensorflow():
+    code = ("import sys; from fmnist_spec.cli import main; status = main(['validate', 'specs/relu_adam.yaml']);"
+            "print(status, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip().splitlines()[-1] == "0 False False"
+
+
+def test_missing_file_exits_2_without_traceback():
+    result = run("validate", "specs/nope.yaml")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "specs/nope.yaml: no such file\n  hint: check the path; shipped specs are in specs/"
+
+
+@pytest.mark.parametrize("path", BAD_SPECS[:5], ids=[p.name for p in BAD_SPECS[:5]])
+def test_build_and_train_refuse_bad_specs_with_status_2(path):
+    for command in ("build", "train"):
+        result = run(command, str(path))
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"{path}:")
+
+
+def test_bad_arguments_exit_2():
+    assert run("build", "specs/relu_adam.yaml", "--save", "model.h5").returncode == 2
+    assert run("train", "specs/relu_adam.yaml", "--epochs", "0").returncode == 2
+    assert run("frobnicate").returncode == 2
+
+
+def test_build_summary_prints_keras_summary_with_korean_name(tmp_path):
+    result = run("build", "specs/hidden_output.yaml", "--summary", "--save", str(tmp_path / "m.keras"))
+    assert result.returncode == 0, result.stderr
+    assert 'Model: "패션 MNIST 모델"' in result.stdout
+    assert "hidden (Dense)" in result.stdout and "output (Dense)" in result.stdout
+    assert "Total params: 79,510" in result.stdout
+    assert (tmp_path / "m.keras").stat().st_size > 10_000
+    assert "input_shape" not in result.stderr  # no Keras warning about input_shape
+
+
+def test_train_missing_data_dir_exits_1(tmp_path):
+    result = run("train", "specs/relu_adam.yaml", "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "missing train-images-idx3-ubyte.gz" in result.stderr and "Traceback" not in result.stderr

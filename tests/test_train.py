@@ -1,0 +1,70 @@
+import json
+
+import keras
+import pytest
+import yaml
+
+from conftest import ROOT
+from fmnist_spec import load_model, load_spec, parse_spec, train
+from fmnist_spec.train import prepare
+
+
+def test_prepare_splits_as_the_notes(real_data):
+    spec = load_spec(ROOT / "specs" / "relu_adam.yaml")
+    splits = prepare(spec, real_data)
+    assert splits.x_train.shape == (48_000, 28, 28) and splits.x_val.shape == (12_000, 28, 28)
+    assert splits.x_train.dtype.name == "float32" and float(splits.x_train.max()) == 1.0
+    from sklearn.model_selection import train_test_split
+
+    _, _, y_train, _ = train_test_split(real_data.train_images / 255.0, real_data.train_labels,
+                                        test_size=0.2, random_state=42)
+    assert (splits.y_train == y_train).all()
+
+
+def test_flatten_reshapes_to_784(real_data):
+    splits = prepare(load_spec(ROOT / "specs" / "dense_sigmoid.yaml"), real_data)
+    assert splits.x_train.shape == (48_000, 784) and splits.x_test.shape == (10_000, 784)
+
+
+def test_train_writes_the_run_folder_on_tiny_data(tiny_data_dir, tmp_path):
+    spec = parse_spec("spec_version: 1\nname: 패션 MNIST 모델\nlayers:\n"
+                      "  - {name: hidden, units: 8, activation: sigmoid, input_shape: [784]}\n"
+                      "  - {name: output, units: 10, activation: softmax}\n"
+                      "compile: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}\n"
+                      "fit: {epochs: 2, batch_size: 8, verbose: 0}\ndata: {flatten: true}\n")
+    result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
+    files = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert files == ["history.json", "metrics.json", "model.keras", "spec.yaml"]
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history["accuracy"]) == 2 and len(history["val_loss"]) == 2
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["samples"] == {"train": 40, "validation": 10, "test": 20}
+    assert metrics["parameters"] == 784 * 8 + 8 + 90 and metrics["fit_seconds"] > 0
+    assert set(metrics["test"]) == {"loss", "accuracy"}
+    resolved = yaml.safe_load((tmp_path / "run" / "spec.yaml").read_text("utf-8"))
+    assert resolved["name"] == "패션 MNIST 모델" and resolved["fit"]["epochs"] == 2
+    assert parse_spec((tmp_path / "run" / "spec.yaml").read_text("utf-8")).resolved() == resolved
+    model = load_model(tmp_path / "run" / "model.keras")
+    assert model.name == "패션 MNIST 모델" and model.count_params() == metrics["parameters"]
+    assert result.history == history
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]
+
+
+def test_same_seed_gives_the_same_history(tiny_data_dir, tmp_path):
+    text = ("spec_version: 1\nseed: 7\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
+            "  - {type: Dropout, rate: 0.2}\n  - {units: 10, activation: softmax}\n"
+            "compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}\n"
+            "fit: {epochs: 2, batch_size: 8, verbose: 0}\n")
+    first = train(parse_spec(text), out=tmp_path / "a", data_dir=tiny_data_dir).history
+    second = train(parse_spec(text), out=tmp_path / "b", data_dir=tiny_data_dir).history
+    assert first == second
+
+
+@pytest.mark.slow
+def test_one_epoch_on_real_fashion_mnist_beats_080(real_data, tmp_path):
+    spec = load_spec(ROOT / "specs" / "relu_adam.yaml")
+    result = train(spec, epochs=1, out=tmp_path / "run", data=real_data, verbose=0)
+    assert result.metrics["samples"]["train"] == 48_000
+    assert result.metrics["validation"]["accuracy"] > 0.80
+    assert result.metrics["test"]["accuracy"] > 0.78
+    assert isinstance(result.model, keras.Sequential)

@@ -1,0 +1,78 @@
+import pytest
+
+from conftest import BAD_SPECS, SPECS
+from fmnist_spec import SpecError, load_spec, parse_spec, validate
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.name for p in SPECS])
+def test_every_shipped_spec_is_valid(path):
+    assert validate(path) == []
+    assert load_spec(path).layers
+
+
+def _expectation(path):
+    first = path.read_bytes().split(b"\n", 1)[0].decode()
+    assert first.startswith("# expect: "), f"{path.name} lacks its '# expect:' line"
+    json_path, position, keyword = first[len("# expect: "):].split(" ", 2)
+    line, column = (int(n) for n in position.split(":"))
+    return ("" if json_path == "(root)" else json_path), line, column, keyword
+
+
+@pytest.mark.parametrize("path", BAD_SPECS, ids=[p.name for p in BAD_SPECS])
+def test_bad_spec_is_rejected_at_its_position(path):
+    json_path, line, column, keyword = _expectation(path)
+    problems = [p for p in validate(path) if p.severity == "error"]
+    assert problems, f"{path.name} was accepted"
+    found = [(p.path, p.line, p.column) for p in problems]
+    assert (json_path, line, column) in found, found
+    match = next(p for p in problems if (p.path, p.line, p.column) == (json_path, line, column))
+    assert keyword.lower() in (match.message + " " + match.hint).lower(), match.render()
+    assert all(p.file == str(path) for p in problems)
+
+
+def test_bad_spec_corpus_is_not_empty():
+    assert len(BAD_SPECS) >= 25
+
+
+def test_all_schema_errors_are_reported_in_one_run():
+    text = ("spec_version: 1\nlayers:\n  - {units: -1, input_shape: [784], activation: sigmod}\n"
+            "compile: {loss: sparse_categorical_crossentropy, metrics: [acc]}\nfit: {epochs: 0}\n")
+    with pytest.raises(SpecError) as err:
+        parse_spec(text, "x.yaml")
+    paths = [p.path for p in err.value.problems]
+    assert paths == ["layers[0].units", "layers[0].activation", "compile.metrics[0]", "fit.epochs"]
+    assert err.value.file == "x.yaml" and (err.value.line, err.value.column) == (3, 13)
+
+
+def test_spec_error_renders_file_line_column_path_and_hint():
+    with pytest.raises(SpecError) as err:
+        parse_spec("spec_version: 1\nlayers:\n  - {units: 10, input_shape: [784], activation: softmx}\n"
+                   "compile: {loss: sparse_categorical_crossentropy}\ndata: {flatten: true}\n", "specs/x.yaml")
+    text = str(err.value)
+    assert text.startswith("specs/x.yaml:3:49: layers[0].activation: 'softmx' is not a known activation")
+    assert "hint: did you mean 'softmax'?" in text
+
+
+def test_defaults_are_filled_from_the_schema():
+    spec = parse_spec("spec_version: 1\nlayers:\n  - {units: 10, activation: softmax, input_shape: [784]}\n"
+                      "compile: {loss: sparse_categorical_crossentropy}\ndata: {flatten: true}\n")
+    assert spec.optimizer.type == "RMSprop" and spec.optimizer.given == "rmsprop"
+    assert (spec.epochs, spec.batch_size, spec.scale, spec.test_size, spec.random_state) == (1, 32, 255.0, 0.2, 42)
+    assert spec.layers[0].arguments == {"units": 10, "activation": "softmax", "use_bias": True,
+                                        "kernel_initializer": "glorot_uniform"}
+    assert spec.name == "sequential" and spec.style == "list"
+
+
+def test_optimizer_mapping_gets_keras_defaults_for_unset_arguments():
+    spec = load_spec(next(p for p in SPECS if p.name == "sgd_nesterov.yaml"))
+    assert spec.optimizer.type == "SGD"
+    assert spec.optimizer.arguments == {"learning_rate": 0.01, "momentum": 0.9, "nesterov": True}
+
+
+def test_resolved_spec_is_itself_valid():
+    import yaml
+
+    for path in SPECS:
+        resolved = load_spec(path).resolved()
+        again = parse_spec(yaml.safe_dump(resolved, allow_unicode=True))
+        assert again.resolved() == resolved
