@@ -107,6 +107,17 @@ def cmd_train(args) -> int:
 def _keras_path(text: str) -> str:
     if not text.endswith(".keras"):
         raise argparse.ArgumentTypeError(f"{text!r} must end in .keras (Keras's native format)")
+    parent = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"the directory {os.path.dirname(text) or '.'!r} does not exist")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory")
+    return text
+
+
+def _out_dir(text: str) -> str:
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a directory")
     return text
 
 
@@ -148,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--epochs", type=_positive, metavar="N", help="override fit.epochs")
-    p.add_argument("--out", metavar="DIR", help="run folder (default runs/<spec file name>)")
+    p.add_argument("--out", type=_out_dir, metavar="DIR", help="run folder (default runs/<spec file name>)")
     p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
     p.set_defaults(run=cmd_train)

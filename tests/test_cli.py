@@ -69,6 +69,14 @@ def test_bad_arguments_exit_2():
     assert run("frobnicate").returncode == 2
 
 
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path):
+    result = run("build", "specs/relu_adam.yaml", "--save", str(tmp_path / "no" / "m.keras"))
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "file").write_text("x")
+    result = run("train", "specs/relu_adam.yaml", "--out", str(tmp_path / "file"))
+    assert result.returncode == 2 and "not a directory" in result.stderr
+
+
 def test_build_summary_prints_keras_summary_with_korean_name(tmp_path):
     result = run("build", "specs/hidden_output.yaml", "--summary", "--save", str(tmp_path / "m.keras"))
     assert result.returncode == 0, result.stderr
