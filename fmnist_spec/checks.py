@@ -11,7 +11,7 @@ import math
 from typing import Callable, Iterator
 
 from . import facts
-from .errors import ERROR, Problem
+from .errors import ERROR, WARNING, Problem
 from .shapes import format_shape, infer
 from .yaml_source import Source
 
@@ -73,11 +73,14 @@ def check_input_shape_matches_data(spec: dict) -> Iterator[Finding]:
     if given is None or tuple(given) == expected:
         return
     flatten = spec.get("data", {}).get("flatten", False)
-    if math.prod(given) == math.prod(expected) and len(given) != len(expected):
+    other = facts.IMAGE_SHAPE if flatten else (math.prod(facts.IMAGE_SHAPE),)
+    if tuple(given) == other:
         hint = (f"write input_shape: {list(expected)}, or set data.flatten: {str(not flatten).lower()} "
-                f"so the data come as {tuple(given)}")
-    elif len(given) == len(expected) + 1:
-        hint = f"input_shape leaves out the batch axis: write {list(expected)}"
+                f"so the data come as {format_shape(other)}")
+    elif tuple(given[1:]) == expected:
+        hint = f"input_shape is one sample's shape, without the batch axis: write {list(expected)}"
+    elif tuple(given[:-1]) == expected and given[-1] == 1:
+        hint = f"the images have no channel axis here: write {list(expected)}"
     else:
         hint = f"write input_shape: {list(expected)}"
     yield (("layers", 0, "input_shape"),
@@ -149,12 +152,29 @@ def check_output_activation_fits_loss(spec: dict) -> Iterator[Finding]:
         yield (("layers", n, "activation"),
                "the output layer applies softmax but the loss has from_logits: true, so softmax would "
                "be applied twice", "remove the activation, or set from_logits: false")
+    elif not from_logits and activation == "sigmoid":
+        yield (("layers", n, "activation"),
+               f"the output layer's activation is sigmoid: its 10 outputs do not sum to 1, and {name} "
+               "rescales them to do so, which is not what a softmax classifier computes",
+               "set activation: softmax (the usual choice for one label per image)", WARNING)
     elif not from_logits and activation != "softmax":
         yield (("layers", n, "activation"),
                f"the output layer's activation is {activation}, but {name} with from_logits: false "
-               "expects probabilities; Keras would train without a word and stay near chance",
+               "expects probabilities (outputs in 0..1 that sum to 1); with negative or unbounded "
+               "outputs Keras trains without a word, down to chance-level accuracy (0.1)",
                "set activation: softmax, or keep it and write the loss as "
                "{type: SparseCategoricalCrossentropy, from_logits: true}")
+
+
+def check_metrics_fit_labels(spec: dict) -> Iterator[Finding]:
+    """categorical_accuracy compares one-hot rows; with integer labels it reports nonsense."""
+    name, _ = _loss(spec)
+    for i, metric in enumerate(spec["compile"].get("metrics", [])):
+        if metric == "categorical_accuracy" and name == "sparse_categorical_crossentropy":
+            yield (("compile", "metrics", i),
+                   "categorical_accuracy expects one-hot labels, but Fashion-MNIST's labels are integers "
+                   "0-9: Keras would report a meaningless accuracy (about 0.1) without a word",
+                   "use accuracy or sparse_categorical_accuracy")
 
 
 CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
@@ -165,6 +185,7 @@ CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_output_is_ten_way,
     check_loss_fits_labels,
     check_output_activation_fits_loss,
+    check_metrics_fit_labels,
 ]
 """Every check, in the order they run."""
 

@@ -61,10 +61,17 @@ def cmd_schema(args) -> int:
 
 def cmd_build(args) -> int:
     """Build the Keras model of a spec; print its summary or save it."""
+    from .files import check_writable_dir, save_model
+
     spec = load_spec(args.spec)
+    if args.save:
+        try:
+            check_writable_dir(os.path.dirname(os.path.abspath(args.save)))
+        except OSError as exc:
+            print(f"error: --save {args.save}: {exc}", file=sys.stderr)
+            return BAD_INPUT
     _quiet_tensorflow()
     from .builder import build_model
-    from .files import save_model
 
     model = build_model(spec, args.style)
     if args.summary:
@@ -80,20 +87,32 @@ def cmd_build(args) -> int:
 
 def cmd_train(args) -> int:
     """Train a spec on Fashion-MNIST and write the run folder."""
+    from .files import check_writable_dir
+    from .train import default_out_dir
+
     spec = load_spec(args.spec)
+    out = args.out or default_out_dir(spec)
+    try:
+        check_writable_dir(out)
+    except OSError as exc:
+        print(f"error: --out: {exc}", file=sys.stderr)
+        return BAD_INPUT
     _quiet_tensorflow()
     from .data import DataError
     from .train import train
 
+    # Keras's progress bar is for terminals; in a log file one line per epoch reads better.
+    verbose = 2 if spec.verbose == "auto" and not sys.stdout.isatty() else None
     try:
-        result = train(spec, epochs=args.epochs, out=args.out, data_dir=args.data_dir,
-                       style=args.style)
+        result = train(spec, epochs=args.epochs, out=out, data_dir=args.data_dir,
+                       style=args.style, verbose=verbose)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
     m = result.metrics
-    train_acc = m["train"].get("accuracy")
-    print(f"\n{spec.name}: {m['epochs']} epochs in {m['fit_seconds']:.1f} s "
+    train_acc = m["train"].get("accuracy", m["train"].get("sparse_categorical_accuracy"))
+    epochs = f"{m['epochs']} epoch" + ("s" if m["epochs"] != 1 else "")
+    print(f"\n{spec.name}: {epochs} in {m['fit_seconds']:.1f} s "
           f"on {m['samples']['train']:,} images ({m['data_source']})")
     for split in ("train", "validation", "test"):
         figures = ", ".join(f"{k} {v:.4f}" for k, v in m[split].items())
@@ -121,13 +140,13 @@ def _out_dir(text: str) -> str:
     return text
 
 
-def _positive(text: str) -> int:
+def _epochs(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 10000 (as fit.epochs), got {value}")
     return value
 
 
@@ -158,7 +177,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
     p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--epochs", type=_positive, metavar="N", help="override fit.epochs")
+    p.add_argument("--epochs", type=_epochs, metavar="N", help="override fit.epochs")
     p.add_argument("--out", type=_out_dir, metavar="DIR", help="run folder (default runs/<spec file name>)")
     p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")

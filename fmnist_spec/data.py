@@ -68,7 +68,7 @@ def keras_cache_dir() -> Path:
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read one gzip-compressed IDX file of unsigned bytes.
+    """Read one IDX file of unsigned bytes, gzip-compressed when its name ends in ``.gz``.
 
     Returns:
         A uint8 array of the shape the file's header declares.
@@ -77,11 +77,12 @@ def read_idx(path: str | Path) -> np.ndarray:
         DataError: not gzip, not IDX of unsigned bytes, or the data length
             differs from the header's dimensions.
     """
+    opener = gzip.open if str(path).endswith(".gz") else open
     try:
-        with gzip.open(path, "rb") as fh:
+        with opener(path, "rb") as fh:
             raw = fh.read()
     except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read it as a gzip file ({exc})") from None
+        raise DataError(f"{path}: cannot read it ({exc})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
     ndim = raw[3]
@@ -99,9 +100,12 @@ def read_idx(path: str | Path) -> np.ndarray:
 def _check(images: np.ndarray, labels: np.ndarray, what: str, where: Path) -> None:
     if images.ndim != 3 or images.shape[1:] != facts.IMAGE_SHAPE:
         raise DataError(f"{where}: {what} images have shape {images.shape}, expected (n, 28, 28)")
-    if labels.shape != (images.shape[0],):
-        raise DataError(f"{where}: {what} labels have shape {labels.shape}, "
-                        f"expected ({images.shape[0]},) to match the images")
+    if labels.ndim != 1:
+        raise DataError(f"{where}: {what} labels have shape {labels.shape}, expected (n,)")
+    if len(labels) != len(images):
+        raise DataError(f"{where}: {len(images):,} {what} images but {len(labels):,} {what} labels; "
+                        "the two files come from different sets (Fashion-MNIST has 60,000 training "
+                        "and 10,000 test images)")
     if labels.size and labels.max() >= facts.NUM_CLASSES:
         raise DataError(f"{where}: {what} labels go up to {labels.max()}, expected 0..9")
 
@@ -115,8 +119,8 @@ def read_dir(directory: str | Path) -> FashionMNIST:
     directory = Path(directory)
     arrays = {}
     for key, name in FILES.items():
-        path = directory / name
-        if not path.is_file():
+        path = _find_file(directory, name)
+        if path is None:
             raise DataError(f"{directory}: {name} is missing")
         arrays[key] = read_idx(path)
     _check(arrays["train_images"], arrays["train_labels"], "training", directory)
@@ -130,8 +134,16 @@ def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
     return dirs + [keras_cache_dir(), DEBIAN_DIR]
 
 
+def _find_file(directory: Path, name: str) -> Path | None:
+    """``directory/name``, or the same file uncompressed (``name`` without ``.gz``)."""
+    for candidate in (directory / name, directory / name.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _has_files(directory: Path) -> bool:
-    return all((directory / name).is_file() for name in FILES.values())
+    return all(_find_file(directory, name) for name in FILES.values())
 
 
 def load_fashion_mnist(data_dir: str | Path | None = None, download: bool = True) -> FashionMNIST:
@@ -139,7 +151,8 @@ def load_fashion_mnist(data_dir: str | Path | None = None, download: bool = True
 
     Args:
         data_dir: A directory holding the four IDX gzip files; when given and
-            the files are not there, that is an error (no fallback).
+            the files are not there, that is an error (no fallback). The
+            files may also be uncompressed (names without ``.gz``).
         download: Let Keras download the files when no local copy exists.
 
     Raises:
@@ -147,9 +160,12 @@ def load_fashion_mnist(data_dir: str | Path | None = None, download: bool = True
             lists every place tried and how to install the data.
     """
     if data_dir is not None:
+        if not Path(data_dir).is_dir():
+            raise DataError(f"--data-dir {data_dir}: no such directory")
         if not _has_files(Path(data_dir)):
-            missing = [n for n in FILES.values() if not (Path(data_dir) / n).is_file()]
-            raise DataError(f"--data-dir {data_dir}: missing {', '.join(missing)}")
+            missing = [n for n in FILES.values() if not _find_file(Path(data_dir), n)]
+            raise DataError(f"--data-dir {data_dir}: missing {', '.join(missing)} "
+                            "(the IDX files, gzip-compressed or not)")
         return read_dir(data_dir)
     for directory in candidate_dirs():
         if _has_files(directory):

@@ -12,10 +12,35 @@ from pathlib import Path
 import yaml
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _temp_beside(path: Path, suffix: str) -> Path:
+    """An empty temporary file next to ``path``, with the permissions a plain
+    ``open()`` would give (mkstemp's are 0600)."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(name, 0o666 & ~_umask())
     return Path(name)
+
+
+def check_writable_dir(directory: str | Path) -> None:
+    """Create ``directory`` (and parents) if needed and prove a file can be
+    written in it, before any long work starts.
+
+    Raises:
+        OSError: the directory cannot be created or written to; the message
+            names the path.
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _temp_beside(directory / "probe", ".tmp").unlink()
+    except OSError as exc:
+        raise OSError(f"cannot write in {str(directory)!r}: {exc.strerror or exc}") from None
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -45,6 +70,7 @@ def save_model(model, path: str | Path) -> None:
     tmp = _temp_beside(path, ".keras")
     try:
         model.save(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -66,6 +66,7 @@ def test_build_and_train_refuse_bad_specs_with_status_2(path):
 def test_bad_arguments_exit_2():
     assert run("build", "specs/relu_adam.yaml", "--save", "model.h5").returncode == 2
     assert run("train", "specs/relu_adam.yaml", "--epochs", "0").returncode == 2
+    assert run("train", "specs/relu_adam.yaml", "--epochs", "10001").returncode == 2
     assert run("frobnicate").returncode == 2
 
 

@@ -41,7 +41,8 @@ def test_wrong_image_shape_is_refused(tmp_path):
 def test_label_count_must_match_images(tmp_path):
     d = write_fashion_dir(tmp_path / "d")
     write_idx(d / "t10k-labels-idx1-ubyte.gz", np.zeros(3))
-    with pytest.raises(DataError, match="labels have shape"):
+    write_idx(d / "t10k-images-idx3-ubyte.gz", np.zeros((50, 28, 28)))
+    with pytest.raises(DataError, match="50 test images but 3 test labels"):
         load_fashion_mnist(d)
 
 
@@ -71,3 +72,17 @@ def test_real_files_have_the_published_sizes(real_data):
     assert real_data.train_images.shape == (60_000, 28, 28)
     assert real_data.test_images.shape == (10_000, 28, 28)
     assert np.bincount(real_data.train_labels).tolist() == [6_000] * 10
+
+
+def test_uncompressed_idx_files_are_read_too(tmp_path):
+    d = write_fashion_dir(tmp_path / "d")
+    for path in list(d.iterdir()):
+        (d / path.name.removesuffix(".gz")).write_bytes(gzip.decompress(path.read_bytes()))
+        path.unlink()
+    data = load_fashion_mnist(d)
+    assert data.train_images.shape == (50, 28, 28) and data.test_labels.shape == (20,)
+
+
+def test_missing_data_dir_says_so(tmp_path):
+    with pytest.raises(DataError, match="no such directory"):
+        load_fashion_mnist(tmp_path / "nowhere")
