@@ -131,11 +131,49 @@ def _positive(text: str) -> int:
     return value
 
 
+def cmd_compare(args) -> int:
+    """Train several specs (reusing finished runs) and print one table of their figures."""
+    specs = [load_spec(path) for path in args.specs]
+    _quiet_tensorflow()
+    from . import compare as cmp
+    from .data import DataError
+
+    as_json = args.format == "json"
+    progress = (lambda line: print(line, file=sys.stderr, flush=True)) if as_json else None
+    try:
+        result = cmp.compare(specs, epochs=args.epochs, out=args.out, data_dir=args.data_dir,
+                             verbose=0 if as_json else None, log=progress)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return FAILED
+    if as_json:
+        sys.stdout.write(cmp.to_json(result.rows))
+        return OK
+    print()
+    sys.stdout.write(cmp.to_text(result.rows))
+    out = result.out_dir
+    print(f"tables: {out / 'comparison.csv'}, {out / 'comparison.md'}; curves: {out / 'learning_curves.png'}")
+    return OK
+
+
+def add_compare_parser(sub) -> None:
+    """The ``compare`` subcommand's arguments."""
+    p = sub.add_parser("compare", help=cmd_compare.__doc__, description=cmd_compare.__doc__)
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml)")
+    p.add_argument("--epochs", type=_positive, metavar="N", help="override fit.epochs of every spec")
+    p.add_argument("--out", type=_out_dir, metavar="DIR",
+                   help="tables, curves and run folders (default runs/compare)")
+    p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json prints the table as a JSON array (progress goes to stderr)")
+    p.set_defaults(run=cmd_compare)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``fmnist-spec``."""
     top = argparse.ArgumentParser(
         prog="fmnist-spec",
-        description="Declarative Keras model specs for Fashion-MNIST: validate, build, train.")
+        description="Declarative Keras model specs for Fashion-MNIST: validate, build, train, compare.")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("validate", help=cmd_validate.__doc__, description=cmd_validate.__doc__)
@@ -163,6 +201,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
     p.set_defaults(run=cmd_train)
+
+    add_compare_parser(sub)
     return top
 
 
