@@ -195,7 +195,8 @@ def to_text(rows: list, columns=COLUMNS[:-1]) -> str:
     widths = [max(len(line[j]) for line in cells) for j in range(len(columns))]
     out = []
     for n, line in enumerate(cells):
-        out.append("  ".join(v.ljust(w) if j == 0 else v.rjust(w) for j, (v, w) in enumerate(zip(line, widths))))
+        padded = (v.ljust(w) if j == 0 else v.rjust(w) for j, (v, w) in enumerate(zip(line, widths)))
+        out.append("  ".join(padded))
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out) + "\n"

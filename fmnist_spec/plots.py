@@ -76,7 +76,8 @@ def learning_curves(histories: dict, path: str | Path, title: str = "Learning cu
     _save(figure, path)
 
 
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = len(CLASS_NAMES)) -> np.ndarray:
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray,
+                     classes: int = len(CLASS_NAMES)) -> np.ndarray:
     """``(classes, classes)`` int counts: row = true label, column = predicted label."""
     matrix = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(labels, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)

@@ -101,7 +101,8 @@ def test_cli_compare_of_the_notes_specs_as_json(tiny_data_dir, tmp_path):
 
 def test_cli_compare_refuses_a_bad_spec_before_training(tmp_path):
     bad = ROOT / "tests" / "bad_specs" / "misspelt_activation.yaml"
-    result = subprocess.run([sys.executable, "-m", "fmnist_spec", "compare", str(NOTES_COMPARISON[0]), str(bad),
-                             "--out", str(tmp_path / "cmp")], capture_output=True, text=True, cwd=ROOT)
+    args = ["compare", str(NOTES_COMPARISON[0]), str(bad), "--out", str(tmp_path / "cmp")]
+    result = subprocess.run([sys.executable, "-m", "fmnist_spec", *args], capture_output=True, text=True,
+                            cwd=ROOT)
     assert result.returncode == 2 and result.stderr.startswith(f"{bad}:4:50:")
     assert not (tmp_path / "cmp").exists()
