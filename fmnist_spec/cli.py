@@ -66,6 +66,14 @@ def cmd_build(args) -> int:
     from .builder import build_model
     from .files import save_model
 
+    if args.plot:
+        from .plots import INSTALL_GRAPHVIZ, GraphvizMissing, check_graphviz, draw_model
+
+        try:
+            check_graphviz()
+        except GraphvizMissing as exc:
+            print(f"error: cannot draw the model: {exc}\n  hint: {INSTALL_GRAPHVIZ}", file=sys.stderr)
+            return FAILED
     model = build_model(spec, args.style)
     if args.summary:
         model.summary()
@@ -75,6 +83,9 @@ def cmd_build(args) -> int:
     if args.save:
         save_model(model, args.save)
         print(f"saved {args.save}")
+    if args.plot:
+        draw_model(model, args.plot)
+        print(f"drew {args.plot} (keras.utils.plot_model)")
     return OK
 
 
@@ -100,7 +111,7 @@ def cmd_train(args) -> int:
         print(f"  {split:<10} {figures}")
     if train_acc is None:
         print("  (add 'metrics: [accuracy]' to compile to see accuracy)")
-    print(f"run folder: {result.out_dir}")
+    print(f"run folder: {result.out_dir} (learning curves: {result.out_dir / 'learning_curves.png'})")
     return OK
 
 
@@ -112,6 +123,15 @@ def _keras_path(text: str) -> str:
         raise argparse.ArgumentTypeError(f"the directory {os.path.dirname(text) or '.'!r} does not exist")
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is a directory")
+    return text
+
+
+def _picture_path(text: str) -> str:
+    if not text.lower().endswith((".png", ".svg", ".pdf")):
+        raise argparse.ArgumentTypeError(f"{text!r} must end in .png (or .svg, .pdf)")
+    parent = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"the directory {os.path.dirname(text) or '.'!r} does not exist")
     return text
 
 
@@ -192,6 +212,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
     p.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
     p.add_argument("--save", type=_keras_path, metavar="PATH.keras", help="save the built model")
+    p.add_argument("--plot", type=_picture_path, metavar="PATH.png",
+                   help="draw the model with keras.utils.plot_model (needs Graphviz)")
     p.set_defaults(run=cmd_build)
 
     p = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)

@@ -91,6 +91,15 @@ def _evaluate(model, x, y) -> dict:
     return {k: float(v) for k, v in values.items()}
 
 
+def write_curves(spec: Spec, history: dict, path: Path) -> None:
+    """The run's learning curves (:func:`fmnist_spec.plots.learning_curves`),
+    titled by the spec's file name (its display name may need fonts matplotlib lacks)."""
+    from .plots import learning_curves
+
+    title = Path(spec.file).stem if not spec.file.startswith("<") else graph_name(spec.name)
+    learning_curves({title: history}, path, title=f"{title}: learning curves")
+
+
 def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = None,
           data_dir: str | Path | None = None, style: str | None = None,
           verbose=None, data: FashionMNIST | None = None) -> TrainResult:
@@ -107,8 +116,8 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
 
     Returns:
         A :class:`TrainResult`. The run folder holds ``model.keras``,
-        ``history.json``, ``metrics.json`` and ``spec.yaml`` (the resolved
-        spec), each written atomically.
+        ``history.json``, ``metrics.json``, ``spec.yaml`` (the resolved
+        spec) and ``learning_curves.png``, each written atomically.
 
     Raises:
         fmnist_spec.data.DataError: Fashion-MNIST could not be loaded.
@@ -147,6 +156,7 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
         resolved["style"] = style
     write_yaml(out_dir / "spec.yaml", resolved)
     write_json(out_dir / "history.json", hist)
+    write_curves(spec, hist, out_dir / "learning_curves.png")
     save_model(model, out_dir / "model.keras")
     write_json(out_dir / "metrics.json", metrics)
     return TrainResult(out_dir, hist, metrics, model)
