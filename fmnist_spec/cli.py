@@ -189,6 +189,64 @@ def add_compare_parser(sub) -> None:
     p.set_defaults(run=cmd_compare)
 
 
+def cmd_evaluate(args) -> int:
+    """Evaluate a run folder or a .keras model on the test set, overall and per class."""
+    _quiet_tensorflow()
+    from .data import DataError
+    from .evaluate import InputError, evaluate, report
+
+    try:
+        result = evaluate(args.target, data_dir=args.data_dir)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return FAILED
+    sys.stdout.write(report(result))
+    if args.confusion:
+        from .plots import confusion_png
+
+        confusion_png(result.confusion, args.confusion,
+                      title=f"Confusion matrix, test set (accuracy {result.accuracy:.4f})")
+        print(f"confusion matrix: {args.confusion}")
+    return OK
+
+
+def add_evaluate_parser(sub) -> None:
+    """The ``evaluate`` subcommand's arguments."""
+    p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
+    p.add_argument("target", metavar="RUN_DIR|MODEL.keras",
+                   help="a run folder (its spec.yaml says how to prepare the data) or a .keras file")
+    p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
+    p.add_argument("--confusion", type=_picture_path, metavar="PATH.png",
+                   help="also draw the test set's confusion matrix")
+    p.set_defaults(run=cmd_evaluate)
+
+
+def cmd_predict(args) -> int:
+    """Print the predicted class and its probability for 28x28 grayscale images."""
+    _quiet_tensorflow()
+    from .evaluate import InputError, predict
+
+    try:
+        predictions = predict(args.model, args.images)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    for p in predictions:
+        print(f"{p.path}: {p.name} ({p.probability:.3f})")
+    return OK
+
+
+def add_predict_parser(sub) -> None:
+    """The ``predict`` subcommand's arguments."""
+    p = sub.add_parser("predict", help=cmd_predict.__doc__, description=cmd_predict.__doc__)
+    p.add_argument("model", metavar="MODEL.keras", help="a .keras file or a run folder")
+    p.add_argument("images", nargs="+", metavar="IMAGE.png", help="28x28 grayscale (mode L) images")
+    p.set_defaults(run=cmd_predict)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``fmnist-spec``."""
     top = argparse.ArgumentParser(
@@ -225,6 +283,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_train)
 
     add_compare_parser(sub)
+    add_evaluate_parser(sub)
+    add_predict_parser(sub)
     return top
 
 
