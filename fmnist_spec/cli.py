@@ -96,9 +96,17 @@ def cmd_train(args) -> int:
     from .data import DataError
     from .train import train
 
+    if args.tensorboard:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            print("error: --tensorboard needs the tensorboard package\n  hint: pip install tensorboard",
+                  file=sys.stderr)
+            return FAILED
+
     try:
         result = train(spec, epochs=args.epochs, out=args.out, data_dir=args.data_dir,
-                       style=args.style)
+                       style=args.style, tensorboard=args.tensorboard)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
@@ -111,7 +119,10 @@ def cmd_train(args) -> int:
         print(f"  {split:<10} {figures}")
     if train_acc is None:
         print("  (add 'metrics: [accuracy]' to compile to see accuracy)")
-    print(f"run folder: {result.out_dir} (learning curves: {result.out_dir / 'learning_curves.png'})")
+    print(f"run folder: {result.out_dir} (learning curves: {result.out_dir / 'learning_curves.png'}, "
+          f"epoch log: {result.out_dir / 'log.csv'})")
+    if args.tensorboard:
+        print(f"TensorBoard logs: {args.tensorboard} (view with: tensorboard --logdir {args.tensorboard})")
     return OK
 
 
@@ -280,6 +291,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=_out_dir, metavar="DIR", help="run folder (default runs/<spec file name>)")
     p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
+    p.add_argument("--tensorboard", type=_out_dir, metavar="DIR",
+                   help="also write TensorBoard logs there (keras.callbacks.TensorBoard)")
     p.set_defaults(run=cmd_train)
 
     add_compare_parser(sub)
