@@ -147,3 +147,24 @@ def test_predict_refuses_a_file_that_is_no_image(run, tmp_path, capsys):
     (tmp_path / "x.png").write_text("hello")
     assert main(["predict", str(run.out_dir / "model.keras"), str(tmp_path / "x.png")]) == 2
     assert "cannot read it as an image" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compare_evaluate_and_predict_on_real_fashion_mnist(real_data, tmp_path):
+    from conftest import ROOT
+    from fmnist_spec import load_spec
+    from fmnist_spec.compare import compare
+
+    spec = load_spec(ROOT / "specs" / "relu_adam.yaml")
+    [row] = compare([spec], epochs=1, out=tmp_path / "cmp", data=real_data, verbose=0,
+                    log=lambda line: None).rows
+    assert row["val_accuracy"] > 0.80 and row["test_accuracy"] > 0.78
+    result = evaluate(row["run"], data=real_data)
+    assert [c["images"] for c in result.per_class] == [1000] * 10 and result.confusion.sum() == 10_000
+    assert result.accuracy == pytest.approx(row["test_accuracy"], abs=1e-6)
+    assert result.loss == pytest.approx(row["test_loss"], rel=1e-4)
+    assert result.per_class[6]["accuracy"] < result.accuracy  # Shirt is one of the hardest classes
+    trousers = np.flatnonzero(real_data.test_labels == 1)[:5]
+    paths = [write_png(tmp_path / f"t{i}.png", real_data.test_images[i]) for i in trousers]
+    guesses = predict(f"{row['run']}/model.keras", paths)
+    assert sum(g.name == "Trouser" and g.probability > 0.5 for g in guesses) >= 4
