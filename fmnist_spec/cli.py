@@ -262,7 +262,7 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of ``fmnist-spec``."""
     top = argparse.ArgumentParser(
         prog="fmnist-spec",
-        description="Declarative Keras model specs for Fashion-MNIST: validate, build, train, compare.")
+        description="Declarative Keras model specs for Fashion-MNIST: validate, build, train, compare, evaluate, predict.")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("validate", help=cmd_validate.__doc__, description=cmd_validate.__doc__)

@@ -32,10 +32,12 @@ def _figure(width: float, height: float):
 
 
 def _save(figure, path: str | Path) -> None:
+    """Save in the format the suffix names (``.png``; ``.svg`` and ``.pdf`` work too)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
+    kind = path.suffix.lower().lstrip(".") or "png"
+    tmp = path.with_name(f".{path.name}.tmp.{kind}")
     try:
-        figure.savefig(tmp, format="png", dpi=DPI)
+        figure.savefig(tmp, format=kind, dpi=DPI)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -58,3 +58,8 @@ def test_build_plot_refuses_bad_paths_with_status_2(bad, tmp_path):
     with pytest.raises(SystemExit) as exit_:
         main(["build", str(ROOT / "specs" / "relu_flatten.yaml"), "--plot", str(tmp_path / bad)])
     assert exit_.value.code == 2
+
+
+def test_the_suffix_picks_the_format(tmp_path):
+    confusion_png(np.eye(10, dtype=int), tmp_path / "cm.svg")
+    assert (tmp_path / "cm.svg").read_text().lstrip().startswith("<?xml")
