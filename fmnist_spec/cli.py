@@ -171,9 +171,15 @@ def cmd_compare(args) -> int:
 
     as_json = args.format == "json"
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if as_json else None
+    # Keras's progress bar is for terminals; in a log file one line per epoch reads better.
+    verbose = None
+    if as_json:
+        verbose = 0
+    elif not sys.stdout.isatty() and all(spec.verbose == "auto" for spec in specs):
+        verbose = 2
     try:
         result = cmp.compare(specs, epochs=args.epochs, out=args.out, data_dir=args.data_dir,
-                             verbose=0 if as_json else None, log=progress)
+                             verbose=verbose, log=progress)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
