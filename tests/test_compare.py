@@ -106,3 +106,19 @@ def test_cli_compare_refuses_a_bad_spec_before_training(tmp_path):
                             cwd=ROOT)
     assert result.returncode == 2 and result.stderr.startswith(f"{bad}:4:50:")
     assert not (tmp_path / "cmp").exists()
+
+
+def test_cli_compare_text_shows_keras_progress_then_the_table(tiny_data_dir, tmp_path):
+    spec = tmp_path / "relu.yaml"
+    text = TINY.format(name="relu", activation="relu", optimizer="adam")
+    spec.write_text(text.replace("verbose: 0", "verbose: auto"))
+    args = [sys.executable, "-m", "fmnist_spec", "compare", str(spec), "--data-dir", str(tiny_data_dir),
+            "--out", str(tmp_path / "cmp")]
+    result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"[1/1] {spec}: training 2 epochs -> {tmp_path / 'cmp' / run_key(load_spec(spec))}"
+    assert lines[1] == "Epoch 1/2" and lines[3] == "Epoch 2/2"  # Keras, one line per epoch (not a terminal)
+    assert " - val_accuracy: " in lines[2]
+    header = next(i for i, line in enumerate(lines) if line.startswith("spec "))
+    assert lines[header].split() == list(COLUMNS[:-1]) and lines[header + 2].startswith("relu ")
