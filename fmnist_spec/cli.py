@@ -73,6 +73,14 @@ def cmd_build(args) -> int:
     _quiet_tensorflow()
     from .builder import build_model
 
+    if args.plot:
+        from .plots import INSTALL_GRAPHVIZ, GraphvizMissing, check_graphviz, draw_model
+
+        try:
+            check_graphviz()
+        except GraphvizMissing as exc:
+            print(f"error: cannot draw the model: {exc}\n  hint: {INSTALL_GRAPHVIZ}", file=sys.stderr)
+            return FAILED
     model = build_model(spec, args.style)
     if args.summary:
         model.summary()
@@ -82,6 +90,9 @@ def cmd_build(args) -> int:
     if args.save:
         save_model(model, args.save)
         print(f"saved {args.save}")
+    if args.plot:
+        draw_model(model, args.plot)
+        print(f"drew {args.plot} (keras.utils.plot_model)")
     return OK
 
 
@@ -101,11 +112,19 @@ def cmd_train(args) -> int:
     from .data import DataError
     from .train import train
 
+    if args.tensorboard:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            print("error: --tensorboard needs the tensorboard package\n  hint: pip install tensorboard",
+                  file=sys.stderr)
+            return FAILED
+
     # Keras's progress bar is for terminals; in a log file one line per epoch reads better.
     verbose = 2 if spec.verbose == "auto" and not sys.stdout.isatty() else None
     try:
         result = train(spec, epochs=args.epochs, out=out, data_dir=args.data_dir,
-                       style=args.style, verbose=verbose)
+                       style=args.style, verbose=verbose, tensorboard=args.tensorboard)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
@@ -119,7 +138,10 @@ def cmd_train(args) -> int:
         print(f"  {split:<10} {figures}")
     if train_acc is None:
         print("  (add 'metrics: [accuracy]' to compile to see accuracy)")
-    print(f"run folder: {result.out_dir}")
+    print(f"run folder: {result.out_dir} (learning curves: {result.out_dir / 'learning_curves.png'}, "
+          f"epoch log: {result.out_dir / 'log.csv'})")
+    if args.tensorboard:
+        print(f"TensorBoard logs: {args.tensorboard} (view with: tensorboard --logdir {args.tensorboard})")
     return OK
 
 
@@ -131,6 +153,15 @@ def _keras_path(text: str) -> str:
         raise argparse.ArgumentTypeError(f"the directory {os.path.dirname(text) or '.'!r} does not exist")
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is a directory")
+    return text
+
+
+def _picture_path(text: str) -> str:
+    if not text.lower().endswith((".png", ".svg", ".pdf")):
+        raise argparse.ArgumentTypeError(f"{text!r} must end in .png (or .svg, .pdf)")
+    parent = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"the directory {os.path.dirname(text) or '.'!r} does not exist")
     return text
 
 
@@ -150,11 +181,121 @@ def _epochs(text: str) -> int:
     return value
 
 
+def cmd_compare(args) -> int:
+    """Train several specs (reusing finished runs) and print one table of their figures."""
+    from .files import check_writable_dir
+
+    specs = [load_spec(path) for path in args.specs]
+    if args.out:
+        try:
+            check_writable_dir(args.out)
+        except OSError as exc:
+            print(f"error: --out: {exc}", file=sys.stderr)
+            return BAD_INPUT
+    _quiet_tensorflow()
+    from . import compare as cmp
+    from .data import DataError
+
+    as_json = args.format == "json"
+    progress = (lambda line: print(line, file=sys.stderr, flush=True)) if as_json else None
+    # Keras's progress bar is for terminals; in a log file one line per epoch reads better.
+    verbose = None
+    if as_json:
+        verbose = 0
+    elif not sys.stdout.isatty() and all(spec.verbose == "auto" for spec in specs):
+        verbose = 2
+    try:
+        result = cmp.compare(specs, epochs=args.epochs, out=args.out, data_dir=args.data_dir,
+                             verbose=verbose, log=progress)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return FAILED
+    if as_json:
+        sys.stdout.write(cmp.to_json(result.rows))
+        return OK
+    print()
+    sys.stdout.write(cmp.to_text(result.rows))
+    out = result.out_dir
+    print(f"tables: {out / 'comparison.csv'}, {out / 'comparison.md'}; curves: {out / 'learning_curves.png'}")
+    return OK
+
+
+def add_compare_parser(sub) -> None:
+    """The ``compare`` subcommand's arguments."""
+    p = sub.add_parser("compare", help=cmd_compare.__doc__, description=cmd_compare.__doc__)
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml)")
+    p.add_argument("--epochs", type=_epochs, metavar="N", help="override fit.epochs of every spec")
+    p.add_argument("--out", type=_out_dir, metavar="DIR",
+                   help="tables, curves and run folders (default runs/compare)")
+    p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json prints the table as a JSON array (progress goes to stderr)")
+    p.set_defaults(run=cmd_compare)
+
+
+def cmd_evaluate(args) -> int:
+    """Evaluate a run folder or a .keras model on the test set, overall and per class."""
+    _quiet_tensorflow()
+    from .data import DataError
+    from .evaluate import InputError, evaluate, report
+
+    try:
+        result = evaluate(args.target, data_dir=args.data_dir)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return FAILED
+    sys.stdout.write(report(result))
+    if args.confusion:
+        from .plots import confusion_png
+
+        confusion_png(result.confusion, args.confusion,
+                      title=f"Confusion matrix, test set (accuracy {result.accuracy:.4f})")
+        print(f"confusion matrix: {args.confusion}")
+    return OK
+
+
+def add_evaluate_parser(sub) -> None:
+    """The ``evaluate`` subcommand's arguments."""
+    p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
+    p.add_argument("target", metavar="RUN_DIR|MODEL.keras",
+                   help="a run folder (its spec.yaml says how to prepare the data) or a .keras file")
+    p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
+    p.add_argument("--confusion", type=_picture_path, metavar="PATH.png",
+                   help="also draw the test set's confusion matrix")
+    p.set_defaults(run=cmd_evaluate)
+
+
+def cmd_predict(args) -> int:
+    """Print the predicted class and its probability for 28x28 grayscale images."""
+    _quiet_tensorflow()
+    from .evaluate import InputError, predict
+
+    try:
+        predictions = predict(args.model, args.images)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    for p in predictions:
+        print(f"{p.path}: {p.name} ({p.probability:.3f})")
+    return OK
+
+
+def add_predict_parser(sub) -> None:
+    """The ``predict`` subcommand's arguments."""
+    p = sub.add_parser("predict", help=cmd_predict.__doc__, description=cmd_predict.__doc__)
+    p.add_argument("model", metavar="MODEL.keras", help="a .keras file or a run folder")
+    p.add_argument("images", nargs="+", metavar="IMAGE.png", help="28x28 grayscale (mode L) images")
+    p.set_defaults(run=cmd_predict)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``fmnist-spec``."""
     top = argparse.ArgumentParser(
         prog="fmnist-spec",
-        description="Declarative Keras model specs for Fashion-MNIST: validate, build, train.")
+        description="Declarative Keras model specs for Fashion-MNIST: validate, build, train, compare, evaluate, predict.")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("validate", help=cmd_validate.__doc__, description=cmd_validate.__doc__)
@@ -173,6 +314,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
     p.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
     p.add_argument("--save", type=_keras_path, metavar="PATH.keras", help="save the built model")
+    p.add_argument("--plot", type=_picture_path, metavar="PATH.png",
+                   help="draw the model with keras.utils.plot_model (needs Graphviz)")
     p.set_defaults(run=cmd_build)
 
     p = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
@@ -181,7 +324,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=_out_dir, metavar="DIR", help="run folder (default runs/<spec file name>)")
     p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
+    p.add_argument("--tensorboard", type=_out_dir, metavar="DIR",
+                   help="also write TensorBoard logs there (keras.callbacks.TensorBoard)")
     p.set_defaults(run=cmd_train)
+
+    add_compare_parser(sub)
+    add_evaluate_parser(sub)
+    add_predict_parser(sub)
     return top
 
 

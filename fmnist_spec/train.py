@@ -91,9 +91,32 @@ def _evaluate(model, x, y) -> dict:
     return {k: float(v) for k, v in values.items()}
 
 
+def write_curves(spec: Spec, history: dict, path: Path) -> None:
+    """The run's learning curves (:func:`fmnist_spec.plots.learning_curves`),
+    titled by the spec's file name (its display name may need fonts matplotlib lacks)."""
+    from .plots import learning_curves
+
+    title = Path(spec.file).stem if not spec.file.startswith("<") else graph_name(spec.name)
+    learning_curves({title: history}, path, title=f"{title}: learning curves")
+
+
+def run_callbacks(out_dir: Path, tensorboard: str | Path | None = None) -> list:
+    """Keras callbacks that log the run: ``keras.callbacks.CSVLogger`` writing
+    ``out_dir/log.csv`` (one row per epoch: epoch, loss and metrics, training
+    and validation), plus ``keras.callbacks.TensorBoard(log_dir=tensorboard)``
+    when a TensorBoard directory is given."""
+    import keras
+
+    callbacks = [keras.callbacks.CSVLogger(str(Path(out_dir) / "log.csv"))]
+    if tensorboard is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard)))
+    return callbacks
+
+
 def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = None,
           data_dir: str | Path | None = None, style: str | None = None,
-          verbose=None, data: FashionMNIST | None = None) -> TrainResult:
+          verbose=None, data: FashionMNIST | None = None,
+          tensorboard: str | Path | None = None) -> TrainResult:
     """Build, compile and fit ``spec`` on Fashion-MNIST and write the run folder.
 
     Args:
@@ -104,11 +127,13 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
         style: Overrides ``spec.style`` (``"list"`` or ``"add"``).
         verbose: Overrides ``fit.verbose`` (0, 1, 2 or ``"auto"``).
         data: Already loaded data (tests); default :func:`load_fashion_mnist`.
+        tensorboard: A directory for TensorBoard logs (see :func:`run_callbacks`).
 
     Returns:
         A :class:`TrainResult`. The run folder holds ``model.keras``,
-        ``history.json``, ``metrics.json`` and ``spec.yaml`` (the resolved
-        spec), each written atomically.
+        ``history.json``, ``metrics.json``, ``spec.yaml`` (the resolved
+        spec) and ``learning_curves.png``, each written atomically, and
+        ``log.csv``, written epoch by epoch by Keras's ``CSVLogger``.
 
     Raises:
         fmnist_spec.data.DataError: Fashion-MNIST could not be loaded.
@@ -121,11 +146,14 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
     model = build_model(spec, style)
     compile_model(model, spec)
     epochs = epochs or spec.epochs
+    out_dir = Path(out) if out is not None else default_out_dir(spec)
+    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     history = model.fit(
         splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
         epochs=epochs, batch_size=spec.batch_size,
-        verbose=spec.verbose if verbose is None else verbose)
+        verbose=spec.verbose if verbose is None else verbose,
+        callbacks=run_callbacks(out_dir, tensorboard))
     fit_seconds = time.perf_counter() - start
     hist = {k: [float(v) for v in values] for k, values in history.history.items()}
     metrics = {
@@ -139,14 +167,13 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
         "parameters": int(model.count_params()),
         "data_source": data.source,
     }
-    out_dir = Path(out) if out is not None else default_out_dir(spec)
-    out_dir.mkdir(parents=True, exist_ok=True)
     resolved = spec.resolved()
     resolved["fit"]["epochs"] = epochs
     if style:
         resolved["style"] = style
     write_yaml(out_dir / "spec.yaml", resolved)
     write_json(out_dir / "history.json", hist)
+    write_curves(spec, hist, out_dir / "learning_curves.png")
     save_model(model, out_dir / "model.keras")
     write_json(out_dir / "metrics.json", metrics)
     return TrainResult(out_dir, hist, metrics, model)

@@ -1,0 +1,244 @@
+"""Use a trained model: evaluate it on the Fashion-MNIST test set (overall and
+per class) and predict the class of 28x28 grayscale images.
+
+How to prepare the pixels comes from the run folder's ``spec.yaml``
+(``data.scale``, ``data.flatten``; ``from_logits`` of the loss). A bare
+``.keras`` file without that folder is prepared from what the model itself
+says: ``flatten`` when its input is ``(None, 784)``, pixels divided by 255,
+and its output taken as logits unless the last layer applies softmax.
+Models are loaded with :func:`fmnist_spec.builder.load_model` (Keras's
+``safe_mode``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import facts
+
+RUN_MODEL, RUN_SPEC = "model.keras", "spec.yaml"
+DEFAULT_SCALE = 255.0
+
+
+class InputError(Exception):
+    """A model path or image the user gave cannot be used; the message says
+    what was received, what is expected and how to fix it (exit status 2)."""
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """How pixels become model input: ``x = pixels / scale``, reshaped to
+    ``(n, 784)`` when ``flatten``; ``from_logits``: the model outputs logits.
+    ``source`` says where these came from (a ``spec.yaml`` path, or the model)."""
+
+    scale: float
+    flatten: bool
+    from_logits: bool
+    source: str
+
+    def images(self, pixels: np.ndarray) -> np.ndarray:
+        """``(n, 28, 28)`` uint8 -> ``(n, 28, 28)`` or ``(n, 784)`` float32."""
+        x = pixels.astype(np.float32) / np.float32(self.scale)
+        return x.reshape(len(x), -1) if self.flatten else x
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` measured on the test set.
+
+    Attributes:
+        model_path: The ``.keras`` file evaluated.
+        preparation: How the pixels were prepared.
+        data_source: Where the test images came from.
+        loss: Mean sparse categorical cross-entropy (nats) over the test set.
+        accuracy: Fraction of test images whose most probable class is the label, 0..1.
+        per_class: One dict per label 0..9: ``label``, ``name``, ``images``,
+            ``correct``, ``accuracy`` and ``loss`` (None for a class without images).
+        confusion: ``(10, 10)`` counts, row = true label, column = predicted.
+    """
+
+    model_path: Path
+    preparation: Preparation
+    data_source: str
+    loss: float
+    accuracy: float
+    per_class: list
+    confusion: np.ndarray
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's predicted ``label`` (0..9), its ``name`` and ``probability`` (0..1)."""
+
+    path: str
+    label: int
+    name: str
+    probability: float
+
+
+def locate(target: str | Path) -> tuple[Path, Path | None]:
+    """``(model file, spec.yaml or None)`` for a run folder or a ``.keras`` file.
+
+    A ``model.keras`` inside a run folder takes that folder's ``spec.yaml``.
+
+    Raises:
+        InputError: the path is neither a run folder with ``model.keras`` nor a ``.keras`` file.
+    """
+    target = Path(target)
+    if target.is_dir():
+        model = target / RUN_MODEL
+        if not model.is_file():
+            raise InputError(f"{target}: no {RUN_MODEL} in this folder; expected a run folder written by "
+                             f"'fmnist-spec train' or a .keras file")
+        spec = target / RUN_SPEC
+        return model, spec if spec.is_file() else None
+    if target.suffix != ".keras" or not target.is_file():
+        what = "no such file" if not target.exists() else "not a .keras file"
+        raise InputError(f"{target}: {what}; expected a run folder or a .keras model file")
+    spec = target.with_name(RUN_SPEC)
+    return target, spec if target.name == RUN_MODEL and spec.is_file() else None
+
+
+def load(target: str | Path):
+    """``(model, Preparation, model path)`` for a run folder or ``.keras`` file.
+
+    Raises:
+        InputError: bad path, unreadable model, or an input shape other than
+            ``(28, 28)`` / ``(784,)``.
+        fmnist_spec.SpecError: the run folder's ``spec.yaml`` is invalid.
+    """
+    from .builder import load_model
+    from .validation import load_spec
+
+    model_path, spec_path = locate(target)
+    try:
+        model = load_model(model_path)
+    except Exception as exc:  # Keras raises many types for a damaged or foreign file
+        raise InputError(f"{model_path}: cannot load it as a Keras model "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    sample = tuple(model.input_shape[1:])
+    if sample not in ((784,), facts.IMAGE_SHAPE):
+        raise InputError(f"{model_path}: the model takes samples of shape {sample}; fmnist-spec feeds "
+                         f"Fashion-MNIST images as (28, 28) or flattened (784,)")
+    if spec_path is not None:
+        spec = load_spec(spec_path)
+        prep = Preparation(spec.scale, spec.flatten, spec.loss.from_logits, str(spec_path))
+    else:
+        activation = model.layers[-1].get_config().get("activation")
+        prep = Preparation(DEFAULT_SCALE, sample == (784,), activation != "softmax",
+                           "inferred from the model (no spec.yaml)")
+    return model, prep, model_path
+
+
+def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=None) -> Evaluation:
+    """Evaluate a trained model on the 10,000 Fashion-MNIST test images.
+
+    Args:
+        target: A run folder (``model.keras`` + ``spec.yaml``) or a ``.keras`` file.
+        data_dir: Directory of the four IDX files (see :mod:`fmnist_spec.data`).
+        data: Already loaded data (tests); default :func:`fmnist_spec.data.load_fashion_mnist`.
+
+    Returns:
+        An :class:`Evaluation`. One ``model.predict`` pass; losses are
+        ``keras.losses.sparse_categorical_crossentropy`` of its outputs
+        (``from_logits`` as prepared). This equals ``model.evaluate`` except
+        where a softmax probability saturates below 1e-7: Keras clips
+        probabilities there, while training reads the logits.
+
+    Raises:
+        InputError: see :func:`load`.
+        fmnist_spec.data.DataError: Fashion-MNIST could not be loaded.
+    """
+    import keras
+
+    from .data import load_fashion_mnist
+    from .plots import confusion_matrix
+
+    model, prep, model_path = load(target)
+    data = data if data is not None else load_fashion_mnist(data_dir)
+    labels = data.test_labels.astype(np.int64)
+    outputs = model.predict(prep.images(data.test_images), verbose=0, batch_size=256)
+    losses = keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(
+        labels, outputs, from_logits=prep.from_logits)).astype(np.float64)
+    predicted = np.argmax(outputs, axis=1)
+    right = predicted == labels
+    per_class = []
+    for label, name in enumerate(facts.CLASS_NAMES):
+        mask = labels == label
+        count = int(mask.sum())
+        per_class.append({"label": label, "name": name, "images": count, "correct": int(right[mask].sum()),
+                          "accuracy": float(right[mask].mean()) if count else None,
+                          "loss": float(losses[mask].mean()) if count else None})
+    return Evaluation(model_path, prep, data.source, float(losses.mean()), float(right.mean()),
+                      per_class, confusion_matrix(labels, predicted))
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read one 28x28 grayscale image (PNG, or any format Pillow reads) as ``(28, 28)`` uint8.
+
+    Raises:
+        InputError: unreadable, another size, or not 8-bit grayscale (Pillow mode ``L``).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            size, mode = image.size, image.mode
+            pixels = np.asarray(image)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(f"{path}: cannot read it as an image ({exc})") from None
+    height, width = facts.IMAGE_SHAPE
+    if size != (width, height) or mode != "L":
+        raise InputError(
+            f"{path}: {size[0]}x{size[1]} image in mode {mode}; expected {width}x{height} 8-bit grayscale "
+            f"(Pillow mode L), like Fashion-MNIST: a light garment on a black background\n"
+            f"  hint: convert it first, e.g. Image.open(p).convert('L').resize(({width}, {height})).save(q)")
+    return pixels.astype(np.uint8)
+
+
+def predict(model_path: str | Path, images: list) -> list:
+    """Predict the class of each image with a trained model.
+
+    Args:
+        model_path: A ``.keras`` file (or run folder); see :func:`load` for the preparation.
+        images: Paths of 28x28 grayscale images.
+
+    Returns:
+        One :class:`Prediction` per image, in order.
+
+    Raises:
+        InputError: a bad model path or image (every image is read before predicting).
+    """
+    pixels = np.stack([read_image(p) for p in images])
+    model, prep, _ = load(model_path)
+    outputs = model.predict(prep.images(pixels), verbose=0)
+    if prep.from_logits:
+        shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        outputs = shifted / shifted.sum(axis=1, keepdims=True)
+    best = np.argmax(outputs, axis=1)
+    return [Prediction(str(p), int(b), facts.CLASS_NAMES[b], float(outputs[i, b]))
+            for i, (p, b) in enumerate(zip(images, best))]
+
+
+def report(evaluation: Evaluation) -> str:
+    """The evaluation as text: overall loss and accuracy, then one line per class."""
+    e = evaluation
+    lines = [f"model: {e.model_path}",
+             f"data: {int(e.confusion.sum()):,} test images from {e.data_source}; "
+             f"pixels / {e.preparation.scale:g}, {'flattened to 784' if e.preparation.flatten else '28x28'} "
+             f"({e.preparation.source})",
+             f"test loss {e.loss:.4f}, accuracy {e.accuracy:.4f}",
+             "",
+             f"{'class':<13}{'images':>8}{'correct':>9}{'accuracy':>10}{'loss':>9}"]
+    for c in e.per_class:
+        acc = "-" if c["accuracy"] is None else f"{c['accuracy']:.4f}"
+        loss = "-" if c["loss"] is None or math.isnan(c["loss"]) else f"{c['loss']:.4f}"
+        lines.append(f"{c['name']:<13}{c['images']:>8,}{c['correct']:>9,}{acc:>10}{loss:>9}")
+    return "\n".join(lines) + "\n"
