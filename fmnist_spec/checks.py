@@ -28,6 +28,21 @@ def sample_shape(spec: dict) -> tuple:
     return facts.IMAGE_SHAPE
 
 
+def split_sizes(spec: dict) -> tuple[int, int, int]:
+    """(training, validation, test) image counts the spec's data settings give.
+
+    As scikit-learn's ``train_test_split`` computes them for a fraction
+    ``test_size`` of ``n`` samples: validation ``ceil(test_size * n)``,
+    training the rest (``sklearn.model_selection._split._validate_shuffle_split``).
+    The notes' ``test_size: 0.2`` of 60,000 gives (48,000, 12,000, 10,000).
+    """
+    prep = spec.get("data", {})
+    n = prep.get("train_samples") or facts.TRAIN_SAMPLES
+    test_size = prep.get("validation", {}).get("test_size", 0.2)
+    n_val = math.ceil(test_size * n)
+    return n - n_val, n_val, facts.TEST_SAMPLES
+
+
 def _loss(spec: dict) -> tuple[str, bool]:
     """(loss name in snake_case, from_logits) of ``compile.loss``."""
     loss = spec["compile"]["loss"]
@@ -73,11 +88,15 @@ def check_input_shape_matches_data(spec: dict) -> Iterator[Finding]:
     if given is None or tuple(given) == expected:
         return
     flatten = spec.get("data", {}).get("flatten", False)
-    if math.prod(given) == math.prod(expected) and len(given) != len(expected):
+    if len(given) == len(expected) + 1 and tuple(given[1:]) == expected:
+        hint = (f"the first number looks like a batch axis, which Keras's input_shape leaves out "
+                f"(it adds None itself): write {list(expected)}")
+    elif len(given) == len(expected) + 1 and tuple(given[:-1]) == expected:
+        hint = (f"Fashion-MNIST images have no channel axis here: write {list(expected)} "
+                "(the data are (n, 28, 28))")
+    elif math.prod(given) == math.prod(expected) and len(given) != len(expected):
         hint = (f"write input_shape: {list(expected)}, or set data.flatten: {str(not flatten).lower()} "
                 f"so the data come as {tuple(given)}")
-    elif len(given) == len(expected) + 1:
-        hint = f"input_shape leaves out the batch axis: write {list(expected)}"
     else:
         hint = f"write input_shape: {list(expected)}"
     yield (("layers", 0, "input_shape"),
@@ -99,11 +118,15 @@ def check_model_size(spec: dict) -> Iterator[Finding]:
         yield (("layers", biggest.index),
                f"the model would have {total:,} parameters ({total * 4 / 2**30:.1f} GiB of float32 weights), "
                f"more than the limit of {MAX_PARAMS:,}; layers[{biggest.index}] alone has {biggest.params:,}",
-               "use fewer units")
+               f"use fewer units: layers[{biggest.index}] has {biggest.input_shape[-1]:,} inputs, so each unit "
+            f"adds {biggest.input_shape[-1] + 1:,} parameters")
 
 
 def check_output_is_ten_way(spec: dict) -> Iterator[Finding]:
     """The model ends in one score per class: output shape (None, 10)."""
+    given = spec["layers"][0].get("input_shape")
+    if given is not None and tuple(given) != sample_shape(spec):
+        return  # check_input_shape_matches_data reports the cause
     rows = _rows(spec)
     last = rows[-1]
     n = len(rows) - 1
@@ -157,6 +180,36 @@ def check_output_activation_fits_loss(spec: dict) -> Iterator[Finding]:
                "{type: SparseCategoricalCrossentropy, from_logits: true}")
 
 
+def check_split_leaves_both_sides(spec: dict) -> Iterator[Finding]:
+    """The validation split leaves at least one image on each side (scikit-learn raises otherwise)."""
+    n_train, n_val, _ = split_sizes(spec)
+    if n_train >= 1 and n_val >= 1:
+        return
+    prep = spec.get("data", {})
+    n = prep.get("train_samples") or facts.TRAIN_SAMPLES
+    test_size = prep["validation"]["test_size"]
+    yield (("data", "validation", "test_size"),
+           f"test_size {test_size} of {n:,} images leaves {n_train:,} for training and {n_val:,} for "
+           "validation; scikit-learn's train_test_split refuses an empty training set",
+           "use a smaller test_size (0.2 is the notes' choice) or more data.train_samples")
+
+
+MAX_PIXEL = 10.0
+"""Largest pixel value after scaling that is accepted (255 / scale)."""
+
+
+def check_scale_normalises_pixels(spec: dict) -> Iterator[Finding]:
+    """``scale`` brings the 0..255 pixels near 0..1 (255.0 in the notes)."""
+    scale = spec.get("data", {}).get("scale")
+    if scale is None or 255 / scale <= MAX_PIXEL:
+        return
+    yield (("data", "scale"),
+           f"dividing by scale {scale} leaves pixels in 0..{255 / scale:g}; networks trained on raw "
+           f"0..255 inputs saturate their sigmoid/softmax units and learn slowly or not at all "
+           f"(pixels above {MAX_PIXEL:g} are refused)",
+           "write scale: 255.0, which maps the pixels to 0..1 as the notes do")
+
+
 CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_layer_names_unique,
     check_input_shape_on_first_layer,
@@ -165,6 +218,8 @@ CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_output_is_ten_way,
     check_loss_fits_labels,
     check_output_activation_fits_loss,
+    check_split_leaves_both_sides,
+    check_scale_normalises_pixels,
 ]
 """Every check, in the order they run."""
 

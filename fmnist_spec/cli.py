@@ -28,6 +28,7 @@ def _print_problems(problems) -> None:
 
 def cmd_validate(args) -> int:
     """Check specs against the schema and the cross-field rules; no TensorFlow."""
+    from .checks import split_sizes
     from .shapes import infer, summary_table
 
     status = OK
@@ -43,7 +44,9 @@ def cmd_validate(args) -> int:
         if not failed:
             spec = load_spec(path)
             rows = infer(spec.data["layers"], spec.input_shape)
-            print(f"{path}: valid ({len(rows)} layers, {sum(r.params for r in rows):,} parameters)")
+            n_train, n_val, n_test = split_sizes(spec.data)
+            print(f"{path}: valid ({len(rows)} layers, {sum(r.params for r in rows):,} parameters; "
+                  f"data split {n_train:,} training / {n_val:,} validation / {n_test:,} test images)")
             if args.summary:
                 print(summary_table(rows, spec.name))
     if args.format == "json":

@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import checks
-from .schema import default, schema
-
-_OPTIMIZER_CLASSES = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam"}
+from .schema import OPTIMIZER_CLASSES, default, schema
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ def _layer(entry: dict) -> LayerSpec:
 
 def _optimizer(given) -> OptimizerSpec:
     if isinstance(given, str):
-        return OptimizerSpec(_OPTIMIZER_CLASSES[given.lower()], {}, given)
+        return OptimizerSpec(OPTIMIZER_CLASSES[given.lower()], {}, given)
     props = schema()["$defs"][given["type"]]["properties"]
     arguments = {k: p["default"] for k, p in props.items() if "default" in p}
     arguments.update({k: v for k, v in given.items() if k != "type"})
@@ -149,6 +147,11 @@ def _loss(given) -> LossSpec:
     name = {"SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
             "CategoricalCrossentropy": "categorical_crossentropy"}[given["type"]]
     return LossSpec(name, bool(given.get("from_logits", False)))
+
+
+def _verbose(value):
+    """``1.0`` passes the schema's enum (JSON equality); Keras wants the int."""
+    return int(value) if isinstance(value, float) else value
 
 
 def from_data(data: dict, file: str = "<string>") -> Spec:
@@ -168,7 +171,7 @@ def from_data(data: dict, file: str = "<string>") -> Spec:
         metrics=tuple(compile_.get("metrics", [])),
         epochs=fit.get("epochs", default("fit", "epochs")),
         batch_size=fit.get("batch_size", default("fit", "batch_size")),
-        verbose=fit.get("verbose", default("fit", "verbose")),
+        verbose=_verbose(fit.get("verbose", default("fit", "verbose"))),
         scale=float(prep.get("scale", default("data", "scale"))),
         flatten=prep.get("flatten", default("data", "flatten")),
         train_samples=prep.get("train_samples", default("data", "train_samples")),

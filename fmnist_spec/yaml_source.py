@@ -208,6 +208,111 @@ class _Walker:
         return out
 
 
+def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
+    """A Problem at the mark of a PyYAML scanner, parser or composer error."""
+    problem = exc.problem or str(exc)
+    mark = exc.problem_mark or exc.context_mark
+    hint = ""
+    if "'\\t'" in problem or "tab" in problem.lower():
+        problem = "a tab character where YAML expects spaces"
+        hint = "YAML indents with spaces only; replace the tab characters"
+    if "expected a single document" in (exc.context or ""):
+        problem = "the file holds more than one YAML document"
+        hint = "a spec is one document; remove the '---' separators"
+    if not hint:
+        if "block end" in problem or "mapping values are not allowed" in problem:
+            hint = "check the indentation: keys of one mapping start in the same column, indented with spaces"
+        elif "end of stream" in problem or "<stream end>" in problem:
+            hint = "a quote or bracket opened earlier is not closed"
+        else:
+            hint = "check the YAML syntax here and on the line before"
+    context = exc.context_mark
+    if exc.context and context is not None and context is not mark and (
+            context.line, context.column) != (mark.line, mark.column):
+        problem += f" ({exc.context} that starts at line {context.line + 1}, column {context.column + 1})"
+    found = _mark_problem(file, mark, problem, hint)
+    if found.line is None:
+        found = Problem(file, 1, 1, "", problem, hint)
+    return found
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH while streaming parser events.
+
+    Runs before PyYAML's (recursive) composer, so that ``[[[[...]]]]`` ten
+    thousand levels deep is an error at its position, not a RecursionError.
+    """
+    loader = _Yaml12Loader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH + 1:
+                    mark = event.start_mark
+                    raise SpecError([Problem(
+                        file, mark.line + 1, mark.column + 1, "", f"nesting deeper than {MAX_DEPTH} levels",
+                        "a spec nests a few levels at most: layers -> layer -> input_shape")])
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    finally:
+        loader.dispose()
+
+
+def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
+    """A Problem at the character PyYAML's reader refused (control characters)."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    return Problem(file, line, column, "", f"the character #x{exc.character:04x} is not allowed in YAML "
+                   "(control characters other than tab and newline)",
+                   "remove it; a spec is plain text")
+
+
+def _expanded_sizes(root) -> dict:
+    """id(node) -> number of nodes it expands to, each alias use counted (iterative, memoised)."""
+    sizes: dict = {}
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = [] if isinstance(node, yaml.ScalarNode) else (
+            node.value if isinstance(node, yaml.SequenceNode) else [v for _, v in node.value])
+        if done or not children:
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes
+
+
+def _check_size(root, file: str) -> None:
+    """Refuse documents that expand beyond MAX_NODES ("billion laughs"), before expanding them.
+
+    The error points at the smallest mapping or sequence that is too large on
+    its own, which is where the aliases multiply.
+    """
+    sizes = _expanded_sizes(root)
+    if sizes[id(root)] <= MAX_NODES:
+        return
+    node = root
+    while True:
+        children = [] if isinstance(node, yaml.ScalarNode) else (
+            node.value if isinstance(node, yaml.SequenceNode) else [v for _, v in node.value])
+        big = [c for c in children if sizes[id(c)] > MAX_NODES]
+        if not big:
+            break
+        node = big[0]
+    mark = node.start_mark
+    raise SpecError([Problem(
+        file, mark.line + 1, mark.column + 1, "",
+        f"this value expands to {sizes[id(node)]:,} nodes, more than the limit of {MAX_NODES:,} "
+        "(anchors and aliases multiply it)",
+        "a spec is small; write the values out instead of nesting aliases")])
+
+
 def decode(raw: bytes, file: str) -> str:
     """Bytes -> text, as UTF-8 (a BOM is dropped). Raises SpecError for other encodings."""
     try:
@@ -235,29 +340,27 @@ def parse_text(text: str, file: str = "<string>") -> Source:
         raise SpecError([Problem(file, None, None, "",
                                  f"the file is larger than {MAX_BYTES:,} bytes",
                                  "a spec is a short YAML file; is this the right file?")])
-    loader = _Yaml12Loader(text)
+    try:
+        _check_depth(text, file)
+        loader = _Yaml12Loader(text)
+    except yaml.reader.ReaderError as exc:
+        raise SpecError([_reader_problem(file, text, exc)]) from None
+    except yaml.MarkedYAMLError as exc:
+        raise SpecError([_syntax_problem(file, exc)]) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        problem = exc.problem or str(exc)
-        mark = exc.problem_mark or exc.context_mark
-        hint = ""
-        if "'\\t'" in problem or "tab" in problem.lower():
-            problem = "a tab character where YAML expects spaces"
-            hint = "YAML indents with spaces only; replace the tab characters"
-        if "expected a single document" in (exc.context or ""):
-            problem = "the file holds more than one YAML document"
-            hint = "a spec is one document; remove the '---' separators"
-        raise SpecError([_mark_problem(file, mark, problem, hint)]) from None
-    except yaml.YAMLError as exc:  # reader errors (control characters)
-        raise SpecError([_mark_problem(file, getattr(exc, "problem_mark", None), str(exc))]) from None
-    except RecursionError:
-        raise SpecError([Problem(file, None, None, "", f"nesting deeper than {MAX_DEPTH} levels")]) from None
+        raise SpecError([_syntax_problem(file, exc)]) from None
+    except yaml.reader.ReaderError as exc:  # control characters
+        raise SpecError([_reader_problem(file, text, exc)]) from None
+    except yaml.YAMLError as exc:  # no other kinds are known; keep a position anyway
+        raise SpecError([Problem(file, 1, 1, "", f"not valid YAML: {exc}")]) from None
     finally:
         loader.dispose()
     if node is None:
         raise SpecError([Problem(file, 1, 1, "", "the file holds no YAML document",
                                  "a spec is a mapping that starts with 'spec_version: 1'")])
+    _check_size(node, file)
     walker = _Walker(file)
     data = walker.walk(node, (), 0)
     if walker.problems:
