@@ -171,6 +171,18 @@ def _type_hint(error: ValidationError) -> str:
     return ""
 
 
+def _short(value, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters so a 200 KB string does not fill the terminal."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _message(error: ValidationError) -> str:
+    """jsonschema's message with the received value shortened."""
+    full = repr(error.instance)
+    return error.message.replace(full, _short(error.instance)) if len(full) > 60 else error.message
+
+
 def _unknown_keys(source: Source, path, instance: dict, extras, allowed) -> list[Problem]:
     owner = instance.get("type") if isinstance(instance.get("type"), str) else None
     where = f" for {owner}" if owner else ""
@@ -227,7 +239,7 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
         types = [e for e in error.context if e.validator == "type"]
         if types and len(types) == len(error.context):
             expected = " or ".join(str(e.validator_value) for e in types)
-            msg = f"{error.instance!r} is not of type {expected}"
+            msg = f"{_short(error.instance)} is not of type {expected}"
             return [source.problem(path, msg, _type_hint(types[0]))]
         ranged = [e for e in error.context if e.validator != "type"]
         if ranged:
@@ -236,20 +248,20 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
         choices = error.validator_value
         noun = _noun(path)
         return [source.problem(
-            path, f"{error.instance!r} is not a known {noun}; expected one of: {_list(choices)}",
+            path, f"{_short(error.instance)} is not a known {noun}; expected one of: {_list(choices)}",
             did_you_mean(error.instance, choices))]
     if kind == "const":
-        return [source.problem(path, f"{error.instance!r} is not allowed here; expected {error.validator_value!r}",
+        return [source.problem(path, f"{_short(error.instance)} is not allowed here; expected {error.validator_value!r}",
                                did_you_mean(error.instance, [error.validator_value]))]
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [source.problem(path, f"missing required key '{missing}'",
                                f"add '{missing}:' to this mapping")]
     if kind == "type":
-        return [source.problem(path, error.message, _type_hint(error))]
+        return [source.problem(path, _message(error), _type_hint(error))]
     if kind == "pattern" and path and path[-1] == "name":
         return [source.problem(
-            path, f"{error.instance!r} is not a valid layer name",
+            path, f"{_short(error.instance)} is not a valid layer name",
             "use letters A-Z/a-z, digits, '_', '.' or '-' (no spaces or non-ASCII letters): "
             "TensorFlow rejects other characters when it trains the model")]
     if path == ("data", "validation", "test_size") and kind in ("exclusiveMaximum", "maximum") \
@@ -264,7 +276,7 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
     if kind == "maxItems" and path == ("layers",):
         return [source.problem(path, f"{len(error.instance):,} layers is more than the limit of "
                                f"{error.validator_value:,}", "split the model or remove layers")]
-    return [source.problem(path, error.message, _described(error))]
+    return [source.problem(path, _message(error), _described(error))]
 
 
 def _described(error: ValidationError) -> str:

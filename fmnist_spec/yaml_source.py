@@ -24,6 +24,8 @@ MAX_BYTES = 256 * 1024
 """Largest spec file accepted, in bytes (a 1,000-layer spec is about 60 KB)."""
 MAX_DEPTH = 20
 """Deepest nesting of mappings and sequences accepted."""
+MAX_ITEMS = 1_000
+"""Longest list accepted (the schema's limit on ``layers``)."""
 MAX_NODES = 20_000
 """Most nodes a document may expand to, counting each use of an alias."""
 
@@ -236,28 +238,56 @@ def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
     return found
 
 
-def _check_depth(text: str, file: str) -> None:
-    """Refuse nesting deeper than MAX_DEPTH while streaming parser events.
+def _check_structure(text: str, file: str) -> None:
+    """Refuse deep nesting and overlong lists while streaming parser events.
 
-    Runs before PyYAML's (recursive) composer, so that ``[[[[...]]]]`` ten
-    thousand levels deep is an error at its position, not a RecursionError.
+    Runs before PyYAML's (recursive) composer builds anything, so that
+    ``[[[[...]]]]`` ten thousand levels deep or a list of 50,000 layers is an
+    error at its position within a fraction of a second, not a RecursionError
+    or a long wait: parsing stops at the first item past a limit.
     """
     loader = _Yaml12Loader(text)
-    depth = 0
+    stack: list = []  # [is_mapping, children seen, key of the value being read]
     try:
         while loader.check_event():
             event = loader.get_event()
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH + 1:
-                    mark = event.start_mark
-                    raise SpecError([Problem(
-                        file, mark.line + 1, mark.column + 1, "", f"nesting deeper than {MAX_DEPTH} levels",
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                stack.pop()
+                continue
+            if not isinstance(event, (yaml.NodeEvent, yaml.CollectionStartEvent)):
+                continue
+            if stack:
+                _count_child(stack, event, file)
+            if isinstance(event, yaml.CollectionStartEvent):
+                stack.append([isinstance(event, yaml.MappingStartEvent), 0, None])
+                if len(stack) > MAX_DEPTH + 1:
+                    raise SpecError([_event_problem(
+                        file, event, "", f"nesting deeper than {MAX_DEPTH} levels",
                         "a spec nests a few levels at most: layers -> layer -> input_shape")])
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
     finally:
         loader.dispose()
+
+
+def _count_child(stack: list, event, file: str) -> None:
+    top = stack[-1]
+    top[1] += 1
+    if top[0]:
+        if top[1] % 2 == 1:  # a key
+            top[2] = event.value if isinstance(event, yaml.ScalarEvent) else None
+        return
+    if top[1] <= MAX_ITEMS:
+        return
+    is_layers = len(stack) == 2 and stack[0][0] and stack[0][2] == "layers"
+    what = "layers" if is_layers else "items in one list"
+    raise SpecError([_event_problem(
+        file, event, "layers" if is_layers else "",
+        f"more than {MAX_ITEMS:,} {what}; the limit is {MAX_ITEMS:,}",
+        "split the model or remove layers" if is_layers else "a spec's lists are short")])
+
+
+def _event_problem(file: str, event, path: str, message: str, hint: str) -> Problem:
+    mark = event.start_mark
+    return Problem(file, mark.line + 1, mark.column + 1, path, message, hint)
 
 
 def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
@@ -341,7 +371,7 @@ def parse_text(text: str, file: str = "<string>") -> Source:
                                  f"the file is larger than {MAX_BYTES:,} bytes",
                                  "a spec is a short YAML file; is this the right file?")])
     try:
-        _check_depth(text, file)
+        _check_structure(text, file)
         loader = _Yaml12Loader(text)
     except yaml.reader.ReaderError as exc:
         raise SpecError([_reader_problem(file, text, exc)]) from None
