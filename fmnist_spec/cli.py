@@ -62,9 +62,16 @@ def cmd_schema(args) -> int:
     return OK
 
 
+def _load(path):
+    """load_spec, printing the spec's warnings to stderr."""
+    spec = load_spec(path)
+    _print_problems(spec.warnings)
+    return spec
+
+
 def cmd_build(args) -> int:
     """Build the Keras model of a spec; print its summary or save it."""
-    spec = load_spec(args.spec)
+    spec = _load(args.spec)
     _quiet_tensorflow()
     from .builder import build_model
     from .files import save_model
@@ -83,7 +90,7 @@ def cmd_build(args) -> int:
 
 def cmd_train(args) -> int:
     """Train a spec on Fashion-MNIST and write the run folder."""
-    spec = load_spec(args.spec)
+    spec = _load(args.spec)
     _quiet_tensorflow()
     from .data import DataError
     from .train import train

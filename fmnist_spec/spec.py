@@ -63,6 +63,9 @@ class Spec:
         seed: Seed of Keras's random generators (None: unseeded).
         file: The file the spec came from (``<string>`` for text).
         data: The spec as plain data, as written (defaults not filled in).
+        ignore_warnings: Warning codes the spec silences (``warnings.ignore``).
+        warnings: The warnings found when the spec was checked (Problems of
+            severity ``"warning"``), shown by ``validate`` and ``train``.
     """
 
     name: str
@@ -83,6 +86,8 @@ class Spec:
     seed: int | None
     file: str = "<string>"
     data: dict = field(default_factory=dict, compare=False, repr=False)
+    ignore_warnings: tuple = ()
+    warnings: tuple = field(default=(), compare=False, repr=False)
 
     def resolved(self) -> dict:
         """The spec as plain data with every default filled in (YAML-ready)."""
@@ -111,6 +116,7 @@ class Spec:
             "data": {"dataset": "fashion_mnist", "scale": self.scale, "flatten": self.flatten,
                      "train_samples": self.train_samples,
                      "validation": {"test_size": self.test_size, "random_state": self.random_state}},
+            "warnings": {"ignore": list(self.ignore_warnings)},
         }
 
 
@@ -154,7 +160,7 @@ def _verbose(value):
     return int(value) if isinstance(value, float) else value
 
 
-def from_data(data: dict, file: str = "<string>") -> Spec:
+def from_data(data: dict, file: str = "<string>", warnings: tuple = ()) -> Spec:
     """Build a :class:`Spec` from schema- and check-valid plain data."""
     fit = data.get("fit", {})
     prep = data.get("data", {})
@@ -180,4 +186,6 @@ def from_data(data: dict, file: str = "<string>") -> Spec:
         seed=data.get("seed", default("seed")),
         file=file,
         data=data,
+        ignore_warnings=tuple(data.get("warnings", {}).get("ignore", [])),
+        warnings=tuple(warnings),
     )

@@ -53,6 +53,9 @@ for _tag, _regexp, _first in [
     _Yaml12Loader.add_implicit_resolver(_TAG + _tag, re.compile(_regexp), _first)
 
 
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
+
+
 def _scalar_value(node: yaml.ScalarNode):
     """The Python value of a resolved core-schema scalar node."""
     text, kind = node.value, node.tag[len(_TAG):]
@@ -88,6 +91,9 @@ class Source:
         positions: JSON path -> (line, column) of each value node, 1-based.
         key_positions: JSON path -> (line, column) of the key naming it.
         text: The decoded text.
+        leading_zeros: (JSON path, text as written) of each integer written
+            with a leading zero (``010``), which YAML 1.1 tools read as octal; see
+            :mod:`fmnist_spec.spec_warnings`.
     """
 
     file: str
@@ -95,6 +101,7 @@ class Source:
     positions: dict = field(default_factory=dict)
     key_positions: dict = field(default_factory=dict)
     text: str = ""
+    leading_zeros: list = field(default_factory=list)
 
     def locate(self, path: Path_, at_key: bool = False) -> tuple[int | None, int | None]:
         """(line, column) of ``path``, or of its nearest located ancestor."""
@@ -141,6 +148,7 @@ class _Walker:
         self.key_positions: dict = {}
         self.problems: list[Problem] = []
         self.count = 0
+        self.leading_zeros: list = []
 
     def _at(self, node) -> tuple[int, int]:
         return node.start_mark.line + 1, node.start_mark.column + 1
@@ -163,6 +171,8 @@ class _Walker:
                     "str", "null", "bool", "int", "float"):
                 self._fail(node, f"the tag {node.tag!r} is not allowed",
                            "specs hold plain values only; remove the '!' tag")
+            if node.tag == _TAG + "int" and _LEADING_ZERO.match(node.value):
+                self.leading_zeros.append((path, node.value))
             try:
                 return _scalar_value(node)
             except ValueError:
@@ -395,7 +405,7 @@ def parse_text(text: str, file: str = "<string>") -> Source:
     data = walker.walk(node, (), 0)
     if walker.problems:
         raise SpecError(walker.problems)
-    return Source(file, data, walker.positions, walker.key_positions, text)
+    return Source(file, data, walker.positions, walker.key_positions, text, walker.leading_zeros)
 
 
 def read_source(path: str | Path) -> Source:
