@@ -1,8 +1,9 @@
 """The ``fmnist-spec`` command: parse arguments, call one public function,
 render errors, return the exit status.
 
-Exit status: 0 success; 1 the work failed (missing data, training error);
-2 the input was bad (invalid spec, wrong arguments).
+Exit status: 0 success; 1 the work failed (missing data, training error, the
+loss became NaN); 2 the input was bad (invalid spec, wrong arguments, a run
+folder that does not fit --resume); 130 interrupted by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from .errors import ERROR, SpecError, render_json
 from .validation import load_spec, validate
 
-OK, FAILED, BAD_INPUT = 0, 1, 2
+OK, FAILED, BAD_INPUT, INTERRUPTED = 0, 1, 2, 130
 
 
 def _quiet_tensorflow() -> None:
@@ -93,15 +94,31 @@ def cmd_train(args) -> int:
     spec = _load(args.spec)
     _quiet_tensorflow()
     from .data import DataError
-    from .train import train
+    from .runs import NAN_LOSS, RunFolderError
+    from .train import TrainingInterrupted, default_out_dir, train
 
+    out = args.out or str(default_out_dir(spec))
     try:
-        result = train(spec, epochs=args.epochs, out=args.out, data_dir=args.data_dir,
-                       style=args.style)
+        result = train(spec, epochs=args.epochs, out=out, data_dir=args.data_dir,
+                       style=args.style, resume=args.resume)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
+    except RunFolderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    except TrainingInterrupted as exc:
+        again = ["fmnist-spec", "train", args.spec, "--out", out, "--resume"]
+        again += ["--epochs", str(args.epochs)] if args.epochs else []
+        again += ["--data-dir", args.data_dir] if args.data_dir else []
+        print(f"\ninterrupted: {exc.epochs_finished} of {exc.epochs} epochs finished and kept in {out} "
+              f"(backup/, log.csv, history.json)\nresume with: {' '.join(again)}", file=sys.stderr)
+        return INTERRUPTED
     m = result.metrics
+    if m["status"] == NAN_LOSS:
+        print(f"error: {m['message']}\n  hint: lower the learning rate, check data.scale, or use a "
+              f"bounded activation; the run folder {result.out_dir} records status nan_loss", file=sys.stderr)
+        return FAILED
     train_acc = m["train"].get("accuracy")
     print(f"\n{spec.name}: {m['epochs']} epochs in {m['fit_seconds']:.1f} s "
           f"on {m['samples']['train']:,} images ({m['data_source']})")
@@ -161,6 +178,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<spec file name>)")
     p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in the run folder from its last finished epoch")
     p.set_defaults(run=cmd_train)
     return top
 
@@ -175,7 +194,7 @@ def main(argv=None) -> int:
         return BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -124,6 +124,17 @@ def _camel(snake: str) -> str:
     return "".join(part.capitalize() for part in snake.split("_"))
 
 
+def _as_declared(prop: dict, value):
+    """A whole number where the schema says ``number`` becomes a float.
+
+    Keras refuses ``SGD(learning_rate=10)`` ("should be float"); the spec's
+    ``learning_rate: 10`` means 10.0.
+    """
+    if prop.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def _layer(entry: dict) -> LayerSpec:
     kind = entry.get("type", "Dense")
     props = schema()["$defs"][kind]["properties"]
@@ -132,7 +143,7 @@ def _layer(entry: dict) -> LayerSpec:
         if key in ("type", "name", "input_shape"):
             continue
         if key in entry:
-            arguments[key] = entry[key]
+            arguments[key] = _as_declared(prop, entry[key])
         elif "default" in prop:
             arguments[key] = prop["default"]
     return LayerSpec(kind, entry.get("name"), arguments)
@@ -143,7 +154,7 @@ def _optimizer(given) -> OptimizerSpec:
         return OptimizerSpec(OPTIMIZER_CLASSES[given.lower()], {}, given)
     props = schema()["$defs"][given["type"]]["properties"]
     arguments = {k: p["default"] for k, p in props.items() if "default" in p}
-    arguments.update({k: v for k, v in given.items() if k != "type"})
+    arguments.update({k: _as_declared(props[k], v) for k, v in given.items() if k != "type"})
     return OptimizerSpec(given["type"], arguments, given)
 
 
