@@ -118,8 +118,8 @@ def check_model_size(spec: dict) -> Iterator[Finding]:
         yield (("layers", biggest.index),
                f"the model would have {total:,} parameters ({total * 4 / 2**30:.1f} GiB of float32 weights), "
                f"more than the limit of {MAX_PARAMS:,}; layers[{biggest.index}] alone has {biggest.params:,}",
-               f"use fewer units: layers[{biggest.index}] has {biggest.input_shape[-1]:,} inputs, so each unit "
-            f"adds {biggest.input_shape[-1] + 1:,} parameters")
+               f"use fewer units: layers[{biggest.index}] has {biggest.input_shape[-1]:,} inputs, "
+            f"so each unit adds {biggest.input_shape[-1] + 1:,} parameters")
 
 
 def check_output_is_ten_way(spec: dict) -> Iterator[Finding]:

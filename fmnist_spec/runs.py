@@ -10,7 +10,7 @@ A run folder holds, when a run has finished::
 
 While a run is going, and after it was interrupted, ``backup/`` holds
 ``keras.callbacks.BackupAndRestore``'s state as of the last finished epoch;
-Keras deletes it when ``fit`` ends normally. ``train --resume`` continues from
+it is deleted once the results are written. ``train --resume`` continues from
 it. Imports no TensorFlow.
 """
 
@@ -45,6 +45,11 @@ def has_backup(out_dir: str | Path) -> bool:
     """True when an interrupted run left a backup in ``out_dir``."""
     directory = backup_dir(out_dir)
     return directory.is_dir() and any(directory.iterdir())
+
+
+def remove_backup(out_dir: str | Path) -> None:
+    """Delete ``backup/`` once the run's results are written."""
+    shutil.rmtree(backup_dir(out_dir), ignore_errors=True)
 
 
 def backed_up_epochs(out_dir: str | Path) -> int:
@@ -127,23 +132,31 @@ def prepare(out_dir: Path, resolved: dict, resume: bool) -> int:
     """
     interrupted = has_backup(out_dir)
     if resume and not interrupted:
-        raise RunFolderError(f"{out_dir}: nothing to resume (no {BACKUP}/ folder: the run finished, or "
-                             "never finished an epoch); run without --resume to start again")
+        raise RunFolderError(
+            f"{out_dir}: nothing to resume (no {BACKUP}/ folder: the run finished, or "
+            "never finished an epoch); run without --resume to start again"
+        )
     if interrupted and not resume:
         done = backed_up_epochs(out_dir)
-        raise RunFolderError(f"{out_dir} holds an interrupted run ({done} epoch(s) finished); continue it "
-                             f"with --resume, or remove {backup_dir(out_dir)} to start again")
+        raise RunFolderError(
+            f"{out_dir} holds an interrupted run ({done} epoch(s) finished); continue it "
+            f"with --resume, or remove {backup_dir(out_dir)} to start again"
+        )
     if resume:
         if not (out_dir / "spec.yaml").is_file():
-            raise RunFolderError(f"{out_dir}: spec.yaml is missing, so the backup cannot be matched to a "
-                                 f"spec; remove {backup_dir(out_dir)} to start again")
+            raise RunFolderError(
+                f"{out_dir}: spec.yaml is missing, so the backup cannot be matched to a "
+                f"spec; remove {backup_dir(out_dir)} to start again"
+            )
         previous = yaml.safe_load((out_dir / "spec.yaml").read_text("utf-8"))
         if _comparable(previous) != _comparable(resolved):
-            raise RunFolderError(f"{out_dir}: the spec differs from the one the interrupted run started "
-                                 f"with ({out_dir / 'spec.yaml'}); resume with that spec, or start a new "
-                                 "run in another --out")
+            raise RunFolderError(
+                f"{out_dir}: the spec differs from the one the interrupted run started "
+                f"with ({out_dir / 'spec.yaml'}); resume with that spec, or start a new "
+                "run in another --out"
+            )
         return backed_up_epochs(out_dir)
     for name in (LOG, "history.json", "metrics.json", "model.keras"):
         (out_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(backup_dir(out_dir), ignore_errors=True)
+    remove_backup(out_dir)
     return 0

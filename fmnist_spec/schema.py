@@ -251,7 +251,8 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
             path, f"{_short(error.instance)} is not a known {noun}; expected one of: {_list(choices)}",
             did_you_mean(error.instance, choices))]
     if kind == "const":
-        return [source.problem(path, f"{_short(error.instance)} is not allowed here; expected {error.validator_value!r}",
+        return [source.problem(path, f"{_short(error.instance)} is not allowed here; "
+                               f"expected {error.validator_value!r}",
                                did_you_mean(error.instance, [error.validator_value]))]
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message

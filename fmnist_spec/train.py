@@ -127,11 +127,15 @@ def _stop_on_nan():
 
 def _callbacks(out_dir: Path, nan_watch) -> list:
     """CSVLogger first, so an epoch's row is on disk before its backup: a kill between
-    the two makes the resumed run redo the epoch, and :func:`runs.read_log` keeps its last row."""
+    the two makes the resumed run redo the epoch, and :func:`runs.read_log` keeps its last row.
+    The backup is kept when ``fit`` ends (``delete_checkpoint=False``) and removed only once
+    ``model.keras`` and ``metrics.json`` are written, so Ctrl-C while evaluating or saving
+    can still be resumed (``fit`` then has no epoch left to run)."""
     import keras
 
     return [keras.callbacks.CSVLogger(str(out_dir / runs.LOG), append=True),
-            keras.callbacks.BackupAndRestore(str(runs.backup_dir(out_dir)), double_checkpoint=True),
+            keras.callbacks.BackupAndRestore(str(runs.backup_dir(out_dir)), double_checkpoint=True,
+                                             delete_checkpoint=False),
             nan_watch]
 
 
@@ -184,26 +188,33 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
     write_json(out_dir / "metrics.json", {"status": runs.RUNNING, "epochs": epochs,
                                           "resumed_from_epoch": done_before})
     nan_watch = _stop_on_nan()
-    start = time.perf_counter()
     try:
-        model.fit(
-            splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-            epochs=epochs, batch_size=spec.batch_size, callbacks=_callbacks(out_dir, nan_watch),
-            verbose=spec.verbose if verbose is None else verbose)
+        result = _fit_and_finish(model, spec, splits, data.source, out_dir, epochs, done_before,
+                                 nan_watch, spec.verbose if verbose is None else verbose)
     except KeyboardInterrupt:
         finished = runs.backed_up_epochs(out_dir)
-        hist = runs.read_log(out_dir, finished)
-        write_json(out_dir / "history.json", hist)
+        write_json(out_dir / "history.json", runs.read_log(out_dir, finished))
         write_json(out_dir / "metrics.json", {"status": runs.INTERRUPTED, "epochs": epochs,
                                               "epochs_finished": finished, "resumed_from_epoch": done_before})
         raise TrainingInterrupted(out_dir, finished, epochs) from None
+    runs.remove_backup(out_dir)
+    return result
+
+
+def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Path, epochs: int,
+                    done_before: int, nan_watch, verbose) -> TrainResult:
+    """fit, then write history, metrics and (unless the loss became NaN) the model."""
+    start = time.perf_counter()
+    model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+              epochs=epochs, batch_size=spec.batch_size, callbacks=_callbacks(out_dir, nan_watch),
+              verbose=verbose)
     fit_seconds = time.perf_counter() - start
     hist = runs.read_log(out_dir, epochs)
     write_json(out_dir / "history.json", hist)
     common = {"epochs": epochs, "resumed_from_epoch": done_before, "fit_seconds": fit_seconds,
               "samples": {"train": len(splits.y_train), "validation": len(splits.y_val),
                           "test": len(splits.y_test)},
-              "parameters": int(model.count_params()), "data_source": data.source}
+              "parameters": int(model.count_params()), "data_source": source}
     if nan_watch.where is not None:
         epoch, batch = nan_watch.where
         metrics = {"status": runs.NAN_LOSS, "stopped_at": {"epoch": epoch + 1, "batch": batch + 1}, **common,

@@ -11,74 +11,20 @@ merge keys, several documents, deep nesting and alias bombs are reported as
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from .errors import Problem, SpecError
+from .yaml12 import LEADING_ZERO, TAG, Yaml12Loader, scalar_value
+from .yaml_limits import MAX_BYTES, MAX_DEPTH, MAX_ITEMS, MAX_NODES, check_size, check_structure
 
-MAX_BYTES = 256 * 1024
-"""Largest spec file accepted, in bytes (a 1,000-layer spec is about 60 KB)."""
-MAX_DEPTH = 20
-"""Deepest nesting of mappings and sequences accepted."""
-MAX_ITEMS = 1_000
-"""Longest list accepted (the schema's limit on ``layers``)."""
-MAX_NODES = 20_000
-"""Most nodes a document may expand to, counting each use of an alias."""
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_ITEMS", "MAX_NODES", "Source", "decode", "format_path",
+           "parse_text", "read_source"]
+
 
 Path_ = tuple  # a JSON path as a tuple of str keys and int indices
-
-_TAG = "tag:yaml.org,2002:"
-
-
-class _Yaml12Loader(yaml.SafeLoader):
-    """SafeLoader whose implicit scalar types follow the YAML 1.2 core schema."""
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {}
-for _tag, _regexp, _first in [
-    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
-    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
-    (
-        "float",
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        list("-+0123456789."),
-    ),
-]:
-    _Yaml12Loader.add_implicit_resolver(_TAG + _tag, re.compile(_regexp), _first)
-
-
-_LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
-
-
-def _scalar_value(node: yaml.ScalarNode):
-    """The Python value of a resolved core-schema scalar node."""
-    text, kind = node.value, node.tag[len(_TAG):]
-    if kind == "str":
-        return text
-    if kind == "null":
-        return None
-    if kind == "bool":
-        return text.lower() == "true"
-    if kind == "int":
-        if text.startswith("0o"):
-            return int(text[2:], 8)
-        if text.startswith("0x"):
-            return int(text[2:], 16)
-        return int(text, 10)
-    if kind == "float":
-        low = text.lower().lstrip("+")
-        if low in (".inf", "-.inf"):
-            return -math.inf if low.startswith("-") else math.inf
-        if low == ".nan":
-            return math.nan
-        return float(text)
-    raise AssertionError(kind)  # unreachable: tags are checked before
 
 
 @dataclass
@@ -167,38 +113,38 @@ class _Walker:
                        "a spec nests a few levels at most: layers -> layer -> input_shape")
         self.positions.setdefault(path, self._at(node))
         if isinstance(node, yaml.ScalarNode):
-            if not node.tag.startswith(_TAG) or node.tag[len(_TAG):] not in (
+            if not node.tag.startswith(TAG) or node.tag[len(TAG):] not in (
                     "str", "null", "bool", "int", "float"):
                 self._fail(node, f"the tag {node.tag!r} is not allowed",
                            "specs hold plain values only; remove the '!' tag")
-            if node.tag == _TAG + "int" and _LEADING_ZERO.match(node.value):
+            if node.tag == TAG + "int" and LEADING_ZERO.match(node.value):
                 self.leading_zeros.append((path, node.value))
             try:
-                return _scalar_value(node)
+                return scalar_value(node)
             except ValueError:
-                self._fail(node, f"{node.value!r} is not a valid {node.tag[len(_TAG):]}")
+                self._fail(node, f"{node.value!r} is not a valid {node.tag[len(TAG):]}")
         if isinstance(node, yaml.SequenceNode):
-            if node.tag != _TAG + "seq":
+            if node.tag != TAG + "seq":
                 self._fail(node, f"the tag {node.tag!r} is not allowed",
                            "specs hold plain values only; remove the '!' tag")
             return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-        if node.tag != _TAG + "map":
+        if node.tag != TAG + "map":
             self._fail(node, f"the tag {node.tag!r} is not allowed",
                        "specs hold plain values only; remove the '!' tag")
         return self._mapping(node, path, depth)
 
     def _key(self, node: yaml.ScalarNode):
-        if not node.tag.startswith(_TAG) or node.tag[len(_TAG):] not in (
+        if not node.tag.startswith(TAG) or node.tag[len(TAG):] not in (
                 "str", "null", "bool", "int", "float"):
             self._fail(node, f"the tag {node.tag!r} is not allowed",
                        "specs hold plain values only; remove the '!' tag")
-        return _scalar_value(node)
+        return scalar_value(node)
 
     def _mapping(self, node, path: Path_, depth: int) -> dict:
         out: dict = {}
         first_seen: dict = {}
         for key_node, value_node in node.value:
-            if key_node.tag == _TAG + "merge" or (key_node.value == "<<" and key_node.style is None):
+            if key_node.tag == TAG + "merge" or (key_node.value == "<<" and key_node.style is None):
                 self._fail(key_node, "merge keys ('<<') are not supported",
                            "write the keys out in this mapping")
             if not isinstance(key_node, yaml.ScalarNode):
@@ -248,58 +194,6 @@ def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
     return found
 
 
-def _check_structure(text: str, file: str) -> None:
-    """Refuse deep nesting and overlong lists while streaming parser events.
-
-    Runs before PyYAML's (recursive) composer builds anything, so that
-    ``[[[[...]]]]`` ten thousand levels deep or a list of 50,000 layers is an
-    error at its position within a fraction of a second, not a RecursionError
-    or a long wait: parsing stops at the first item past a limit.
-    """
-    loader = _Yaml12Loader(text)
-    stack: list = []  # [is_mapping, children seen, key of the value being read]
-    try:
-        while loader.check_event():
-            event = loader.get_event()
-            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                stack.pop()
-                continue
-            if not isinstance(event, (yaml.NodeEvent, yaml.CollectionStartEvent)):
-                continue
-            if stack:
-                _count_child(stack, event, file)
-            if isinstance(event, yaml.CollectionStartEvent):
-                stack.append([isinstance(event, yaml.MappingStartEvent), 0, None])
-                if len(stack) > MAX_DEPTH + 1:
-                    raise SpecError([_event_problem(
-                        file, event, "", f"nesting deeper than {MAX_DEPTH} levels",
-                        "a spec nests a few levels at most: layers -> layer -> input_shape")])
-    finally:
-        loader.dispose()
-
-
-def _count_child(stack: list, event, file: str) -> None:
-    top = stack[-1]
-    top[1] += 1
-    if top[0]:
-        if top[1] % 2 == 1:  # a key
-            top[2] = event.value if isinstance(event, yaml.ScalarEvent) else None
-        return
-    if top[1] <= MAX_ITEMS:
-        return
-    is_layers = len(stack) == 2 and stack[0][0] and stack[0][2] == "layers"
-    what = "layers" if is_layers else "items in one list"
-    raise SpecError([_event_problem(
-        file, event, "layers" if is_layers else "",
-        f"more than {MAX_ITEMS:,} {what}; the limit is {MAX_ITEMS:,}",
-        "split the model or remove layers" if is_layers else "a spec's lists are short")])
-
-
-def _event_problem(file: str, event, path: str, message: str, hint: str) -> Problem:
-    mark = event.start_mark
-    return Problem(file, mark.line + 1, mark.column + 1, path, message, hint)
-
-
 def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
     """A Problem at the character PyYAML's reader refused (control characters)."""
     before = text[: exc.position]
@@ -308,49 +202,6 @@ def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Probl
     return Problem(file, line, column, "", f"the character #x{exc.character:04x} is not allowed in YAML "
                    "(control characters other than tab and newline)",
                    "remove it; a spec is plain text")
-
-
-def _expanded_sizes(root) -> dict:
-    """id(node) -> number of nodes it expands to, each alias use counted (iterative, memoised)."""
-    sizes: dict = {}
-    stack = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if id(node) in sizes:
-            continue
-        children = [] if isinstance(node, yaml.ScalarNode) else (
-            node.value if isinstance(node, yaml.SequenceNode) else [v for _, v in node.value])
-        if done or not children:
-            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
-            continue
-        stack.append((node, True))
-        stack.extend((c, False) for c in children if id(c) not in sizes)
-    return sizes
-
-
-def _check_size(root, file: str) -> None:
-    """Refuse documents that expand beyond MAX_NODES ("billion laughs"), before expanding them.
-
-    The error points at the smallest mapping or sequence that is too large on
-    its own, which is where the aliases multiply.
-    """
-    sizes = _expanded_sizes(root)
-    if sizes[id(root)] <= MAX_NODES:
-        return
-    node = root
-    while True:
-        children = [] if isinstance(node, yaml.ScalarNode) else (
-            node.value if isinstance(node, yaml.SequenceNode) else [v for _, v in node.value])
-        big = [c for c in children if sizes[id(c)] > MAX_NODES]
-        if not big:
-            break
-        node = big[0]
-    mark = node.start_mark
-    raise SpecError([Problem(
-        file, mark.line + 1, mark.column + 1, "",
-        f"this value expands to {sizes[id(node)]:,} nodes, more than the limit of {MAX_NODES:,} "
-        "(anchors and aliases multiply it)",
-        "a spec is small; write the values out instead of nesting aliases")])
 
 
 def decode(raw: bytes, file: str) -> str:
@@ -381,8 +232,8 @@ def parse_text(text: str, file: str = "<string>") -> Source:
                                  f"the file is larger than {MAX_BYTES:,} bytes",
                                  "a spec is a short YAML file; is this the right file?")])
     try:
-        _check_structure(text, file)
-        loader = _Yaml12Loader(text)
+        check_structure(text, file)
+        loader = Yaml12Loader(text)
     except yaml.reader.ReaderError as exc:
         raise SpecError([_reader_problem(file, text, exc)]) from None
     except yaml.MarkedYAMLError as exc:
@@ -400,7 +251,7 @@ def parse_text(text: str, file: str = "<string>") -> Source:
     if node is None:
         raise SpecError([Problem(file, 1, 1, "", "the file holds no YAML document",
                                  "a spec is a mapping that starts with 'spec_version: 1'")])
-    _check_size(node, file)
+    check_size(node, file)
     walker = _Walker(file)
     data = walker.walk(node, (), 0)
     if walker.problems:

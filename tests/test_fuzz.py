@@ -20,8 +20,12 @@ from fmnist_spec.yaml_source import parse_text
 
 EXAMPLES = int(os.environ.get("FMNIST_FUZZ_EXAMPLES", "200"))
 """Examples per property; set FMNIST_FUZZ_EXAMPLES=5000 for a longer, randomised run by hand."""
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                derandomize=EXAMPLES == 200)
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=EXAMPLES == 200,
+)
 TEXTS = [p.read_text("utf-8") for p in SPECS]
 DATA = [yaml.safe_load(t) for t in TEXTS]
 
@@ -81,8 +85,11 @@ def mutated_spec_text(draw):
         start = draw(st.integers(0, n))
         end = draw(st.integers(start, min(n, start + 20)))
         op = draw(st.sampled_from(["delete", "insert", "replace", "duplicate"]))
-        piece = draw(st.text(alphabet=st.sampled_from(list("[]{}:,-#&*!|>'\"\t\n 0123456789.eE_abcxyzTrue")),
-                             max_size=8))
+        piece = draw(
+            st.text(
+                alphabet=st.sampled_from(list("[]{}:,-#&*!|>'\"\t\n 0123456789.eE_abcxyzTrue")), max_size=8
+            )
+        )
         if op == "delete":
             text = text[:start] + text[end:]
         elif op == "insert":
@@ -109,13 +116,48 @@ def test_shipped_specs_with_random_bytes_inside(junk, at, text):
 
 
 VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12) | st.sampled_from(["softmax", "relu", "Dense", "Dropout", "Flatten", "SGD", "adam",
-                                               "sparse_categorical_crossentropy", "categorical_crossentropy"]),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["type", "units", "rate", "activation", "input_shape", "learning_rate", "name",
-                         "from_logits", "momentum", "test_size", "x"]), inner, max_size=4),
-    max_leaves=8)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+    | st.sampled_from(
+        [
+            "softmax",
+            "relu",
+            "Dense",
+            "Dropout",
+            "Flatten",
+            "SGD",
+            "adam",
+            "sparse_categorical_crossentropy",
+            "categorical_crossentropy",
+        ]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "type",
+                    "units",
+                    "rate",
+                    "activation",
+                    "input_shape",
+                    "learning_rate",
+                    "name",
+                    "from_logits",
+                    "momentum",
+                    "test_size",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=8,
+)
 
 
 def _paths(node, prefix=()):

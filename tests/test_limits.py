@@ -59,15 +59,21 @@ def test_thousands_of_layers_are_refused_at_the_first_one_past_the_limit():
 
 
 def test_a_thousand_layers_are_accepted():
-    text = BASE + "  - {units: 10, activation: relu}\n" * 998 + "  - {units: 10, activation: softmax}\n" + COMPILE
+    text = (
+        BASE
+        + "  - {units: 10, activation: relu}\n" * 998
+        + "  - {units: 10, activation: softmax}\n"
+        + COMPILE
+    )
     start = time.perf_counter()
     assert len(parse_spec(text).layers) == 1000
     assert time.perf_counter() - start < SECONDS
 
 
 def test_a_billion_units_are_refused_with_the_parameter_count_before_building():
-    err = _refused(BASE + "  - {units: 1000000000, activation: relu}\n  - {units: 10, activation: softmax}\n"
-                   + COMPILE)
+    err = _refused(
+        BASE + "  - {units: 1000000000, activation: relu}\n  - {units: 10, activation: softmax}\n" + COMPILE
+    )
     assert err.path == "layers[1]" and (err.line, err.column) == (4, 5)
     assert "795,000,000,010 parameters" in err.message and "GiB" in err.message
 
@@ -87,7 +93,9 @@ def test_oversized_file_is_refused_without_reading_it_all(tmp_path):
 
 
 def test_long_values_are_shortened_in_messages():
-    err = _refused("name: " + "x" * 100_000 + "\n" + BASE + "  - {units: 10, activation: softmax}\n" + COMPILE)
+    err = _refused(
+        "name: " + "x" * 100_000 + "\n" + BASE + "  - {units: 10, activation: softmax}\n" + COMPILE
+    )
     assert err.path == "name" and "too long" in err.message and len(err.message) < 200
 
 
@@ -95,9 +103,11 @@ def test_validate_of_hostile_input_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; from fmnist_spec import parse_spec, SpecError\n"
-            "try:\n    parse_spec(" + repr(BASE + "  - {units: 1000000000}\n" + COMPILE) + ")\n"
-            "except SpecError as e:\n    print('refused')\n"
-            "print('tensorflow' in sys.modules)")
+    code = (
+        "import sys; from fmnist_spec import parse_spec, SpecError\n"
+        "try:\n    parse_spec(" + repr(BASE + "  - {units: 1000000000}\n" + COMPILE) + ")\n"
+        "except SpecError as e:\n    print('refused')\n"
+        "print('tensorflow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["refused", "False"]

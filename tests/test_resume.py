@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, write_fashion_dir
+from conftest import ROOT
 from fmnist_spec import load_model, parse_spec, train
 from fmnist_spec.cli import main
 from fmnist_spec.runs import RunFolderError, read_log
@@ -64,20 +64,30 @@ def test_resume_without_a_backup_and_a_backup_without_resume_are_refused(tiny_da
         train(spec, out=tmp_path / "run", data_dir=tiny_data_dir, resume=True)
     (tmp_path / "run" / "backup").mkdir(parents=True)
     (tmp_path / "run" / "backup" / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
-    with pytest.raises(RunFolderError, match=r"interrupted run \(2 epoch\(s\) finished\); continue it with --resume"):
+    with pytest.raises(
+        RunFolderError, match=r"interrupted run \(2 epoch\(s\) finished\); continue it with --resume"
+    ):
         train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
 
 
 def test_read_log_keeps_each_epoch_once_and_skips_cut_rows(tmp_path):
-    (tmp_path / "log.csv").write_text("epoch,loss,val_loss\n0,1.5,1.6\n1,1.2,1.3\n1,1.1,1.2\n2,0.9,nan\n3,0.8\n")
+    (tmp_path / "log.csv").write_text(
+        "epoch,loss,val_loss\n0,1.5,1.6\n1,1.2,1.3\n1,1.1,1.2\n2,0.9,nan\n3,0.8\n"
+    )
     assert read_log(tmp_path) == {"loss": [1.5, 1.1, 0.9], "val_loss": [1.6, 1.2, None]}
     assert read_log(tmp_path, epochs=2) == {"loss": [1.5, 1.1], "val_loss": [1.6, 1.2]}
 
 
 def _start(spec, out, *extra):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.Popen([sys.executable, "-m", "fmnist_spec", "train", str(spec), "--out", str(out), *extra],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fmnist_spec", "train", str(spec), "--out", str(out), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_first_epoch(process, out, timeout=120):
@@ -153,3 +163,30 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_exits_130(real_data, tmp_pa
     # the printed command works: resume through the CLI (in this process) and finish
     assert main(["train", str(spec), "--out", str(out), "--resume"]) == 0
     _check_finished_run(out, 5)
+
+
+def test_an_interrupted_run_with_every_epoch_done_resumes_to_evaluate_and_save(
+    tiny_data_dir, tmp_path, monkeypatch
+):
+    import fmnist_spec.train as train_module
+
+    spec = parse_spec(
+        SLOW_SPEC.replace("EPOCHS", "2")
+        .replace("data: {train_samples: 4000}", "")
+        .replace("verbose: 2", "verbose: 0")
+    )
+    real_save = train_module.save_model
+
+    def interrupted_save(model, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_model", interrupted_save)
+    with pytest.raises(train_module.TrainingInterrupted) as stopped:
+        train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
+    assert (stopped.value.epochs_finished, stopped.value.epochs) == (2, 2)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "interrupted"
+    monkeypatch.setattr(train_module, "save_model", real_save)
+    result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir, resume=True)
+    assert result.metrics["status"] == "finished" and result.metrics["resumed_from_epoch"] == 2
+    assert {len(v) for v in result.history.values()} == {2}
+    assert (tmp_path / "run" / "model.keras").is_file() and not (tmp_path / "run" / "backup").exists()

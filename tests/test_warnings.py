@@ -13,7 +13,7 @@ from fmnist_spec.spec_warnings import CODES, WARNINGS
 
 def _expectation(path):
     first = path.read_text("utf-8").split("\n", 1)[0]
-    json_path, position, code = first[len("# expect: "):].split(" ")
+    json_path, position, code = first[len("# expect: ") :].split(" ")
     line, column = (int(n) for n in position.split(":"))
     return json_path, line, column, code
 
@@ -53,16 +53,21 @@ def validate_text(extra):
     from fmnist_spec.validation import check_source
     from fmnist_spec.yaml_source import parse_text
 
-    text = ("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
-            "  - {units: 10, activation: softmax}\ncompile: {loss: sparse_categorical_crossentropy}\n" + extra)
+    text = (
+        "spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
+        "  - {units: 10, activation: softmax}\ncompile: {loss: sparse_categorical_crossentropy}\n" + extra
+    )
     return check_source(parse_text(text, "w.yaml"))[1]
 
 
 def test_dropout_just_before_the_output_layer_is_fine():
     assert validate_text("") == []
-    text = ("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n  - {units: 100, activation: relu}\n"
-            "  - {type: Dropout, rate: 0.5}\n  - {units: 10, activation: softmax}\n"
-            "compile: {loss: sparse_categorical_crossentropy}\n")
+    text = (
+        "spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
+        "  - {units: 100, activation: relu}\n"
+        "  - {type: Dropout, rate: 0.5}\n  - {units: 10, activation: softmax}\n"
+        "compile: {loss: sparse_categorical_crossentropy}\n"
+    )
     assert parse_spec(text).warnings == ()
 
 
@@ -86,7 +91,8 @@ def test_validate_prints_warnings_and_exits_0(capsys):
     assert main(["validate", "--format", "json", str(path)]) == 0
     problems = json.loads(capsys.readouterr().out)
     assert [(p["severity"], p["code"], p["line"], p["column"]) for p in problems] == [
-        ("warning", "high-dropout", 6, 27)]
+        ("warning", "high-dropout", 6, 27)
+    ]
 
 
 def test_train_shows_the_same_warnings(tmp_path):
@@ -94,10 +100,27 @@ def test_train_shows_the_same_warnings(tmp_path):
 
     data = write_fashion_dir(tmp_path / "data")
     spec = tmp_path / "w.yaml"
-    spec.write_text("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
-                    "  - {type: Dropout, rate: 0.95}\n  - {units: 10, activation: softmax}\n"
-                    "compile: {loss: sparse_categorical_crossentropy}\nfit: {verbose: 0}\n")
-    result = subprocess.run([sys.executable, "-m", "fmnist_spec", "train", str(spec), "--out", str(tmp_path / "run"),
-                             "--data-dir", str(data)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    spec.write_text(
+        "spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
+        "  - {type: Dropout, rate: 0.95}\n  - {units: 10, activation: softmax}\n"
+        "compile: {loss: sparse_categorical_crossentropy}\nfit: {verbose: 0}\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fmnist_spec",
+            "train",
+            str(spec),
+            "--out",
+            str(tmp_path / "run"),
+            "--data-dir",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert f"{spec}:4:27: warning: layers[1].rate: Dropout rate 0.95" in result.stderr
