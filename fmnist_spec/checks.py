@@ -115,7 +115,7 @@ def check_model_size(spec: dict) -> Iterator[Finding]:
     total = sum(r.params for r in rows)
     if total > MAX_PARAMS:
         biggest = max(rows, key=lambda r: r.params)
-        yield (("layers", biggest.index),
+        yield (("layers", biggest.index, "units"),
                f"the model would have {total:,} parameters ({total * 4 / 2**30:.1f} GiB of float32 weights), "
                f"more than the limit of {MAX_PARAMS:,}; layers[{biggest.index}] alone has {biggest.params:,}",
                f"use fewer units: layers[{biggest.index}] has {biggest.input_shape[-1]:,} inputs, "

@@ -74,7 +74,7 @@ def test_a_billion_units_are_refused_with_the_parameter_count_before_building():
     err = _refused(
         BASE + "  - {units: 1000000000, activation: relu}\n  - {units: 10, activation: softmax}\n" + COMPILE
     )
-    assert err.path == "layers[1]" and (err.line, err.column) == (4, 5)
+    assert err.path == "layers[1].units" and (err.line, err.column) == (4, 13)
     assert "795,000,000,010 parameters" in err.message and "GiB" in err.message
 
 

@@ -62,7 +62,7 @@ def test_split_sizes_follow_scikit_learn():
 
 def test_units_of_a_billion_are_refused_with_the_parameter_count():
     problems = validate(BAD_SPECS[0].parent / "units_billion.yaml")
-    assert [p.path for p in problems] == ["layers[1]"]
+    assert [p.path for p in problems] == ["layers[1].units"]
     assert "795,000,000,010 parameters" in problems[0].message  # 784 * 1e9 + 1e9 + (1e9 * 10 + 10)
 
 
