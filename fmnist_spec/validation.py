@@ -12,8 +12,8 @@ from pathlib import Path
 from .checks import run_checks
 from .errors import ERROR, Problem, SpecError, sort_problems
 from .schema import schema_problems
-from .spec_warnings import run_warnings
 from .spec import Spec, from_data
+from .spec_warnings import run_warnings
 from .yaml_source import Source, parse_text, read_source
 
 
