@@ -28,6 +28,21 @@ def sample_shape(spec: dict) -> tuple:
     return facts.IMAGE_SHAPE
 
 
+def split_sizes(spec: dict) -> tuple[int, int, int]:
+    """(training, validation, test) image counts the spec's data settings give.
+
+    As scikit-learn's ``train_test_split`` computes them for a fraction
+    ``test_size`` of ``n`` samples: validation ``ceil(test_size * n)``,
+    training the rest (``sklearn.model_selection._split._validate_shuffle_split``).
+    The notes' ``test_size: 0.2`` of 60,000 gives (48,000, 12,000, 10,000).
+    """
+    prep = spec.get("data", {})
+    n = prep.get("train_samples") or facts.TRAIN_SAMPLES
+    test_size = prep.get("validation", {}).get("test_size", 0.2)
+    n_val = math.ceil(test_size * n)
+    return n - n_val, n_val, facts.TEST_SAMPLES
+
+
 def _loss(spec: dict) -> tuple[str, bool]:
     """(loss name in snake_case, from_logits) of ``compile.loss``."""
     loss = spec["compile"]["loss"]
@@ -74,13 +89,15 @@ def check_input_shape_matches_data(spec: dict) -> Iterator[Finding]:
         return
     flatten = spec.get("data", {}).get("flatten", False)
     other = facts.IMAGE_SHAPE if flatten else (math.prod(facts.IMAGE_SHAPE),)
-    if tuple(given) == other:
+    if len(given) == len(expected) + 1 and tuple(given[1:]) == expected:
+        hint = (f"the first number looks like a batch axis, which Keras's input_shape leaves out "
+                f"(it adds None itself): write {list(expected)}")
+    elif len(given) == len(expected) + 1 and tuple(given[:-1]) == expected:
+        hint = (f"Fashion-MNIST images have no channel axis here: write {list(expected)} "
+                "(the data are (n, 28, 28))")
+    elif tuple(given) == other:
         hint = (f"write input_shape: {list(expected)}, or set data.flatten: {str(not flatten).lower()} "
                 f"so the data come as {format_shape(other)}")
-    elif tuple(given[1:]) == expected:
-        hint = f"input_shape is one sample's shape, without the batch axis: write {list(expected)}"
-    elif tuple(given[:-1]) == expected and given[-1] == 1:
-        hint = f"the images have no channel axis here: write {list(expected)}"
     else:
         hint = f"write input_shape: {list(expected)}"
     yield (("layers", 0, "input_shape"),
@@ -99,14 +116,18 @@ def check_model_size(spec: dict) -> Iterator[Finding]:
     total = sum(r.params for r in rows)
     if total > MAX_PARAMS:
         biggest = max(rows, key=lambda r: r.params)
-        yield (("layers", biggest.index),
+        yield (("layers", biggest.index, "units"),
                f"the model would have {total:,} parameters ({total * 4 / 2**30:.1f} GiB of float32 weights), "
                f"more than the limit of {MAX_PARAMS:,}; layers[{biggest.index}] alone has {biggest.params:,}",
-               "use fewer units")
+               f"use fewer units: layers[{biggest.index}] has {biggest.input_shape[-1]:,} inputs, "
+            f"so each unit adds {biggest.input_shape[-1] + 1:,} parameters")
 
 
 def check_output_is_ten_way(spec: dict) -> Iterator[Finding]:
     """The model ends in one score per class: output shape (None, 10)."""
+    given = spec["layers"][0].get("input_shape")
+    if given is not None and tuple(given) != sample_shape(spec):
+        return  # check_input_shape_matches_data reports the cause
     rows = _rows(spec)
     last = rows[-1]
     n = len(rows) - 1
@@ -152,12 +173,7 @@ def check_output_activation_fits_loss(spec: dict) -> Iterator[Finding]:
         yield (("layers", n, "activation"),
                "the output layer applies softmax but the loss has from_logits: true, so softmax would "
                "be applied twice", "remove the activation, or set from_logits: false")
-    elif not from_logits and activation == "sigmoid":
-        yield (("layers", n, "activation"),
-               f"the output layer's activation is sigmoid: its 10 outputs do not sum to 1, and {name} "
-               "rescales them to do so, which is not what a softmax classifier computes",
-               "set activation: softmax (the usual choice for one label per image)", WARNING)
-    elif not from_logits and activation != "softmax":
+    elif not from_logits and activation not in ("softmax", "sigmoid"):  # sigmoid: a warning
         yield (("layers", n, "activation"),
                f"the output layer's activation is {activation}, but {name} with from_logits: false "
                "expects probabilities (outputs in 0..1 that sum to 1); with negative or unbounded "
@@ -177,6 +193,36 @@ def check_metrics_fit_labels(spec: dict) -> Iterator[Finding]:
                    "use accuracy or sparse_categorical_accuracy")
 
 
+def check_split_leaves_both_sides(spec: dict) -> Iterator[Finding]:
+    """The validation split leaves at least one image on each side (scikit-learn raises otherwise)."""
+    n_train, n_val, _ = split_sizes(spec)
+    if n_train >= 1 and n_val >= 1:
+        return
+    prep = spec.get("data", {})
+    n = prep.get("train_samples") or facts.TRAIN_SAMPLES
+    test_size = prep["validation"]["test_size"]
+    yield (("data", "validation", "test_size"),
+           f"test_size {test_size} of {n:,} images leaves {n_train:,} for training and {n_val:,} for "
+           "validation; scikit-learn's train_test_split refuses an empty training set",
+           "use a smaller test_size (0.2 is the notes' choice) or more data.train_samples")
+
+
+MAX_PIXEL = 10.0
+"""Largest pixel value after scaling that is accepted (255 / scale)."""
+
+
+def check_scale_normalises_pixels(spec: dict) -> Iterator[Finding]:
+    """``scale`` brings the 0..255 pixels near 0..1 (255.0 in the notes)."""
+    scale = spec.get("data", {}).get("scale")
+    if scale is None or 255 / scale <= MAX_PIXEL:
+        return
+    yield (("data", "scale"),
+           f"dividing by scale {scale} leaves pixels in 0..{255 / scale:g}; networks trained on raw "
+           f"0..255 inputs saturate their sigmoid/softmax units and learn slowly or not at all "
+           f"(pixels above {MAX_PIXEL:g} are refused)",
+           "write scale: 255.0, which maps the pixels to 0..1 as the notes do")
+
+
 CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_layer_names_unique,
     check_input_shape_on_first_layer,
@@ -186,6 +232,8 @@ CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_loss_fits_labels,
     check_output_activation_fits_loss,
     check_metrics_fit_labels,
+    check_split_leaves_both_sides,
+    check_scale_normalises_pixels,
 ]
 """Every check, in the order they run."""
 

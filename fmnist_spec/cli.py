@@ -1,8 +1,9 @@
 """The ``fmnist-spec`` command: parse arguments, call one public function,
 render errors, return the exit status.
 
-Exit status: 0 success; 1 the work failed (missing data, training error);
-2 the input was bad (invalid spec, wrong arguments).
+Exit status: 0 success; 1 the work failed (missing data, training error, the
+loss became NaN); 2 the input was bad (invalid spec, wrong arguments, a run
+folder that does not fit --resume); 130 interrupted by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from .errors import ERROR, SpecError, render_json
 from .validation import load_spec, validate
 
-OK, FAILED, BAD_INPUT = 0, 1, 2
+OK, FAILED, BAD_INPUT, INTERRUPTED = 0, 1, 2, 130
 
 
 def _quiet_tensorflow() -> None:
@@ -28,6 +29,7 @@ def _print_problems(problems) -> None:
 
 def cmd_validate(args) -> int:
     """Check specs against the schema and the cross-field rules; no TensorFlow."""
+    from .checks import split_sizes
     from .shapes import infer, summary_table
 
     status = OK
@@ -43,7 +45,9 @@ def cmd_validate(args) -> int:
         if not failed:
             spec = load_spec(path)
             rows = infer(spec.data["layers"], spec.input_shape)
-            print(f"{path}: valid ({len(rows)} layers, {sum(r.params for r in rows):,} parameters)")
+            n_train, n_val, n_test = split_sizes(spec.data)
+            print(f"{path}: valid ({len(rows)} layers, {sum(r.params for r in rows):,} parameters; "
+                  f"data split {n_train:,} training / {n_val:,} validation / {n_test:,} test images)")
             if args.summary:
                 print(summary_table(rows, spec.name))
     if args.format == "json":
@@ -59,11 +63,18 @@ def cmd_schema(args) -> int:
     return OK
 
 
+def _load(path):
+    """load_spec, printing the spec's warnings to stderr."""
+    spec = load_spec(path)
+    _print_problems(spec.warnings)
+    return spec
+
+
 def cmd_build(args) -> int:
     """Build the Keras model of a spec; print its summary or save it."""
     from .files import check_writable_dir, save_model
 
-    spec = load_spec(args.spec)
+    spec = _load(args.spec)
     if args.save:
         try:
             check_writable_dir(os.path.dirname(os.path.abspath(args.save)))
@@ -101,8 +112,8 @@ def cmd_train(args) -> int:
     from .files import check_writable_dir
     from .train import default_out_dir
 
-    spec = load_spec(args.spec)
-    out = args.out or default_out_dir(spec)
+    spec = _load(args.spec)
+    out = args.out or str(default_out_dir(spec))
     try:
         check_writable_dir(out)
     except OSError as exc:
@@ -110,7 +121,8 @@ def cmd_train(args) -> int:
         return BAD_INPUT
     _quiet_tensorflow()
     from .data import DataError
-    from .train import train
+    from .runs import NAN_LOSS, RunFolderError
+    from .train import TrainingInterrupted, default_out_dir, train
 
     if args.tensorboard:
         import importlib.util
@@ -124,11 +136,26 @@ def cmd_train(args) -> int:
     verbose = 2 if spec.verbose == "auto" and not sys.stdout.isatty() else None
     try:
         result = train(spec, epochs=args.epochs, out=out, data_dir=args.data_dir,
-                       style=args.style, verbose=verbose, tensorboard=args.tensorboard)
+                       style=args.style, verbose=verbose, tensorboard=args.tensorboard,
+                       resume=args.resume)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
+    except RunFolderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    except TrainingInterrupted as exc:
+        again = ["fmnist-spec", "train", args.spec, "--out", out, "--resume"]
+        again += ["--epochs", str(args.epochs)] if args.epochs else []
+        again += ["--data-dir", args.data_dir] if args.data_dir else []
+        print(f"\ninterrupted: {exc.epochs_finished} of {exc.epochs} epochs finished and kept in {out} "
+              f"(backup/, log.csv, history.json)\nresume with: {' '.join(again)}", file=sys.stderr)
+        return INTERRUPTED
     m = result.metrics
+    if m["status"] == NAN_LOSS:
+        print(f"error: {m['message']}\n  hint: lower the learning rate, check data.scale, or use a "
+              f"bounded activation; the run folder {result.out_dir} records status nan_loss", file=sys.stderr)
+        return FAILED
     train_acc = m["train"].get("accuracy", m["train"].get("sparse_categorical_accuracy"))
     epochs = f"{m['epochs']} epoch" + ("s" if m["epochs"] != 1 else "")
     print(f"\n{spec.name}: {epochs} in {m['fit_seconds']:.1f} s "
@@ -326,6 +353,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
     p.add_argument("--tensorboard", type=_out_dir, metavar="DIR",
                    help="also write TensorBoard logs there (keras.callbacks.TensorBoard)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in the run folder from its last finished epoch")
     p.set_defaults(run=cmd_train)
 
     add_compare_parser(sub)
@@ -344,7 +373,7 @@ def main(argv=None) -> int:
         return BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

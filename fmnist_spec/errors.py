@@ -31,6 +31,8 @@ class Problem:
         message: What is wrong: what was received and what was expected.
         hint: How to fix it (may be ``""``), e.g. "did you mean 'sigmoid'?".
         severity: ``"error"`` or ``"warning"``.
+        code: For warnings, a stable name such as ``high-dropout`` that
+            ``warnings: {ignore: [...]}`` in a spec silences; ``""`` for errors.
     """
 
     file: str
@@ -40,6 +42,7 @@ class Problem:
     message: str
     hint: str = ""
     severity: str = ERROR
+    code: str = ""
 
     def location(self) -> str:
         """``file:line:column`` (or just ``file`` when no position is known)."""
@@ -52,6 +55,8 @@ class Problem:
         where = f"{self.path}: " if self.path else ""
         label = "warning: " if self.severity == WARNING else ""
         text = f"{self.location()}: {label}{where}{self.message}"
+        if self.code:
+            text += f" [{self.code}]"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text

@@ -13,9 +13,10 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from importlib import resources
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from .errors import Problem
@@ -56,6 +57,13 @@ _NOUNS = {
     "verbose": "verbose setting",
 }
 
+_OPTIMIZER_ARGUMENTS = {"learning_rate", "lr", "momentum", "nesterov", "epsilon", "rho", "centered",
+                        "beta_1", "beta_2", "amsgrad", "initial_accumulator_value", "decay"}
+"""Keys of an optimizer's own mapping that people write next to ``optimizer:`` in compile."""
+
+OPTIMIZER_CLASSES = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam"}
+"""Optimizer name string (``compile(optimizer='sgd')``) -> Keras class name."""
+
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"}
 
 
@@ -71,9 +79,20 @@ def schema_text() -> str:
     return resources.files("fmnist_spec").joinpath("model-spec.schema.json").read_text("utf-8")
 
 
+def _is_integer(checker, instance) -> bool:
+    """JSON Schema counts 32.0 as an integer; Keras does not, so neither do specs."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+"""Draft 2020-12 where ``integer`` means a whole number written without a decimal point."""
+
+
 @functools.lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(schema())
+    return StrictValidator(schema())
 
 
 def default(*keys: str):
@@ -122,6 +141,12 @@ def _type_hint(error: ValidationError) -> str:
     """Explain YAML's rules when a string stands where a number or boolean belongs."""
     value, expected = error.instance, error.validator_value
     expected = expected if isinstance(expected, list) else [expected]
+    path = tuple(error.absolute_path)
+    if value is None and len(path) >= 2 and path[-2] == "input_shape":
+        return ("input_shape leaves out the batch axis (Keras adds None for it): "
+                "write [784] or [28, 28]")
+    if "array" in expected and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return f"write a list: [{value}]"
     if not isinstance(value, str):
         if isinstance(value, bool) and ("integer" in expected or "number" in expected):
             return "true/false is a boolean in YAML; write a number"
@@ -131,8 +156,12 @@ def _type_hint(error: ValidationError) -> str:
     if "boolean" in expected and value in _YAML11_BOOLS:
         return (f"YAML 1.2 (which specs use) reads '{value}' as text, not a boolean; "
                 "write true or false")
-    if value in ("None", "none", "Null"):
-        return "write null (YAML's empty value), not Python's None"
+    if value in ("None", "none", "Null", "NULL"):
+        return "YAML reads None as the text 'None'; write null (YAML's empty value) for no value"
+    if ("number" in expected or "integer" in expected) and re.fullmatch(
+            r"[-+]?[0-9.]+[eE][-+]?[0-9]+", value.strip()):
+        return (f"write {value.strip()} without quotes: fmnist-spec reads YAML 1.2, where an unquoted "
+                f"{value.strip()} is a number (PyYAML's YAML 1.1 would need 1.0e-3 style)")
     if "number" in expected or "integer" in expected:
         try:
             float(value.replace("_", ""))
@@ -142,27 +171,75 @@ def _type_hint(error: ValidationError) -> str:
     return ""
 
 
+def _short(value, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters so a 200 KB string does not fill the terminal."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _message(error: ValidationError) -> str:
+    """jsonschema's message with the received value shortened."""
+    full = repr(error.instance)
+    return error.message.replace(full, _short(error.instance)) if len(full) > 60 else error.message
+
+
+def _unknown_keys(source: Source, path, instance: dict, extras, allowed) -> list[Problem]:
+    owner = instance.get("type") if isinstance(instance.get("type"), str) else None
+    where = f" for {owner}" if owner else ""
+    return [source.problem(
+        path + (key,),
+        f"unknown key '{key}'{where}; expected one of: {_list(allowed)}",
+        did_you_mean(key, allowed) or "remove it; keys are spelt as Keras spells its arguments",
+        at_key=True) for key in extras]
+
+
+def _misplaced_optimizer_argument(source: Source, compile_: dict, key: str) -> Problem:
+    """``learning_rate: 0.1`` written next to ``optimizer: sgd`` instead of inside it."""
+    given = compile_.get("optimizer", default_optimizer())
+    name = given if isinstance(given, str) else given.get("type") if isinstance(given, dict) else None
+    kind = OPTIMIZER_CLASSES.get(str(name).lower(), name if isinstance(name, str) else "SGD")
+    right = "learning_rate" if key == "lr" else key
+    value = compile_[key]
+    shown = str(value).lower() if isinstance(value, bool) else value
+    return source.problem(
+        ("compile", key),
+        f"'{key}' is an argument of the optimizer, not of compile: next to 'optimizer: {name}' "
+        f"it would configure nothing and {kind} would run with its default {right}",
+        f"move it inside the optimizer: optimizer: {{type: {kind}, {right}: {shown}}}", at_key=True)
+
+
+def default_optimizer() -> str:
+    """The schema's default optimizer name (``rmsprop``, as Keras's ``compile``)."""
+    return schema()["$defs"]["optimizer"]["default"]
+
+
 def _from_error(source: Source, error: ValidationError) -> list[Problem]:
     path = tuple(error.absolute_path)
     kind = error.validator
     if kind == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
         extras = [k for k in error.instance if k not in allowed]
-        owner = error.instance.get("type") if isinstance(error.instance.get("type"), str) else None
-        where = f" for {owner}" if owner else ""
-        return [source.problem(
-            path + (key,),
-            f"unknown key '{key}'{where}; expected one of: {_list(allowed)}",
-            did_you_mean(key, allowed) or "remove it; keys are spelt as Keras spells its arguments",
-            at_key=True) for key in extras]
+        if path == ("compile",):
+            misplaced = [k for k in extras if k in _OPTIMIZER_ARGUMENTS]
+            problems = [_misplaced_optimizer_argument(source, error.instance, key) for key in misplaced]
+            extras = [k for k in extras if k not in misplaced]
+            if not extras:
+                return problems
+            return problems + _unknown_keys(source, path, error.instance, extras, allowed)
+        return _unknown_keys(source, path, error.instance, extras, allowed)
     if kind in ("anyOf", "oneOf"):
         enum_errors = [e for e in error.context if e.validator in ("enum", "const")]
         if enum_errors and isinstance(error.instance, str):
-            return _from_error(source, enum_errors[0])
+            found = _from_error(source, enum_errors[0])
+            if error.instance in ("None", "none", "Null", "NULL") and any(
+                    e.validator == "type" and e.validator_value == "null" for e in error.context):
+                found = [source.problem(path, found[0].message.split(";")[0] + "; YAML reads None as the "
+                                        "text 'None'", "write null (YAML's empty value) for no value")]
+            return found
         types = [e for e in error.context if e.validator == "type"]
         if types and len(types) == len(error.context):
             expected = " or ".join(str(e.validator_value) for e in types)
-            msg = f"{error.instance!r} is not of type {expected}"
+            msg = f"{_short(error.instance)} is not of type {expected}"
             return [source.problem(path, msg, _type_hint(types[0]))]
         ranged = [e for e in error.context if e.validator != "type"]
         if ranged:
@@ -171,26 +248,44 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
         choices = error.validator_value
         noun = _noun(path)
         return [source.problem(
-            path, f"{error.instance!r} is not a known {noun}; expected one of: {_list(choices)}",
+            path, f"{_short(error.instance)} is not a known {noun}; expected one of: {_list(choices)}",
             did_you_mean(error.instance, choices))]
     if kind == "const":
-        return [source.problem(path, f"{error.instance!r} is not allowed here; expected {error.validator_value!r}",
+        return [source.problem(path, f"{_short(error.instance)} is not allowed here; "
+                               f"expected {error.validator_value!r}",
                                did_you_mean(error.instance, [error.validator_value]))]
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [source.problem(path, f"missing required key '{missing}'",
                                f"add '{missing}:' to this mapping")]
     if kind == "type":
-        return [source.problem(path, error.message, _type_hint(error))]
+        return [source.problem(path, _message(error), _type_hint(error))]
     if kind == "pattern" and path and path[-1] == "name":
         return [source.problem(
-            path, f"{error.instance!r} is not a valid layer name",
+            path, f"{_short(error.instance)} is not a valid layer name",
             "use letters A-Z/a-z, digits, '_', '.' or '-' (no spaces or non-ASCII letters): "
             "TensorFlow rejects other characters when it trains the model")]
+    if path == ("data", "validation", "test_size") and kind in ("exclusiveMaximum", "maximum") \
+            and isinstance(error.instance, (int, float)) and error.instance >= 1:
+        n = error.instance
+        percent = f"{n / 100:g}" if n < 100 else "0.2"
+        return [source.problem(
+            path, f"test_size {n!r} is not a fraction: scikit-learn's train_test_split reads a whole "
+            f"number as a count of samples ({n:,} images for validation, not {n} %)",
+            f"write a fraction between 0 and 1: test_size: {percent} "
+            f"(0.2 holds out 12,000 of the 60,000 images: 48,000 / 12,000)")]
     if kind == "maxItems" and path == ("layers",):
         return [source.problem(path, f"{len(error.instance):,} layers is more than the limit of "
                                f"{error.validator_value:,}", "split the model or remove layers")]
-    return [source.problem(path, error.message)]
+    return [source.problem(path, _message(error), _described(error))]
+
+
+def _described(error: ValidationError) -> str:
+    """The first sentence of the failing key's schema description, as a hint."""
+    text = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+    if not text and error.parent is not None and isinstance(error.parent.schema, dict):
+        text = error.parent.schema.get("description", "")
+    return text.split(". ")[0].rstrip(".") if text else ""
 
 
 def schema_problems(source: Source) -> list[Problem]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import checks
-from .schema import default, schema
-
-_OPTIMIZER_CLASSES = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam"}
+from .schema import OPTIMIZER_CLASSES, default, schema
 
 
 @dataclass(frozen=True)
@@ -65,6 +63,9 @@ class Spec:
         seed: Seed of Keras's random generators (None: unseeded).
         file: The file the spec came from (``<string>`` for text).
         data: The spec as plain data, as written (defaults not filled in).
+        ignore_warnings: Warning codes the spec silences (``warnings.ignore``).
+        warnings: The warnings found when the spec was checked (Problems of
+            severity ``"warning"``), shown by ``validate`` and ``train``.
     """
 
     name: str
@@ -85,6 +86,8 @@ class Spec:
     seed: int | None
     file: str = "<string>"
     data: dict = field(default_factory=dict, compare=False, repr=False)
+    ignore_warnings: tuple = ()
+    warnings: tuple = field(default=(), compare=False, repr=False)
 
     def resolved(self) -> dict:
         """The spec as plain data with every default filled in (YAML-ready)."""
@@ -113,11 +116,23 @@ class Spec:
             "data": {"dataset": "fashion_mnist", "scale": self.scale, "flatten": self.flatten,
                      "train_samples": self.train_samples,
                      "validation": {"test_size": self.test_size, "random_state": self.random_state}},
+            "warnings": {"ignore": list(self.ignore_warnings)},
         }
 
 
 def _camel(snake: str) -> str:
     return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def _as_declared(prop: dict, value):
+    """A whole number where the schema says ``number`` becomes a float.
+
+    Keras refuses ``SGD(learning_rate=10)`` ("should be float"); the spec's
+    ``learning_rate: 10`` means 10.0.
+    """
+    if prop.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def _layer(entry: dict) -> LayerSpec:
@@ -128,7 +143,7 @@ def _layer(entry: dict) -> LayerSpec:
         if key in ("type", "name", "input_shape"):
             continue
         if key in entry:
-            arguments[key] = entry[key]
+            arguments[key] = _as_declared(prop, entry[key])
         elif "default" in prop:
             arguments[key] = prop["default"]
     return LayerSpec(kind, entry.get("name"), arguments)
@@ -136,10 +151,10 @@ def _layer(entry: dict) -> LayerSpec:
 
 def _optimizer(given) -> OptimizerSpec:
     if isinstance(given, str):
-        return OptimizerSpec(_OPTIMIZER_CLASSES[given.lower()], {}, given)
+        return OptimizerSpec(OPTIMIZER_CLASSES[given.lower()], {}, given)
     props = schema()["$defs"][given["type"]]["properties"]
     arguments = {k: p["default"] for k, p in props.items() if "default" in p}
-    arguments.update({k: v for k, v in given.items() if k != "type"})
+    arguments.update({k: _as_declared(props[k], v) for k, v in given.items() if k != "type"})
     return OptimizerSpec(given["type"], arguments, given)
 
 
@@ -151,7 +166,12 @@ def _loss(given) -> LossSpec:
     return LossSpec(name, bool(given.get("from_logits", False)))
 
 
-def from_data(data: dict, file: str = "<string>") -> Spec:
+def _verbose(value):
+    """``1.0`` passes the schema's enum (JSON equality); Keras wants the int."""
+    return int(value) if isinstance(value, float) else value
+
+
+def from_data(data: dict, file: str = "<string>", warnings: tuple = ()) -> Spec:
     """Build a :class:`Spec` from schema- and check-valid plain data."""
     fit = data.get("fit", {})
     prep = data.get("data", {})
@@ -168,7 +188,7 @@ def from_data(data: dict, file: str = "<string>") -> Spec:
         metrics=tuple(compile_.get("metrics", [])),
         epochs=fit.get("epochs", default("fit", "epochs")),
         batch_size=fit.get("batch_size", default("fit", "batch_size")),
-        verbose=fit.get("verbose", default("fit", "verbose")),
+        verbose=_verbose(fit.get("verbose", default("fit", "verbose"))),
         scale=float(prep.get("scale", default("data", "scale"))),
         flatten=prep.get("flatten", default("data", "flatten")),
         train_samples=prep.get("train_samples", default("data", "train_samples")),
@@ -177,4 +197,6 @@ def from_data(data: dict, file: str = "<string>") -> Spec:
         seed=data.get("seed", default("seed")),
         file=file,
         data=data,
+        ignore_warnings=tuple(data.get("warnings", {}).get("ignore", [])),
+        warnings=tuple(warnings),
     )

@@ -9,7 +9,6 @@ only evaluated.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from . import runs
 from .data import FashionMNIST, load_fashion_mnist
 from .files import save_model, write_json, write_yaml
 from .names import graph_name
@@ -91,6 +91,40 @@ def _evaluate(model, x, y) -> dict:
     return {k: float(v) for k, v in values.items()}
 
 
+class TrainingInterrupted(Exception):
+    """Ctrl-C stopped :func:`train`. What was finished is kept in the run folder.
+
+    Attributes:
+        out_dir: The run folder (its ``backup/`` holds the last finished epoch).
+        epochs_finished: Epochs finished and backed up.
+        epochs: Epochs the run was asked for.
+    """
+
+    def __init__(self, out_dir: Path, epochs_finished: int, epochs: int):
+        self.out_dir, self.epochs_finished, self.epochs = out_dir, epochs_finished, epochs
+        super().__init__(f"interrupted after {epochs_finished} of {epochs} epochs")
+
+
+def _stop_on_nan():
+    """``keras.callbacks.TerminateOnNaN`` that also remembers the epoch and batch where it stopped."""
+    import keras
+
+    class StopOnNaN(keras.callbacks.TerminateOnNaN):
+        def __init__(self):
+            super().__init__()
+            self.current_epoch, self.where = 0, None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.current_epoch = epoch
+
+        def on_batch_end(self, batch, logs=None):
+            super().on_batch_end(batch, logs)
+            if self.model.stop_training and self.where is None:
+                self.where = (self.current_epoch, batch)
+
+    return StopOnNaN()
+
+
 def write_curves(spec: Spec, history: dict, path: Path) -> None:
     """The run's learning curves (:func:`fmnist_spec.plots.learning_curves`),
     titled by the spec's file name (its display name may need fonts matplotlib lacks)."""
@@ -100,22 +134,23 @@ def write_curves(spec: Spec, history: dict, path: Path) -> None:
     learning_curves({title: history}, path, title=f"{title}: learning curves")
 
 
-def run_callbacks(out_dir: Path, tensorboard: str | Path | None = None) -> list:
-    """Keras callbacks that log the run: ``keras.callbacks.CSVLogger`` writing
-    ``out_dir/log.csv`` (one row per epoch: epoch, loss and metrics, training
-    and validation), plus ``keras.callbacks.TensorBoard(log_dir=tensorboard)``
-    when a TensorBoard directory is given."""
+def _callbacks(out_dir: Path, nan_watch, tensorboard: str | Path | None = None) -> list:
+    """CSVLogger first, so an epoch's row is on disk before its backup: a kill between
+    the two makes the resumed run redo the epoch, and :func:`runs.read_log` keeps its last row.
+    The backup is kept when ``fit`` ends (``delete_checkpoint=False``) and removed only once
+    ``model.keras`` and ``metrics.json`` are written, so Ctrl-C while evaluating or saving
+    can still be resumed (``fit`` then has no epoch left to run)."""
     import keras
 
-    callbacks = [keras.callbacks.CSVLogger(str(Path(out_dir) / "log.csv"))]
-    if tensorboard is not None:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard)))
-    return callbacks
+    return [keras.callbacks.CSVLogger(str(out_dir / runs.LOG), append=True),
+            keras.callbacks.BackupAndRestore(str(runs.backup_dir(out_dir)), double_checkpoint=True,
+                                             delete_checkpoint=False),
+            nan_watch] + ([keras.callbacks.TensorBoard(log_dir=str(tensorboard))] if tensorboard else [])
 
 
 def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = None,
           data_dir: str | Path | None = None, style: str | None = None,
-          verbose=None, data: FashionMNIST | None = None,
+          verbose=None, data: FashionMNIST | None = None, resume: bool = False,
           tensorboard: str | Path | None = None) -> TrainResult:
     """Build, compile and fit ``spec`` on Fashion-MNIST and write the run folder.
 
@@ -127,53 +162,86 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
         style: Overrides ``spec.style`` (``"list"`` or ``"add"``).
         verbose: Overrides ``fit.verbose`` (0, 1, 2 or ``"auto"``).
         data: Already loaded data (tests); default :func:`load_fashion_mnist`.
-        tensorboard: A directory for TensorBoard logs (see :func:`run_callbacks`).
+        resume: Continue the interrupted run in ``out`` from its last finished
+            epoch (Keras's ``BackupAndRestore``).
+        tensorboard: A directory for TensorBoard logs (``keras.callbacks.TensorBoard``).
 
     Returns:
-        A :class:`TrainResult`. The run folder holds ``model.keras``,
-        ``history.json``, ``metrics.json``, ``spec.yaml`` (the resolved
-        spec) and ``learning_curves.png``, each written atomically, and
-        ``log.csv``, written epoch by epoch by Keras's ``CSVLogger``.
+        A :class:`TrainResult`. The run folder holds ``spec.yaml``,
+        ``log.csv`` (Keras's ``CSVLogger``, one row per epoch), ``history.json``,
+        ``learning_curves.png``, ``metrics.json`` (with ``status``) and,
+        when the run finished, ``model.keras``; each JSON/YAML/Keras file is
+        written atomically (see :mod:`fmnist_spec.runs`). A run whose loss
+        became NaN stops (``TerminateOnNaN``), has ``status: nan_loss`` and no
+        ``model.keras``.
 
     Raises:
         fmnist_spec.data.DataError: Fashion-MNIST could not be loaded.
+        fmnist_spec.runs.RunFolderError: ``resume`` with nothing to resume, an
+            interrupted run in ``out`` without ``resume``, or a changed spec.
+        TrainingInterrupted: Ctrl-C; the finished epochs are kept.
     """
     from .builder import build_model, compile_model
 
+    epochs = epochs or spec.epochs
+    out_dir = Path(out) if out is not None else default_out_dir(spec)
+    resolved = spec.resolved()
+    resolved["fit"]["epochs"] = epochs
+    if style:
+        resolved["style"] = style
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done_before = runs.prepare(out_dir, resolved, resume)
     data = data if data is not None else load_fashion_mnist(data_dir)
     splits = prepare(spec, data)
     seed_everything(spec.seed)
     model = build_model(spec, style)
     compile_model(model, spec)
-    epochs = epochs or spec.epochs
-    out_dir = Path(out) if out is not None else default_out_dir(spec)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    write_yaml(out_dir / "spec.yaml", resolved)
+    write_json(out_dir / "metrics.json", {"status": runs.RUNNING, "epochs": epochs,
+                                          "resumed_from_epoch": done_before})
+    nan_watch = _stop_on_nan()
+    try:
+        result = _fit_and_finish(model, spec, splits, data.source, out_dir, epochs, done_before,
+                                 nan_watch, spec.verbose if verbose is None else verbose, tensorboard)
+    except KeyboardInterrupt:
+        finished = runs.backed_up_epochs(out_dir)
+        write_json(out_dir / "history.json", runs.read_log(out_dir, finished))
+        write_json(out_dir / "metrics.json", {"status": runs.INTERRUPTED, "epochs": epochs,
+                                              "epochs_finished": finished, "resumed_from_epoch": done_before})
+        raise TrainingInterrupted(out_dir, finished, epochs) from None
+    runs.remove_backup(out_dir)
+    return result
+
+
+def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Path, epochs: int,
+                    done_before: int, nan_watch, verbose, tensorboard=None) -> TrainResult:
+    """fit, then write history, metrics and (unless the loss became NaN) the model."""
     start = time.perf_counter()
-    history = model.fit(
-        splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-        epochs=epochs, batch_size=spec.batch_size,
-        verbose=spec.verbose if verbose is None else verbose,
-        callbacks=run_callbacks(out_dir, tensorboard))
+    model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+              epochs=epochs, batch_size=spec.batch_size, callbacks=_callbacks(out_dir, nan_watch, tensorboard),
+              verbose=verbose)
     fit_seconds = time.perf_counter() - start
-    hist = {k: [float(v) for v in values] for k, values in history.history.items()}
+    hist = runs.read_log(out_dir, epochs)
+    write_json(out_dir / "history.json", hist)
+    write_curves(spec, hist, out_dir / "learning_curves.png")
+    common = {"epochs": epochs, "resumed_from_epoch": done_before, "fit_seconds": fit_seconds,
+              "samples": {"train": len(splits.y_train), "validation": len(splits.y_val),
+                          "test": len(splits.y_test)},
+              "parameters": int(model.count_params()), "data_source": source}
+    if nan_watch.where is not None:
+        epoch, batch = nan_watch.where
+        metrics = {"status": runs.NAN_LOSS, "stopped_at": {"epoch": epoch + 1, "batch": batch + 1}, **common,
+                   "message": f"the loss became NaN or infinite in epoch {epoch + 1}, batch {batch + 1}; "
+                              "training was stopped (keras.callbacks.TerminateOnNaN) and no model was saved"}
+        write_json(out_dir / "metrics.json", metrics)
+        return TrainResult(out_dir, hist, metrics, model)
     metrics = {
+        "status": runs.FINISHED,
         "train": {k: values[-1] for k, values in hist.items() if not k.startswith("val_")},
         "validation": _evaluate(model, splits.x_val, splits.y_val),
         "test": _evaluate(model, splits.x_test, splits.y_test),
-        "fit_seconds": fit_seconds,
-        "epochs": epochs,
-        "samples": {"train": len(splits.y_train), "validation": len(splits.y_val),
-                    "test": len(splits.y_test)},
-        "parameters": int(model.count_params()),
-        "data_source": data.source,
+        **common,
     }
-    resolved = spec.resolved()
-    resolved["fit"]["epochs"] = epochs
-    if style:
-        resolved["style"] = style
-    write_yaml(out_dir / "spec.yaml", resolved)
-    write_json(out_dir / "history.json", hist)
-    write_curves(spec, hist, out_dir / "learning_curves.png")
     save_model(model, out_dir / "model.keras")
     write_json(out_dir / "metrics.json", metrics)
     return TrainResult(out_dir, hist, metrics, model)

@@ -13,6 +13,7 @@ from .checks import run_checks
 from .errors import ERROR, Problem, SpecError, sort_problems
 from .schema import schema_problems
 from .spec import Spec, from_data
+from .spec_warnings import run_warnings
 from .yaml_source import Source, parse_text, read_source
 
 
@@ -26,7 +27,7 @@ def _problems(source: Source) -> list[Problem]:
     problems = schema_problems(source)
     if any(p.severity == ERROR for p in problems):
         return problems
-    return problems + run_checks(source)
+    return problems + run_checks(source) + run_warnings(source)
 
 
 def check_source(source: Source) -> tuple[Spec | None, list[Problem]]:
@@ -34,11 +35,12 @@ def check_source(source: Source) -> tuple[Spec | None, list[Problem]]:
     problems = sort_problems(_problems(source))
     if any(p.severity == ERROR for p in problems):
         return None, problems
-    return from_data(source.data, source.file), problems
+    warnings = tuple(p for p in problems if p.severity != ERROR)
+    return from_data(source.data, source.file, warnings), problems
 
 
 def parse_spec(text: str, file: str = "<string>") -> Spec:
-    """Check YAML text and return its :class:`Spec`.
+    """Check YAML text and return its :class:`Spec` (warnings in ``spec.warnings``).
 
     Raises:
         SpecError: with every error found (warnings do not raise).
@@ -53,7 +55,7 @@ def load_spec(path: str | Path) -> Spec:
     """Read, parse and check the spec file at ``path``.
 
     Returns:
-        The checked :class:`Spec`.
+        The checked :class:`Spec`; its ``warnings`` lists the warnings found.
 
     Raises:
         SpecError: the file is missing or unreadable, is not valid YAML, breaks

@@ -11,69 +11,20 @@ merge keys, several documents, deep nesting and alias bombs are reported as
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from .errors import Problem, SpecError
+from .yaml12 import LEADING_ZERO, TAG, Yaml12Loader, scalar_value
+from .yaml_limits import MAX_BYTES, MAX_DEPTH, MAX_ITEMS, MAX_NODES, check_size, check_structure
 
-MAX_BYTES = 256 * 1024
-"""Largest spec file accepted, in bytes (a 1,000-layer spec is about 60 KB)."""
-MAX_DEPTH = 20
-"""Deepest nesting of mappings and sequences accepted."""
-MAX_NODES = 20_000
-"""Most nodes a document may expand to, counting each use of an alias."""
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_ITEMS", "MAX_NODES", "Source", "decode", "format_path",
+           "parse_text", "read_source"]
+
 
 Path_ = tuple  # a JSON path as a tuple of str keys and int indices
-
-_TAG = "tag:yaml.org,2002:"
-
-
-class _Yaml12Loader(yaml.SafeLoader):
-    """SafeLoader whose implicit scalar types follow the YAML 1.2 core schema."""
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {}
-for _tag, _regexp, _first in [
-    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
-    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
-    (
-        "float",
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        list("-+0123456789."),
-    ),
-]:
-    _Yaml12Loader.add_implicit_resolver(_TAG + _tag, re.compile(_regexp), _first)
-
-
-def _scalar_value(node: yaml.ScalarNode):
-    """The Python value of a resolved core-schema scalar node."""
-    text, kind = node.value, node.tag[len(_TAG):]
-    if kind == "str":
-        return text
-    if kind == "null":
-        return None
-    if kind == "bool":
-        return text.lower() == "true"
-    if kind == "int":
-        if text.startswith("0o"):
-            return int(text[2:], 8)
-        if text.startswith("0x"):
-            return int(text[2:], 16)
-        return int(text, 10)
-    if kind == "float":
-        low = text.lower().lstrip("+")
-        if low in (".inf", "-.inf"):
-            return -math.inf if low.startswith("-") else math.inf
-        if low == ".nan":
-            return math.nan
-        return float(text)
-    raise AssertionError(kind)  # unreachable: tags are checked before
 
 
 @dataclass
@@ -86,6 +37,9 @@ class Source:
         positions: JSON path -> (line, column) of each value node, 1-based.
         key_positions: JSON path -> (line, column) of the key naming it.
         text: The decoded text.
+        leading_zeros: (JSON path, text as written) of each integer written
+            with a leading zero (``010``), which YAML 1.1 tools read as octal; see
+            :mod:`fmnist_spec.spec_warnings`.
     """
 
     file: str
@@ -93,6 +47,7 @@ class Source:
     positions: dict = field(default_factory=dict)
     key_positions: dict = field(default_factory=dict)
     text: str = ""
+    leading_zeros: list = field(default_factory=list)
 
     def locate(self, path: Path_, at_key: bool = False) -> tuple[int | None, int | None]:
         """(line, column) of ``path``, or of its nearest located ancestor."""
@@ -139,6 +94,7 @@ class _Walker:
         self.key_positions: dict = {}
         self.problems: list[Problem] = []
         self.count = 0
+        self.leading_zeros: list = []
 
     def _at(self, node) -> tuple[int, int]:
         return node.start_mark.line + 1, node.start_mark.column + 1
@@ -157,36 +113,38 @@ class _Walker:
                        "a spec nests a few levels at most: layers -> layer -> input_shape")
         self.positions.setdefault(path, self._at(node))
         if isinstance(node, yaml.ScalarNode):
-            if not node.tag.startswith(_TAG) or node.tag[len(_TAG):] not in (
+            if not node.tag.startswith(TAG) or node.tag[len(TAG):] not in (
                     "str", "null", "bool", "int", "float"):
                 self._fail(node, f"the tag {node.tag!r} is not allowed",
                            "specs hold plain values only; remove the '!' tag")
+            if node.tag == TAG + "int" and LEADING_ZERO.match(node.value):
+                self.leading_zeros.append((path, node.value))
             try:
-                return _scalar_value(node)
+                return scalar_value(node)
             except ValueError:
-                self._fail(node, f"{node.value!r} is not a valid {node.tag[len(_TAG):]}")
+                self._fail(node, f"{node.value!r} is not a valid {node.tag[len(TAG):]}")
         if isinstance(node, yaml.SequenceNode):
-            if node.tag != _TAG + "seq":
+            if node.tag != TAG + "seq":
                 self._fail(node, f"the tag {node.tag!r} is not allowed",
                            "specs hold plain values only; remove the '!' tag")
             return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-        if node.tag != _TAG + "map":
+        if node.tag != TAG + "map":
             self._fail(node, f"the tag {node.tag!r} is not allowed",
                        "specs hold plain values only; remove the '!' tag")
         return self._mapping(node, path, depth)
 
     def _key(self, node: yaml.ScalarNode):
-        if not node.tag.startswith(_TAG) or node.tag[len(_TAG):] not in (
+        if not node.tag.startswith(TAG) or node.tag[len(TAG):] not in (
                 "str", "null", "bool", "int", "float"):
             self._fail(node, f"the tag {node.tag!r} is not allowed",
                        "specs hold plain values only; remove the '!' tag")
-        return _scalar_value(node)
+        return scalar_value(node)
 
     def _mapping(self, node, path: Path_, depth: int) -> dict:
         out: dict = {}
         first_seen: dict = {}
         for key_node, value_node in node.value:
-            if key_node.tag == _TAG + "merge" or (key_node.value == "<<" and key_node.style is None):
+            if key_node.tag == TAG + "merge" or (key_node.value == "<<" and key_node.style is None):
                 self._fail(key_node, "merge keys ('<<') are not supported",
                            "write the keys out in this mapping")
             if not isinstance(key_node, yaml.ScalarNode):
@@ -206,6 +164,44 @@ class _Walker:
             self.key_positions[path + (key,)] = at
             out[key] = self.walk(value_node, path + (key,), depth + 1)
         return out
+
+
+def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
+    """A Problem at the mark of a PyYAML scanner, parser or composer error."""
+    problem = exc.problem or str(exc)
+    mark = exc.problem_mark or exc.context_mark
+    hint = ""
+    if "'\\t'" in problem or "tab" in problem.lower():
+        problem = "a tab character where YAML expects spaces"
+        hint = "YAML indents with spaces only; replace the tab characters"
+    if "expected a single document" in (exc.context or ""):
+        problem = "the file holds more than one YAML document"
+        hint = "a spec is one document; remove the '---' separators"
+    if not hint:
+        if "block end" in problem or "mapping values are not allowed" in problem:
+            hint = "check the indentation: keys of one mapping start in the same column, indented with spaces"
+        elif "end of stream" in problem or "<stream end>" in problem:
+            hint = "a quote or bracket opened earlier is not closed"
+        else:
+            hint = "check the YAML syntax here and on the line before"
+    context = exc.context_mark
+    if exc.context and context is not None and context is not mark and (
+            context.line, context.column) != (mark.line, mark.column):
+        problem += f" ({exc.context} that starts at line {context.line + 1}, column {context.column + 1})"
+    found = _mark_problem(file, mark, problem, hint)
+    if found.line is None:
+        found = Problem(file, 1, 1, "", problem, hint)
+    return found
+
+
+def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
+    """A Problem at the character PyYAML's reader refused (control characters)."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    return Problem(file, line, column, "", f"the character #x{exc.character:04x} is not allowed in YAML "
+                   "(control characters other than tab and newline)",
+                   "remove it; a spec is plain text")
 
 
 def decode(raw: bytes, file: str) -> str:
@@ -235,34 +231,32 @@ def parse_text(text: str, file: str = "<string>") -> Source:
         raise SpecError([Problem(file, None, None, "",
                                  f"the file is larger than {MAX_BYTES:,} bytes",
                                  "a spec is a short YAML file; is this the right file?")])
-    loader = _Yaml12Loader(text)
+    try:
+        check_structure(text, file)
+        loader = Yaml12Loader(text)
+    except yaml.reader.ReaderError as exc:
+        raise SpecError([_reader_problem(file, text, exc)]) from None
+    except yaml.MarkedYAMLError as exc:
+        raise SpecError([_syntax_problem(file, exc)]) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        problem = exc.problem or str(exc)
-        mark = exc.problem_mark or exc.context_mark
-        hint = ""
-        if "'\\t'" in problem or "tab" in problem.lower():
-            problem = "a tab character where YAML expects spaces"
-            hint = "YAML indents with spaces only; replace the tab characters"
-        if "expected a single document" in (exc.context or ""):
-            problem = "the file holds more than one YAML document"
-            hint = "a spec is one document; remove the '---' separators"
-        raise SpecError([_mark_problem(file, mark, problem, hint)]) from None
-    except yaml.YAMLError as exc:  # reader errors (control characters)
-        raise SpecError([_mark_problem(file, getattr(exc, "problem_mark", None), str(exc))]) from None
-    except RecursionError:
-        raise SpecError([Problem(file, None, None, "", f"nesting deeper than {MAX_DEPTH} levels")]) from None
+        raise SpecError([_syntax_problem(file, exc)]) from None
+    except yaml.reader.ReaderError as exc:  # control characters
+        raise SpecError([_reader_problem(file, text, exc)]) from None
+    except yaml.YAMLError as exc:  # no other kinds are known; keep a position anyway
+        raise SpecError([Problem(file, 1, 1, "", f"not valid YAML: {exc}")]) from None
     finally:
         loader.dispose()
     if node is None:
         raise SpecError([Problem(file, 1, 1, "", "the file holds no YAML document",
                                  "a spec is a mapping that starts with 'spec_version: 1'")])
+    check_size(node, file)
     walker = _Walker(file)
     data = walker.walk(node, (), 0)
     if walker.problems:
         raise SpecError(walker.problems)
-    return Source(file, data, walker.positions, walker.key_positions, text)
+    return Source(file, data, walker.positions, walker.key_positions, text, walker.leading_zeros)
 
 
 def read_source(path: str | Path) -> Source:

@@ -8,6 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 BAD_SPECS = sorted((Path(__file__).parent / "bad_specs").glob("*.yaml"))
+WARNING_SPECS = sorted((Path(__file__).parent / "warning_specs").glob("*.yaml"))
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

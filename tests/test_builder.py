@@ -97,3 +97,17 @@ def test_unsafe_model_name_builds_summarises_trains_saves_and_loads(name, tmp_pa
 def test_unknown_style_is_a_value_error():
     with pytest.raises(ValueError, match="Received: style='tuple'"):
         build_model(load_spec(SPECS[0]), "tuple")
+
+
+def test_whole_numbers_reach_keras_as_floats_where_keras_wants_floats():
+    spec = parse_spec("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
+                      "  - {type: Dropout, rate: 0}\n  - {units: 10, activation: softmax}\n"
+                      "compile:\n  optimizer: {type: SGD, learning_rate: 1, momentum: 0}\n"
+                      "  loss: sparse_categorical_crossentropy\n")
+    assert spec.optimizer.arguments["learning_rate"] == 1.0
+    assert isinstance(spec.optimizer.arguments["learning_rate"], float)  # keras: "should be float" for int 1
+    from fmnist_spec.builder import compile_model
+
+    model = build_model(spec)
+    compile_model(model, spec)
+    assert float(model.optimizer.learning_rate) == 1.0 and model.layers[1].rate == 0.0

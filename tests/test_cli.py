@@ -32,7 +32,7 @@ def test_validate_json_format_has_every_field(capsys):
     problems = json.loads(capsys.readouterr().out)
     assert problems[0] == {"file": str(bad), "line": 4, "column": 50, "path": "layers[0].activation",
                            "message": problems[0]["message"], "hint": "did you mean 'sigmoid'?",
-                           "severity": "error"}
+                           "severity": "error", "code": ""}
 
 
 def test_validate_summary_prints_inferred_shapes(capsys):

@@ -47,9 +47,9 @@ def test_evaluate_a_run_folder_matches_keras_evaluate(run, tiny):
 
 
 def test_the_run_folders_spec_yaml_says_how_to_scale(tiny, tmp_path):
-    raw = train(parse_spec(SPEC.format(scale=1.0, **SOFTMAX)), out=tmp_path / "run", data_dir=tiny)
+    raw = train(parse_spec(SPEC.format(scale=25.5, **SOFTMAX)), out=tmp_path / "run", data_dir=tiny)
     result = evaluate(tmp_path / "run", data_dir=tiny)
-    assert result.preparation.scale == 1.0
+    assert result.preparation.scale == 25.5
     assert result.accuracy == pytest.approx(raw.metrics["test"]["accuracy"])
     shutil.copy(tmp_path / "run" / "model.keras", tmp_path / "copy.keras")
     bare = evaluate(tmp_path / "copy.keras", data_dir=tiny)

@@ -40,6 +40,7 @@ def test_train_writes_the_run_folder_on_tiny_data(tiny_data_dir, tmp_path):
     assert len(history["accuracy"]) == 2 and len(history["val_loss"]) == 2
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["samples"] == {"train": 40, "validation": 10, "test": 20}
+    assert metrics["status"] == "finished" and metrics["resumed_from_epoch"] == 0
     assert metrics["parameters"] == 784 * 8 + 8 + 90 and metrics["fit_seconds"] > 0
     assert set(metrics["test"]) == {"loss", "accuracy"}
     resolved = yaml.safe_load((tmp_path / "run" / "spec.yaml").read_text("utf-8"))

@@ -30,8 +30,47 @@ def test_bad_spec_is_rejected_at_its_position(path):
     assert all(p.file == str(path) for p in problems)
 
 
-def test_bad_spec_corpus_is_not_empty():
-    assert len(BAD_SPECS) >= 25
+def test_bad_spec_corpus_has_at_least_60_files():
+    assert len(BAD_SPECS) >= 60
+
+
+def test_missing_file_and_directory_are_problems_without_a_position(tmp_path):
+    missing = validate(tmp_path / "nope.yaml")
+    assert [(p.message, p.line, p.severity) for p in missing] == [("no such file", None, "error")]
+    directory = validate(tmp_path)
+    assert [(p.message, p.line) for p in directory] == [("is a directory, not a spec file", None)]
+
+
+def test_test_size_in_percent_explains_scikit_learn_and_the_split():
+    problems = validate(BAD_SPECS[0].parent / "test_size_percent.yaml")
+    assert len(problems) == 1
+    assert "20 images for validation, not 20 %" in problems[0].message
+    assert "48,000 / 12,000" in problems[0].hint
+
+
+def test_split_sizes_follow_scikit_learn():
+    from sklearn.model_selection import train_test_split
+
+    from fmnist_spec.checks import split_sizes
+
+    assert split_sizes({}) == (48_000, 12_000, 10_000)
+    for n, test_size in [(10, 0.25), (1000, 0.33), (59_999, 0.1)]:
+        x_train, x_val = train_test_split(range(n), test_size=test_size, random_state=0)
+        spec = {"data": {"train_samples": n, "validation": {"test_size": test_size}}}
+        assert split_sizes(spec) == (len(x_train), len(x_val), 10_000)
+
+
+def test_units_of_a_billion_are_refused_with_the_parameter_count():
+    problems = validate(BAD_SPECS[0].parent / "units_billion.yaml")
+    assert [p.path for p in problems] == ["layers[1].units"]
+    assert "795,000,000,010 parameters" in problems[0].message  # 784 * 1e9 + 1e9 + (1e9 * 10 + 10)
+
+
+def test_floats_are_not_integers():
+    with pytest.raises(SpecError) as err:
+        parse_spec("spec_version: 1\nlayers:\n  - {units: 10.0, activation: softmax, input_shape: [784]}\n"
+                   "compile: {loss: sparse_categorical_crossentropy}\ndata: {flatten: true}\n")
+    assert err.value.path == "layers[0].units" and "without the decimal point" in err.value.hint
 
 
 def test_all_schema_errors_are_reported_in_one_run():
