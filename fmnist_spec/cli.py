@@ -104,9 +104,35 @@ def cmd_train(args) -> int:
     return OK
 
 
+def cmd_codegen(args) -> int:
+    """Write the spec as a standalone Keras script (keras.Sequential, compile, fit)."""
+    from .codegen import generate
+
+    spec = load_spec(args.spec)
+    text = generate(spec, args.style)
+    if args.output:
+        from .files import write_text
+
+        try:
+            write_text(args.output, text)
+        except OSError as exc:
+            print(f"error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return FAILED
+        print(f"wrote {args.output} ({args.style or spec.style} style)")
+    else:
+        sys.stdout.write(text)
+    return OK
+
+
 def _keras_path(text: str) -> str:
     if not text.endswith(".keras"):
         raise argparse.ArgumentTypeError(f"{text!r} must end in .keras (Keras's native format)")
+    return text
+
+
+def _python_path(text: str) -> str:
+    if not text.endswith(".py"):
+        raise argparse.ArgumentTypeError(f"{text!r} must end in .py")
     return text
 
 
@@ -152,6 +178,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
     p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("codegen", help=cmd_codegen.__doc__, description=cmd_codegen.__doc__)
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
+    p.add_argument("-o", "--output", type=_python_path, metavar="FILE.py",
+                   help="write the script here (default: print it)")
+    p.set_defaults(run=cmd_codegen)
     return top
 
 
