@@ -33,7 +33,7 @@ def cmd_validate(args) -> int:
     status = OK
     everything = []
     for path in args.specs:
-        problems = validate(path)
+        problems = validate(path, args.set)
         everything.extend(problems)
         failed = any(p.severity == ERROR for p in problems)
         status = BAD_INPUT if failed else status
@@ -41,7 +41,7 @@ def cmd_validate(args) -> int:
             continue
         _print_problems(problems)
         if not failed:
-            spec = load_spec(path)
+            spec = load_spec(path, args.set)
             rows = infer(spec.data["layers"], spec.input_shape)
             print(f"{path}: valid ({len(rows)} layers, {sum(r.params for r in rows):,} parameters)")
             if args.summary:
@@ -61,7 +61,7 @@ def cmd_schema(args) -> int:
 
 def cmd_build(args) -> int:
     """Build the Keras model of a spec; print its summary or save it."""
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, args.set)
     _quiet_tensorflow()
     from .builder import build_model
     from .files import save_model
@@ -80,7 +80,7 @@ def cmd_build(args) -> int:
 
 def cmd_train(args) -> int:
     """Train a spec on Fashion-MNIST and write the run folder."""
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, args.set)
     _quiet_tensorflow()
     from .data import DataError
     from .train import train
@@ -108,7 +108,7 @@ def cmd_codegen(args) -> int:
     """Write the spec as a standalone Keras script (keras.Sequential, compile, fit)."""
     from .codegen import generate
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, args.set)
     text = generate(spec, args.style)
     if args.output:
         from .files import write_text
@@ -122,6 +122,42 @@ def cmd_codegen(args) -> int:
     else:
         sys.stdout.write(text)
     return OK
+
+
+def cmd_render(args) -> int:
+    """Print the resolved spec (defaults filled in), each value marked file, extends, --set or default."""
+    from .render import render
+
+    sys.stdout.write(render(args.spec, args.set))
+    return OK
+
+
+def cmd_export(args) -> int:
+    """Write the spec of a saved keras.Sequential (.keras file): layers, compile settings, name."""
+    _quiet_tensorflow()
+    from .export import export_text
+
+    text, notes = export_text(args.model)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.output:
+        from .files import write_text
+
+        try:
+            write_text(args.output, text)
+        except OSError as exc:
+            print(f"error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return FAILED
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return OK
+
+
+def _yaml_path(text: str) -> str:
+    if not text.endswith((".yaml", ".yml")):
+        raise argparse.ArgumentTypeError(f"{text!r} must end in .yaml or .yml")
+    return text
 
 
 def _keras_path(text: str) -> str:
@@ -146,6 +182,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def _add_set(p) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of the spec, e.g. fit.epochs=10, compile.optimizer.learning_rate=0.01, "
+                        "layers[0].activation=relu (VALUE is YAML; repeatable; checked like the file)")
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``fmnist-spec``."""
     top = argparse.ArgumentParser(
@@ -159,6 +201,7 @@ def parser() -> argparse.ArgumentParser:
                    help="json prints the problems as a JSON array")
     p.add_argument("--summary", action="store_true",
                    help="print each layer's inferred output shape and parameter count")
+    _add_set(p)
     p.set_defaults(run=cmd_validate)
 
     p = sub.add_parser("schema", help=cmd_schema.__doc__, description=cmd_schema.__doc__)
@@ -169,6 +212,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
     p.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
     p.add_argument("--save", type=_keras_path, metavar="PATH.keras", help="save the built model")
+    _add_set(p)
     p.set_defaults(run=cmd_build)
 
     p = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
@@ -177,6 +221,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<spec file name>)")
     p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
+    _add_set(p)
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("codegen", help=cmd_codegen.__doc__, description=cmd_codegen.__doc__)
@@ -184,7 +229,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
     p.add_argument("-o", "--output", type=_python_path, metavar="FILE.py",
                    help="write the script here (default: print it)")
+    _add_set(p)
     p.set_defaults(run=cmd_codegen)
+
+    p = sub.add_parser("render", help=cmd_render.__doc__, description=cmd_render.__doc__)
+    p.add_argument("spec", metavar="SPEC")
+    _add_set(p)
+    p.set_defaults(run=cmd_render)
+
+    p = sub.add_parser("export", help=cmd_export.__doc__, description=cmd_export.__doc__)
+    p.add_argument("model", type=_keras_path, metavar="MODEL.keras")
+    p.add_argument("-o", "--output", type=_yaml_path, metavar="SPEC.yaml",
+                   help="write the spec here (default: print it)")
+    p.set_defaults(run=cmd_export)
     return top
 
 

@@ -46,7 +46,7 @@ with open(record, "w") as fh:
 def _layers_without_auto_names(layers, named):
     """get_config()['layers'] with the names Keras picked itself removed (they count up per process)."""
     out = []
-    for entry, keep in zip(layers, named):
+    for entry, keep in zip(layers, named, strict=True):
         entry = json.loads(json.dumps(entry, default=str))
         if not keep:
             entry["config"].pop("name")
