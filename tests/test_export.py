@@ -53,7 +53,7 @@ def test_uncompiled_model_exports_with_a_note(tmp_path):
     parse_spec(text)
 
 
-def test_trained_run_model_keeps_optimizer_arguments(tmp_path):
+def test_compiled_model_with_every_spec_argument_round_trips(tmp_path):
     spec = parse_spec("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
                       "  - {type: Dropout, rate: 0.25, name: drop}\n"
                       "  - {units: 32, activation: tanh, use_bias: false, kernel_initializer: he_normal}\n"
@@ -71,6 +71,18 @@ def test_trained_run_model_keeps_optimizer_arguments(tmp_path):
     assert "  loss: {type: SparseCategoricalCrossentropy, from_logits: true}\n" in text
     exported = parse_spec(text)
     assert _architecture(build_model(exported), exported) == _architecture(model, spec)
+
+
+def test_model_of_a_training_run_exports_to_its_spec(tmp_path, tiny_data_dir):
+    from fmnist_spec import train
+
+    spec = load_spec(ROOT / "specs" / "sgd_nesterov.yaml", ["fit.epochs=1", "data.train_samples=40"])
+    result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir, verbose=0)
+    text, notes = export_text(result.out_dir / "model.keras")
+    assert notes == []
+    assert "  optimizer: {type: SGD, momentum: 0.9, nesterov: true}\n" in text
+    exported = parse_spec(text)
+    assert _architecture(build_model(exported), exported) == _architecture(result.model, spec)
 
 
 def _save(model, tmp_path, name="m.keras"):
