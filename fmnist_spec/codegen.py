@@ -24,6 +24,7 @@ No TensorFlow is imported to generate.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from . import __version__
@@ -73,17 +74,20 @@ MAX_LINE = 99
 """Longest line the generated script has (a call that would be longer gets one argument per line)."""
 
 
-def _call(prefix: str, parts: list[str]) -> list[str]:
-    """``prefix(a, b)`` on one line, or wrapped under the open parenthesis as the notes wrap
+def _call(prefix: str, parts: list[str], suffix: str = "") -> list[str]:
+    """``prefix(a, b)suffix`` on one line, or wrapped under the open parenthesis as the notes wrap
     ``model.compile(optimizer='adam', loss=...,\n              metrics=['accuracy'])``."""
     pad = " " * (len(prefix) + 1)
     lines = [f"{prefix}("]
     for i, part in enumerate(parts):
-        piece = part + (", " if i < len(parts) - 1 else ")")
-        if len(lines[-1]) + len(piece.rstrip()) > MAX_LINE and lines[-1].strip() not in ("", f"{prefix}("):
+        last = i == len(parts) - 1
+        piece = part + (")" + suffix if last else ", ")
+        if len(lines[-1]) + len(piece.rstrip()) > MAX_LINE and lines[-1].strip() not in ("", f"{prefix.strip()}("):
             lines[-1] = lines[-1].rstrip()
             lines.append(pad)
         lines[-1] += piece
+    if not parts:
+        lines[-1] += ")" + suffix
     return lines
 
 
@@ -100,8 +104,8 @@ def _layer_defaults(kind: str) -> dict:
     return {key: prop["default"] for key, prop in props.items() if "default" in prop}
 
 
-def layer_call(layer) -> str:
-    """``keras.layers.Dense(100, activation='sigmoid', name='hidden')`` for one layer.
+def layer_arguments(layer) -> list[str]:
+    """``['100', "activation='sigmoid'", "name='hidden'"]``: the arguments of one layer's call.
 
     Arguments equal to Keras's defaults are left out, as the notes write them;
     the class's main argument (``units``, ``rate``) comes first, without keyword.
@@ -117,7 +121,7 @@ def layer_call(layer) -> str:
         parts.append(f"{key}={_literal(value)}")
     if layer.name is not None:
         parts.append(f"name={_literal(layer.name)}")
-    return f"keras.layers.{layer.type}({', '.join(parts)})"
+    return parts
 
 
 def _model_name_lines(spec: Spec) -> tuple[list[str], str | None]:
@@ -130,26 +134,28 @@ def _model_name_lines(spec: Spec) -> tuple[list[str], str | None]:
     safe = graph_name(spec.name)
     if safe == spec.name:
         return [], _literal(spec.name)
-    return ([f"# The spec names the model {spec.name!r}; TensorFlow rejects that as a graph",
-             f"# scope name when it trains, so the script uses the safe form {safe!r}."],
-            _literal(safe))
+    text = (f"The spec names the model {spec.name!r}; TensorFlow rejects that as a graph "
+            f"scope name when it trains, so the script uses the safe form {safe!r}.")
+    return [f"# {line}" for line in textwrap.wrap(text, width=80)], _literal(safe)
 
 
 def model_lines(spec: Spec, style: str) -> list[str]:
     """The lines that build ``model`` in the list or the ``.add()`` style."""
     comments, name = _model_name_lines(spec)
-    input_line = f"keras.Input(shape={_literal(spec.input_shape)})"
-    calls = [input_line] + [layer_call(layer) for layer in spec.layers]
+    calls = [("keras.Input", [f"shape={_literal(spec.input_shape)}"])]
+    calls += [(f"keras.layers.{layer.type}", layer_arguments(layer)) for layer in spec.layers]
     lines = ["# input_shape=... on the first layer is written as a leading keras.Input (Keras 3)."]
     lines += comments
     named = f", name={name}" if name else ""
     if style == "list":
         lines.append("model = keras.Sequential([")
-        lines += [f"    {call}," for call in calls]
+        for cls, parts in calls:
+            lines += _call(f"    {cls}", parts, suffix=",")
         lines.append(f"]{named})")
     else:
         lines.append(f"model = keras.Sequential({named[2:]})")
-        lines += [f"model.add({call})" for call in calls]
+        for cls, parts in calls:
+            lines += _call(f"model.add({cls}", parts, suffix=")")
     return lines
 
 

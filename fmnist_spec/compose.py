@@ -242,6 +242,9 @@ def apply_override(data: dict, argument: str, origins: dict, key_origins: dict) 
                                  "for example --set fit.epochs=10 or --set layers[0].activation=relu")])
     key, text = argument.split("=", 1)
     path = parse_key(key, label)
+    if path[0] == "extends":
+        raise SpecError([Problem(label, 1, 1, "extends", "extends cannot be set with --set; the bases are "
+                                 "read before the overrides", "write extends: in the spec file")])
     if not text.strip():
         raise SpecError([Problem(label, 1, len(key) + 2, format_path(path), "no value after '='",
                                  "write the value as in YAML: 10, relu, [28, 28], null")])

@@ -14,6 +14,24 @@ from fmnist_spec.codegen import generate
 
 STYLES = ("list", "add")
 
+EXTRA = """\
+spec_version: 1
+name: every argument
+seed: 7
+layers:
+  - {type: Flatten, input_shape: [28, 28]}
+  - {type: Dropout, rate: 0.3, name: drop}
+  - {units: 32, activation: tanh, use_bias: false, kernel_initializer: he_normal}
+  - {units: 10, name: logits}
+compile:
+  optimizer: {type: Adam, learning_rate: 0.0005, amsgrad: true}
+  loss: {type: SparseCategoricalCrossentropy, from_logits: true}
+  metrics: [sparse_categorical_accuracy]
+fit: {epochs: 2, batch_size: 16, verbose: 2}
+data: {train_samples: 40, scale: 127.5, validation: {test_size: 0.25, random_state: 1}}
+"""
+"""A spec that uses every argument the shipped specs leave out; run last (it turns on op determinism)."""
+
 # Runs every generated script in one process (keras.backend.clear_session between them)
 # and records what each built and how it was compiled and fitted.
 RUNNER = """
@@ -65,6 +83,10 @@ def generated(tmp_path_factory):
             script = tmp / f"{path.stem}_{style}.py"
             script.write_text(generate(load_spec(path), style), encoding="utf-8")
             scripts[(path.name, style)] = script
+    for style in STYLES:
+        script = tmp / f"extra_{style}.py"
+        script.write_text(generate(parse_spec(EXTRA, "extra.yaml"), style), encoding="utf-8")
+        scripts[("extra.yaml", style)] = script
     record = tmp / "record.json"
     env = {"FASHION_MNIST_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin",
            "HOME": str(tmp)}
@@ -90,6 +112,23 @@ def test_generated_script_builds_the_same_model_as_build_model(generated, path, 
         ["InputLayer"] + [layer.type for layer in spec.layers]
     assert ran["params"] == [layer.count_params() for layer in expected.layers]
     assert ran["total"] == expected.count_params()
+
+
+def test_generated_script_with_every_argument_builds_compiles_and_fits_as_the_spec_says(generated):
+    scripts, record, _ = generated
+    spec = parse_spec(EXTRA, "extra.yaml")
+    for style in STYLES:
+        ran = record[str(scripts[("extra.yaml", style)])]
+        expected = build_model(spec, style)
+        named = [False, False, True, False, True]
+        assert _layers_without_auto_names(ran["layers"], named) == \
+            _layers_without_auto_names(expected.get_config()["layers"], named)
+        assert ran["params"] == [0, 0, 25_088, 330] and ran["total"] == expected.count_params()
+        assert ran["optimizer_class"] == "Adam" and ran["optimizer"]["amsgrad"] is True
+        assert ran["optimizer"]["learning_rate"] == pytest.approx(0.0005)
+        assert ran["loss"]["from_logits"] is True
+        assert ran["metrics"] == ["sparse_categorical_accuracy"] and ran["epochs_run"] == 2
+        assert ran["name"] == "every_argument_" + ran["name"].rsplit("_", 1)[1]  # graph-safe form
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])

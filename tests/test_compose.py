@@ -76,6 +76,7 @@ def test_set_values_are_yaml_flow_values():
     ("fit.epochs", "--set fit.epochs: expected KEY=VALUE"),
     ("fit.epochs=", "--set fit.epochs=:1:12: fit.epochs: no value after '='"),
     ("fit.epochs.x=1", "--set fit.epochs.x=1:1:1: fit.epochs: is 5, which has no keys or items to set"),
+    ("extends=base.yaml", "--set extends=base.yaml:1:1: extends: extends cannot be set with --set"),
 ])
 def test_set_errors_name_the_set_argument_and_column(argument, expected):
     problems = validate(RELU_ADAM, [argument])
