@@ -247,3 +247,13 @@ def test_cli_codegen_prints_to_stdout_and_rejects_bad_arguments():
     invalid = subprocess.run([sys.executable, "-m", "fmnist_spec", "codegen",
                               "tests/bad_specs/unit_negative.yaml"], capture_output=True, text=True, cwd=ROOT)
     assert invalid.returncode == 2 and "layers[2].units" in invalid.stderr
+
+
+def test_codegen_and_render_do_not_import_tensorflow():
+    code = ("import sys, io, contextlib; from fmnist_spec.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    status = [main(['codegen', 'specs/sgd.yaml', '--set', 'fit.epochs=1']),"
+            " main(['render', 'specs/relu_adam.yaml'])]\n"
+            "print(status, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip().splitlines()[-1] == "[0, 0] False False", result.stderr
