@@ -35,7 +35,7 @@ def cmd_validate(args) -> int:
     status = OK
     everything = []
     for path in args.specs:
-        problems = validate(path)
+        problems = validate(path, args.set)
         everything.extend(problems)
         failed = any(p.severity == ERROR for p in problems)
         status = BAD_INPUT if failed else status
@@ -43,7 +43,7 @@ def cmd_validate(args) -> int:
             continue
         _print_problems(problems)
         if not failed:
-            spec = load_spec(path)
+            spec = load_spec(path, args.set)
             rows = infer(spec.data["layers"], spec.input_shape)
             n_train, n_val, n_test = split_sizes(spec.data)
             print(f"{path}: valid ({len(rows)} layers, {sum(r.params for r in rows):,} parameters; "
@@ -63,9 +63,9 @@ def cmd_schema(args) -> int:
     return OK
 
 
-def _load(path):
-    """load_spec, printing the spec's warnings to stderr."""
-    spec = load_spec(path)
+def _load(path, overrides=()):
+    """load_spec (with ``--set`` overrides), printing the spec's warnings to stderr."""
+    spec = load_spec(path, overrides)
     _print_problems(spec.warnings)
     return spec
 
@@ -74,7 +74,7 @@ def cmd_build(args) -> int:
     """Build the Keras model of a spec; print its summary or save it."""
     from .files import check_writable_dir, save_model
 
-    spec = _load(args.spec)
+    spec = _load(args.spec, args.set)
     if args.save:
         try:
             check_writable_dir(os.path.dirname(os.path.abspath(args.save)))
@@ -112,7 +112,7 @@ def cmd_train(args) -> int:
     from .files import check_writable_dir
     from .train import default_out_dir
 
-    spec = _load(args.spec)
+    spec = _load(args.spec, args.set)
     out = args.out or str(default_out_dir(spec))
     try:
         check_writable_dir(out)
@@ -172,6 +172,62 @@ def cmd_train(args) -> int:
     return OK
 
 
+def cmd_codegen(args) -> int:
+    """Write the spec as a standalone Keras script (keras.Sequential, compile, fit)."""
+    from .codegen import generate
+
+    spec = load_spec(args.spec, args.set)
+    text = generate(spec, args.style)
+    if args.output:
+        from .files import write_text
+
+        try:
+            write_text(args.output, text)
+        except OSError as exc:
+            print(f"error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return FAILED
+        print(f"wrote {args.output} ({args.style or spec.style} style)")
+    else:
+        sys.stdout.write(text)
+    return OK
+
+
+def cmd_render(args) -> int:
+    """Print the resolved spec (defaults filled in), each value marked file, extends, --set or default."""
+    from .render import render
+
+    sys.stdout.write(render(args.spec, args.set))
+    return OK
+
+
+def cmd_export(args) -> int:
+    """Write the spec of a saved keras.Sequential (.keras file): layers, compile settings, name."""
+    _quiet_tensorflow()
+    from .export import export_text
+
+    text, notes = export_text(args.model)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.output:
+        from .files import write_text
+
+        try:
+            write_text(args.output, text)
+        except OSError as exc:
+            print(f"error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return FAILED
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return OK
+
+
+def _yaml_path(text: str) -> str:
+    if not text.endswith((".yaml", ".yml")):
+        raise argparse.ArgumentTypeError(f"{text!r} must end in .yaml or .yml")
+    return text
+
+
 def _keras_path(text: str) -> str:
     if not text.endswith(".keras"):
         raise argparse.ArgumentTypeError(f"{text!r} must end in .keras (Keras's native format)")
@@ -180,6 +236,12 @@ def _keras_path(text: str) -> str:
         raise argparse.ArgumentTypeError(f"the directory {os.path.dirname(text) or '.'!r} does not exist")
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is a directory")
+    return text
+
+
+def _python_path(text: str) -> str:
+    if not text.endswith(".py"):
+        raise argparse.ArgumentTypeError(f"{text!r} must end in .py")
     return text
 
 
@@ -318,6 +380,12 @@ def add_predict_parser(sub) -> None:
     p.set_defaults(run=cmd_predict)
 
 
+def _add_set(p) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of the spec, e.g. fit.epochs=10, compile.optimizer.learning_rate=0.01, "
+                        "layers[0].activation=relu (VALUE is YAML; repeatable; checked like the file)")
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``fmnist-spec``."""
     top = argparse.ArgumentParser(
@@ -331,6 +399,7 @@ def parser() -> argparse.ArgumentParser:
                    help="json prints the problems as a JSON array")
     p.add_argument("--summary", action="store_true",
                    help="print each layer's inferred output shape and parameter count")
+    _add_set(p)
     p.set_defaults(run=cmd_validate)
 
     p = sub.add_parser("schema", help=cmd_schema.__doc__, description=cmd_schema.__doc__)
@@ -343,6 +412,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--save", type=_keras_path, metavar="PATH.keras", help="save the built model")
     p.add_argument("--plot", type=_picture_path, metavar="PATH.png",
                    help="draw the model with keras.utils.plot_model (needs Graphviz)")
+    _add_set(p)
     p.set_defaults(run=cmd_build)
 
     p = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
@@ -355,7 +425,27 @@ def parser() -> argparse.ArgumentParser:
                    help="also write TensorBoard logs there (keras.callbacks.TensorBoard)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in the run folder from its last finished epoch")
+    _add_set(p)
     p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("codegen", help=cmd_codegen.__doc__, description=cmd_codegen.__doc__)
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
+    p.add_argument("-o", "--output", type=_python_path, metavar="FILE.py",
+                   help="write the script here (default: print it)")
+    _add_set(p)
+    p.set_defaults(run=cmd_codegen)
+
+    p = sub.add_parser("render", help=cmd_render.__doc__, description=cmd_render.__doc__)
+    p.add_argument("spec", metavar="SPEC")
+    _add_set(p)
+    p.set_defaults(run=cmd_render)
+
+    p = sub.add_parser("export", help=cmd_export.__doc__, description=cmd_export.__doc__)
+    p.add_argument("model", type=_keras_path, metavar="MODEL.keras")
+    p.add_argument("-o", "--output", type=_yaml_path, metavar="SPEC.yaml",
+                   help="write the spec here (default: print it)")
+    p.set_defaults(run=cmd_export)
 
     add_compare_parser(sub)
     add_evaluate_parser(sub)

@@ -13,8 +13,9 @@ from .checks import run_checks
 from .errors import ERROR, Problem, SpecError, sort_problems
 from .schema import schema_problems
 from .spec import Spec, from_data
+from .compose import compose
 from .spec_warnings import run_warnings
-from .yaml_source import Source, parse_text, read_source
+from .yaml_source import Source, parse_text
 
 
 def _problems(source: Source) -> list[Problem]:
@@ -27,6 +28,10 @@ def _problems(source: Source) -> list[Problem]:
     problems = schema_problems(source)
     if any(p.severity == ERROR for p in problems):
         return problems
+    if source.data.get("extends") is not None:  # text never composed (parse_spec): no file to resolve it
+        return problems + [source.problem(
+            ("extends",), "extends names a base file, which only a spec read from a file can resolve",
+            "use load_spec(path) or validate(path), or write the whole spec without extends", at_key=True)]
     return problems + run_checks(source) + run_warnings(source)
 
 
@@ -51,8 +56,14 @@ def parse_spec(text: str, file: str = "<string>") -> Spec:
     return spec
 
 
-def load_spec(path: str | Path) -> Spec:
+def load_spec(path: str | Path, overrides=()) -> Spec:
     """Read, parse and check the spec file at ``path``.
+
+    Args:
+        path: The spec file; a spec with ``extends: base.yaml`` is merged over
+            its base (see :mod:`fmnist_spec.compose`).
+        overrides: ``KEY=VALUE`` strings (``fit.epochs=10``), applied after
+            the files and checked as if they were written there.
 
     Returns:
         The checked :class:`Spec`; its ``warnings`` lists the warnings found.
@@ -61,19 +72,20 @@ def load_spec(path: str | Path) -> Spec:
         SpecError: the file is missing or unreadable, is not valid YAML, breaks
             the schema or a check; ``err.problems`` lists every error.
     """
-    spec, problems = check_source(read_source(path))
+    spec, problems = check_source(compose(path, overrides))
     if spec is None:
         raise SpecError([p for p in problems if p.severity == ERROR])
     return spec
 
 
-def validate(path: str | Path) -> list[Problem]:
-    """Every problem of the spec file at ``path`` (empty list: valid).
+def validate(path: str | Path, overrides=()) -> list[Problem]:
+    """Every problem of the spec file at ``path`` with ``overrides`` (empty list: valid).
 
-    Never raises :class:`SpecError`; file and YAML errors are returned as problems.
+    Never raises :class:`SpecError`; file, YAML, ``extends`` and ``--set``
+    errors are returned as problems.
     """
     try:
-        source = read_source(path)
+        source = compose(path, overrides)
     except SpecError as exc:
         return exc.problems
     return check_source(source)[1]

@@ -115,3 +115,9 @@ def test_resolved_spec_is_itself_valid():
         resolved = load_spec(path).resolved()
         again = parse_spec(yaml.safe_dump(resolved, allow_unicode=True))
         assert again.resolved() == resolved
+
+
+def test_extends_in_text_without_a_file_is_a_located_error():
+    with pytest.raises(SpecError) as err:
+        parse_spec("extends: relu_flatten.yaml\ncompile: {optimizer: adam}\n", "x.yaml")
+    assert (err.value.path, err.value.line, err.value.column) == ("extends", 1, 1)

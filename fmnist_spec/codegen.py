@@ -1,0 +1,274 @@
+"""Spec -> a standalone Python script in the notes' own Keras idiom.
+
+The script (:func:`generate`) builds the model as ``keras.Sequential([...])``
+(``style: list``) or ``keras.Sequential()`` then ``model.add(...)``
+(``style: add``), loads Fashion-MNIST, scales, flattens and splits it with
+``train_test_split``, then calls ``model.compile(...)``, ``model.fit(...)``
+and ``model.evaluate(...)`` with exactly the spec's settings. It imports
+keras, numpy and scikit-learn only, never fmnist_spec, so it can be handed to
+someone who has never seen the spec.
+
+Where the generated code differs from what the notes wrote, it says why in a
+comment: ``input_shape=`` becomes a leading ``keras.Input(shape=...)``
+(Keras 3 warns about ``input_shape`` on layers), and a model name that
+TensorFlow rejects as a graph scope (``패션 MNIST 모델``) is replaced by its
+graph-safe form (see :mod:`fmnist_spec.names`), since ``fit`` would fail on it.
+
+The data loader of the script reads the four IDX gzip files from a directory
+(the script's first argument, or ``$FASHION_MNIST_DIR``, or Debian's
+``/usr/share/datasets/fashion-mnist``) and otherwise calls
+``keras.datasets.fashion_mnist.load_data()``, the notes' call, which downloads.
+
+No TensorFlow is imported to generate.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from . import __version__
+from .names import graph_name
+from .schema import schema
+from .spec import Spec
+
+STYLES = ("list", "add")
+
+DATA_DIR_VARIABLE = "FASHION_MNIST_DIR"
+"""Environment variable the generated script reads the data directory from."""
+
+_POSITIONAL = {"Dense": "units", "Dropout": "rate"}
+"""The argument each layer class takes first, written without its keyword as the notes do."""
+
+_LOADER = '''\
+def load_fashion_mnist(data_dir=None):
+    """((train_input, train_target), (test_input, test_target)) as uint8 arrays.
+
+    Reads the four IDX gzip files from data_dir, $FASHION_MNIST_DIR or Debian's
+    dataset-fashion-mnist directory; otherwise Keras downloads them.
+    """
+    candidates = [data_dir, os.environ.get("FASHION_MNIST_DIR"),
+                  "/usr/share/datasets/fashion-mnist"]
+    names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    for directory in candidates:
+        if directory and all(os.path.isfile(os.path.join(directory, n)) for n in names):
+            arrays = [read_idx(os.path.join(directory, n)) for n in names]
+            return (arrays[0], arrays[1]), (arrays[2], arrays[3])
+        if directory == data_dir and data_dir:
+            sys.exit(f"{data_dir}: expected the four Fashion-MNIST files {', '.join(names)}")
+    return keras.datasets.fashion_mnist.load_data()
+
+
+def read_idx(path):
+    """One gzip-compressed IDX file of unsigned bytes as a numpy array."""
+    with gzip.open(path, "rb") as fh:
+        raw = fh.read()
+    ndim = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+'''
+
+
+MAX_LINE = 99
+"""Longest line the generated script has (a call that would be longer gets one argument per line)."""
+
+
+def _call(prefix: str, parts: list[str], suffix: str = "") -> list[str]:
+    """``prefix(a, b)suffix`` on one line, or wrapped under the open parenthesis as the notes wrap
+    ``model.compile(optimizer='adam', loss=...,\n              metrics=['accuracy'])``."""
+    pad = " " * (len(prefix) + 1)
+    lines = [f"{prefix}("]
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        piece = part + (")" + suffix if last else ", ")
+        if len(lines[-1]) + len(piece.rstrip()) > MAX_LINE and lines[-1].strip() not in ("", f"{prefix.strip()}("):
+            lines[-1] = lines[-1].rstrip()
+            lines.append(pad)
+        lines[-1] += piece
+    if not parts:
+        lines[-1] += ")" + suffix
+    return lines
+
+
+def _literal(value) -> str:
+    """A Python literal for a YAML value: 'text', 0.1, True, None, (28, 28)."""
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(_literal(v) for v in value)
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    return repr(value)
+
+
+def _layer_defaults(kind: str) -> dict:
+    props = schema()["$defs"][kind]["properties"]
+    return {key: prop["default"] for key, prop in props.items() if "default" in prop}
+
+
+def layer_arguments(layer) -> list[str]:
+    """``['100', "activation='sigmoid'", "name='hidden'"]``: the arguments of one layer's call.
+
+    Arguments equal to Keras's defaults are left out, as the notes write them;
+    the class's main argument (``units``, ``rate``) comes first, without keyword.
+    """
+    defaults = _layer_defaults(layer.type)
+    parts = []
+    first = _POSITIONAL.get(layer.type)
+    if first is not None:
+        parts.append(_literal(layer.arguments[first]))
+    for key, value in layer.arguments.items():
+        if key == first or (key in defaults and defaults[key] == value):
+            continue
+        parts.append(f"{key}={_literal(value)}")
+    if layer.name is not None:
+        parts.append(f"name={_literal(layer.name)}")
+    return parts
+
+
+def _model_name_lines(spec: Spec) -> tuple[list[str], str | None]:
+    """(comment lines, the name literal or None) for ``keras.Sequential(name=...)``.
+
+    None when the spec gives no name: Keras then picks ``sequential``, as ``build_model`` does.
+    """
+    if spec.data and "name" not in spec.data:
+        return [], None
+    safe = graph_name(spec.name)
+    if safe == spec.name:
+        return [], _literal(spec.name)
+    text = (f"The spec names the model {spec.name!r}; TensorFlow rejects that as a graph "
+            f"scope name when it trains, so the script uses the safe form {safe!r}.")
+    return [f"# {line}" for line in textwrap.wrap(text, width=80)], _literal(safe)
+
+
+def model_lines(spec: Spec, style: str) -> list[str]:
+    """The lines that build ``model`` in the list or the ``.add()`` style."""
+    comments, name = _model_name_lines(spec)
+    calls = [("keras.Input", [f"shape={_literal(spec.input_shape)}"])]
+    calls += [(f"keras.layers.{layer.type}", layer_arguments(layer)) for layer in spec.layers]
+    lines = ["# input_shape=... on the first layer is written as a leading keras.Input (Keras 3)."]
+    lines += comments
+    named = f", name={name}" if name else ""
+    if style == "list":
+        lines.append("model = keras.Sequential([")
+        for cls, parts in calls:
+            lines += _call(f"    {cls}", parts, suffix=",")
+        lines.append(f"]{named})")
+    else:
+        lines.append(f"model = keras.Sequential({named[2:]})")
+        for cls, parts in calls:
+            lines += _call(f"model.add({cls}", parts, suffix=")")
+    return lines
+
+
+def _optimizer_argument(spec: Spec) -> str | None:
+    """``'adam'``, ``keras.optimizers.SGD(learning_rate=0.1)``, or None when the spec gives none."""
+    given = spec.data.get("compile", {}).get("optimizer") if spec.data else spec.optimizer.given
+    if given is None:
+        return None
+    if isinstance(given, str):
+        return _literal(given)
+    arguments = ", ".join(f"{k}={_literal(v)}" for k, v in given.items() if k != "type")
+    return f"keras.optimizers.{given['type']}({arguments})"
+
+
+def _loss_argument(spec: Spec) -> str:
+    if not spec.loss.from_logits:
+        return _literal(spec.loss.name)
+    cls = "".join(part.capitalize() for part in spec.loss.name.split("_"))
+    return f"keras.losses.{cls}(from_logits=True)"
+
+
+def compile_lines(spec: Spec) -> list[str]:
+    """``model.compile(...)`` with the spec's optimizer (when given), loss and metrics."""
+    parts = []
+    optimizer = _optimizer_argument(spec)
+    if optimizer is not None:
+        parts.append(f"optimizer={optimizer}")
+    parts.append(f"loss={_loss_argument(spec)}")
+    if spec.metrics:
+        parts.append(f"metrics={list(spec.metrics)!r}")
+    return _call("model.compile", parts)
+
+
+def fit_lines(spec: Spec) -> list[str]:
+    """``model.fit(...)`` with the spec's epochs, batch size and verbosity and the validation split."""
+    parts = ["train_scaled", "train_target", f"epochs={spec.epochs}", f"batch_size={spec.batch_size}"]
+    if spec.verbose != "auto":
+        parts.append(f"verbose={spec.verbose!r}")
+    parts.append("validation_data=(val_scaled, val_target)")
+    return _call("model.fit", parts)
+
+
+def data_lines(spec: Spec) -> list[str]:
+    """Loading, slicing, scaling, flattening and splitting, as the notes write them."""
+    lines = ["(train_input, train_target), (test_input, test_target) = \\",
+             "    load_fashion_mnist(sys.argv[1] if len(sys.argv) > 1 else None)"]
+    if spec.train_samples is not None:
+        lines.append(f"train_input, train_target = train_input[:{spec.train_samples}], "
+                     f"train_target[:{spec.train_samples}]")
+    lines += [f"train_scaled = train_input / {spec.scale!r}",
+              f"test_scaled = test_input / {spec.scale!r}"]
+    if spec.flatten:
+        lines += ["train_scaled = train_scaled.reshape(-1, 28 * 28)",
+                  "test_scaled = test_scaled.reshape(-1, 28 * 28)"]
+    lines += ["train_scaled, val_scaled, train_target, val_target = train_test_split(",
+              f"    train_scaled, train_target, test_size={spec.test_size!r}, "
+              f"random_state={spec.random_state!r}",
+              ")"]
+    return lines
+
+
+def generate(spec: Spec, style: str | None = None, source: str | None = None) -> str:
+    """The standalone training script of ``spec``, as Python source text.
+
+    Args:
+        spec: A checked spec.
+        style: ``"list"`` or ``"add"``; None uses ``spec.style``.
+        source: The spec file named in the header comment (default ``spec.file``).
+
+    Returns:
+        The script's text (UTF-8, ends in a newline). Running it with
+        ``python SCRIPT [DATA_DIR]`` builds ``model``, trains it on the
+        training split, validates on the held-out split and evaluates on the
+        test set.
+
+    Raises:
+        ValueError: ``style`` is not ``"list"`` or ``"add"``.
+    """
+    style = style or spec.style
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}. Received: style={style!r}")
+    source = source or spec.file
+    title = spec.name if not spec.data or "name" in spec.data else Path(source).stem
+    header = [
+        f'"""{title}: the Keras script of {Path(source).name}.',
+        "",
+        f"Generated by fmnist-spec {__version__} (style: {style}). Needs keras (TensorFlow),",
+        "numpy and scikit-learn. Run:",
+        "",
+        "    python THIS_FILE [DATA_DIR]",
+        "",
+        f"DATA_DIR (or ${DATA_DIR_VARIABLE}) holds the four Fashion-MNIST IDX gzip files;",
+        "without it, keras.datasets.fashion_mnist.load_data() downloads them.",
+        '"""',
+        "",
+        "import gzip",
+        "import os",
+        "import sys",
+        "",
+        "import keras",
+        "import numpy as np",
+        "from sklearn.model_selection import train_test_split",
+    ]
+    if spec.seed is not None:
+        header.insert(header.index("import numpy as np") + 1, "import tensorflow as tf")
+    header += ["", ""]
+    body = [_LOADER, ""]
+    if spec.seed is not None:
+        body += [f"keras.utils.set_random_seed({spec.seed})",
+                 "tf.config.experimental.enable_op_determinism()",
+                 ""]
+    body += model_lines(spec, style)
+    body += ["model.summary()", ""]
+    body += data_lines(spec)
+    body += [""] + compile_lines(spec) + fit_lines(spec) + ["model.evaluate(test_scaled, test_target)"]
+    return "\n".join(header + body) + "\n"

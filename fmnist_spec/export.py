@@ -1,0 +1,306 @@
+"""Saved ``keras.Sequential`` (``.keras`` file) -> spec data. Imports Keras.
+
+The reverse of :mod:`fmnist_spec.builder`. Each layer's spec arguments are
+read from its ``get_config()``; then the layer the spec would build is made
+and its config compared with the saved one key by key, so any setting the
+spec language cannot express (a ``kernel_regularizer``, a seeded initializer,
+a ``noise_shape``, a non-float32 dtype, ...) is reported by name instead of
+being silently dropped. The same is done for the optimizer and the loss.
+
+What a ``.keras`` file keeps: the layers with their configs, the model's
+name, and, when the model was compiled before saving, the ``compile``
+settings (optimizer with its arguments, loss, metrics). It does not keep the
+``fit`` or data settings, so those are left to their defaults, except
+``data.flatten``, which follows from the input shape (``(784,)`` needs it).
+Keras's runtime flags (``run_eagerly``, ``jit_compile``,
+``steps_per_execution``) are not part of the spec and are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import facts
+from .errors import Problem, SpecError
+from .layers import LAYERS, LOSSES, OPTIMIZERS
+from .schema import schema
+
+_AUTO_LAYER_NAME = re.compile(r"^(dense|flatten|dropout)(_\d+)?$")
+_AUTO_MODEL_NAME = re.compile(r"^sequential(_\d+)?$")
+_OPTIMIZER_NAMES = {"SGD": "sgd", "Adagrad": "adagrad", "RMSprop": "rmsprop", "Adam": "adam"}
+_LOSS_CLASSES = {"SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+                 "CategoricalCrossentropy": "categorical_crossentropy"}
+_IGNORED_LAYER_KEYS = {"name"}
+_IGNORED_OPTIMIZER_KEYS = {"name"}
+
+
+class _Unsupported(Exception):
+    """One thing the spec language cannot express: (path, message, hint)."""
+
+    def __init__(self, path: str, message: str, hint: str = ""):
+        super().__init__(message)
+        self.path, self.message, self.hint = path, message, hint
+
+
+def _f32(value):
+    """Keras keeps hyperparameters as float32: 0.10000000149011612 -> 0.1 (shortest repr)."""
+    if isinstance(value, float):
+        return float(str(np.float32(value)))
+    return value
+
+
+def _normalise(value):
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    return _f32(value)
+
+
+def _differences(saved: dict, reference: dict, ignored: set) -> list[str]:
+    """Keys whose values differ between two configs, as ``key=value`` of the saved one."""
+    saved, reference = _normalise(saved), _normalise(reference)
+    out = []
+    for key in sorted(set(saved) | set(reference)):
+        if key in ignored or saved.get(key) == reference.get(key):
+            continue
+        out.append(f"{key}={_short(saved.get(key))}")
+    return out
+
+
+def _short(value) -> str:
+    if isinstance(value, dict) and "class_name" in value:
+        config = value.get("config") or {}
+        inner = ", ".join(f"{k}={v!r}" for k, v in config.items() if v is not None)
+        return f"{value['class_name']}({inner})"
+    return repr(value)
+
+
+def _initializer_name(config, where: str) -> str:
+    """The spec's name (``he_normal``) of a serialized Keras initializer with default arguments."""
+    names = schema()["$defs"]["Dense"]["properties"]["kernel_initializer"]["enum"]
+    for name in names:
+        reference = keras.initializers.serialize(keras.initializers.get(name))
+        if _normalise(reference) == _normalise(config):
+            return name
+    raise _Unsupported(where, f"kernel_initializer={_short(config)} is not expressible in a spec",
+                       "specs take an initializer by name with Keras's default arguments: "
+                       + ", ".join(names))
+
+
+def _layer_arguments(kind: str, config: dict, where: str) -> dict:
+    """The spec arguments of a saved layer (before the reference check)."""
+    if kind == "Dense":
+        activation = config.get("activation")
+        allowed = schema()["$defs"]["Dense"]["properties"]["activation"]["anyOf"][0]["enum"]
+        if not isinstance(activation, str) or activation not in allowed:
+            raise _Unsupported(where, f"activation={_short(activation)} is not a Keras activation "
+                               "the spec language knows", "use one of: " + ", ".join(allowed))
+        arguments = {"units": config["units"]}
+        if activation != "linear":
+            arguments["activation"] = activation
+        if config.get("use_bias", True) is False:
+            arguments["use_bias"] = False
+        initializer = _initializer_name(config.get("kernel_initializer"), where)
+        if initializer != "glorot_uniform":
+            arguments["kernel_initializer"] = initializer
+        return arguments
+    if kind == "Dropout":
+        return {"rate": _f32(config["rate"])}
+    return {}
+
+
+def layer_entry(entry: dict, index: int) -> dict:
+    """The spec mapping of one serialized layer (an item of ``model.get_config()['layers']``).
+
+    Raises:
+        _Unsupported: the class is not Dense, Flatten or Dropout, or an
+            argument differs from what the spec would build.
+    """
+    kind = entry.get("class_name")
+    config = entry.get("config", {})
+    name = config.get("name")
+    where = f"layers[{index}]"
+    label = f"{kind} {name!r}" if name else str(kind)
+    if kind not in LAYERS:
+        raise _Unsupported(where, f"layer {name!r} is a {kind}, which the spec language cannot express",
+                           "specs have the layer types " + ", ".join(LAYERS))
+    arguments = _layer_arguments(kind, config, f"{where} ({label})")
+    reference = LAYERS[kind](**arguments).get_config()
+    differences = _differences(config, reference, _IGNORED_LAYER_KEYS)
+    if differences:
+        raise _Unsupported(where, f"{label} has {', '.join(differences)}, which the spec language cannot "
+                           "express", f"a spec's {kind} takes only: "
+                           + ", ".join(k for k in schema()["$defs"][kind]["properties"] if k != "type"))
+    out = {"type": kind} if kind != "Dense" else {}
+    if name and not _AUTO_LAYER_NAME.match(name):
+        out["name"] = name
+    out.update(arguments)
+    return out
+
+
+def _optimizer(serialized: dict):
+    """``'adam'`` (Keras's defaults) or ``{type: SGD, learning_rate: 0.1, ...}`` (only the changed arguments)."""
+    kind = serialized.get("class_name")
+    config = serialized.get("config", {})
+    if kind not in OPTIMIZERS:
+        raise _Unsupported("compile.optimizer", f"the optimizer is {kind}, which the spec language cannot express",
+                           "specs have the optimizers " + ", ".join(OPTIMIZERS))
+    props = schema()["$defs"][kind]["properties"]
+    arguments = {}
+    for key, prop in props.items():
+        if key in config and key != "type" and _f32(config[key]) != _f32(prop.get("default")):
+            arguments[key] = _f32(config[key])
+    reference = OPTIMIZERS[kind](**arguments).get_config()
+    differences = _differences(config, reference, _IGNORED_OPTIMIZER_KEYS)
+    if differences:
+        raise _Unsupported("compile.optimizer", f"{kind} has {', '.join(differences)}, which the spec "
+                           "language cannot express",
+                           f"a spec's {kind} takes only: " + ", ".join(k for k in props if k != "type"))
+    if not arguments:
+        return _OPTIMIZER_NAMES[kind]
+    return {"type": kind, **arguments}
+
+
+def _loss(loss):
+    if isinstance(loss, str) and loss in LOSSES:
+        return loss
+    if isinstance(loss, dict) and loss.get("class_name") in _LOSS_CLASSES:
+        kind = loss["class_name"]
+        from_logits = bool(loss.get("config", {}).get("from_logits", False))
+        reference = LOSSES[_LOSS_CLASSES[kind]](from_logits=from_logits).get_config()
+        differences = _differences(loss.get("config", {}), reference, {"name"})
+        if differences:
+            raise _Unsupported("compile.loss", f"{kind} has {', '.join(differences)}, which the spec "
+                               "language cannot express", "a spec's loss takes only from_logits")
+        return {"type": kind, "from_logits": True} if from_logits else _LOSS_CLASSES[kind]
+    raise _Unsupported("compile.loss", f"the loss {_short(loss)} is not one the spec language knows",
+                       "specs have the losses " + ", ".join(LOSSES))
+
+
+def compile_entry(compile_config: dict | None) -> tuple[dict, bool]:
+    """(the spec's ``compile`` mapping, whether the file kept compile settings)."""
+    if not compile_config:
+        return {"loss": "sparse_categorical_crossentropy"}, False
+    out = {}
+    if compile_config.get("optimizer") is not None:
+        out["optimizer"] = _optimizer(compile_config["optimizer"])
+    out["loss"] = _loss(compile_config.get("loss"))
+    metrics = compile_config.get("metrics") or []
+    allowed = schema()["properties"]["compile"]["properties"]["metrics"]["items"]["enum"]
+    if not isinstance(metrics, list) or any(m not in allowed for m in metrics):
+        raise _Unsupported("compile.metrics", f"metrics={_short(metrics)} are not all ones the spec "
+                           "language knows", "specs have the metrics " + ", ".join(allowed))
+    if metrics:
+        out["metrics"] = list(metrics)
+    for key in ("loss_weights", "weighted_metrics"):
+        if compile_config.get(key) is not None:
+            raise _Unsupported(f"compile.{key}", f"{key}={_short(compile_config[key])} is not expressible "
+                               "in a spec", f"compile the model without {key}")
+    return out, True
+
+
+def model_to_spec(model, compile_config: dict | None = None) -> tuple[dict, list[str]]:
+    """Spec data (plain dict, YAML-ready) of a ``keras.Sequential``, and notes about what was assumed.
+
+    Args:
+        model: A built ``keras.Sequential`` (with a known input shape).
+        compile_config: ``model.get_compile_config()``, or None when the
+            model was not compiled.
+
+    Raises:
+        _Unsupported: something the spec language cannot express.
+    """
+    if not isinstance(model, keras.Sequential):
+        raise _Unsupported("", f"the model is a {type(model).__name__}, not a keras.Sequential",
+                           "specs describe Sequential models only")
+    entries = model.get_config()["layers"]
+    if not entries or entries[0].get("class_name") != "InputLayer":
+        raise _Unsupported("layers[0]", "the saved model has no input shape (it was never built)",
+                           "build the model with keras.Input(shape=...) before saving it")
+    input_shape = [int(d) for d in entries[0]["config"]["batch_shape"][1:]]
+    layers = [layer_entry(entry, i) for i, entry in enumerate(entries[1:])]
+    if not layers:
+        raise _Unsupported("layers", "the model has no layers", "")
+    layers[0]["input_shape"] = input_shape
+    compile_, kept = compile_entry(compile_config)
+    data: dict = {"spec_version": 1}
+    if not _AUTO_MODEL_NAME.match(model.name):
+        data["name"] = model.name
+    data["layers"] = layers
+    data["compile"] = compile_
+    if input_shape == [math.prod(facts.IMAGE_SHAPE)]:
+        data["data"] = {"flatten": True}
+    notes = [] if kept else ["the file keeps no compile settings (the model was saved uncompiled); "
+                             "compile.loss is set to sparse_categorical_crossentropy"]
+    return data, notes
+
+
+def _layout(data: dict) -> str:
+    """YAML in the shipped specs' layout: one flow mapping per layer."""
+    import yaml
+
+    def flow(value) -> str:
+        text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False,
+                              width=10_000).strip()
+        return text[:-3].strip() if text.endswith("\n...") else text  # a scalar's document end
+
+    lines = []
+    for key, value in data.items():
+        if key == "layers":
+            lines.append("layers:")
+            lines += [f"  - {flow(layer)}" for layer in value]
+        elif isinstance(value, dict):
+            lines.append(f"{key}:")
+            lines += [f"  {k}: {flow(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"{key}: {flow(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def export_text(path: str | Path) -> tuple[str, list[str]]:
+    """The spec of the saved model at ``path`` as YAML text, and notes for the user.
+
+    The model is loaded with :func:`fmnist_spec.builder.load_model` (Keras's
+    ``safe_mode``: no code from the file runs). The text is checked with
+    :func:`fmnist_spec.parse_spec` before it is returned.
+
+    Raises:
+        SpecError: the file is missing or not a loadable ``.keras`` file, the
+            model uses something the spec language cannot express (the
+            problem's ``path`` names the layer, ``layers[1]``, and the message
+            the class or argument), or the resulting spec is not valid.
+    """
+    from .builder import load_model
+    from .validation import parse_spec
+
+    file = str(path)
+    if not Path(path).is_file():
+        raise SpecError([Problem(file, None, None, "", "no such file", "give the path of a .keras file")])
+    try:
+        with warnings.catch_warnings():  # optimizer variables of a compiled, never-trained model
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model = load_model(path)
+    except Exception as exc:  # Keras raises ValueError, TypeError, OSError, ... for bad files
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise SpecError([Problem(file, None, None, "", f"cannot load the model: {first}",
+                                 "export reads .keras files with safe_mode=True; models with Lambda "
+                                 "layers or custom objects cannot be exported")]) from None
+    try:
+        compile_config = model.get_compile_config() if getattr(model, "compiled", False) else None
+        data, notes = model_to_spec(model, compile_config)
+    except _Unsupported as exc:
+        raise SpecError([Problem(file, None, None, exc.path, exc.message, exc.hint)]) from None
+    text = f"# Exported by fmnist-spec from {Path(path).name}.\n" + _layout(data)
+    try:
+        parse_spec(text, f"{file} (exported spec)")
+    except SpecError as exc:
+        raise SpecError([Problem(file, None, None, p.path, f"the exported spec would be invalid: {p.message}",
+                                 p.hint) for p in exc.problems]) from None
+    return text, notes
