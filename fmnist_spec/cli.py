@@ -8,6 +8,7 @@ Exit status: 0 success; 1 the work failed (missing data, training error);
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -78,20 +79,57 @@ def cmd_build(args) -> int:
     return OK
 
 
+def _where(spec, args):
+    """(spec with --distribute/--timeout applied, cluster or None); ValueError for bad arguments."""
+    from .distribute import cluster_from_args, cluster_from_env
+
+    settings = spec.distribute
+    strategy = args.distribute or settings.strategy
+    cluster = None
+    if args.workers is not None or args.worker_index is not None:
+        if args.workers is None or args.worker_index is None:
+            raise ValueError("--workers and --worker-index go together: --workers HOST:PORT,HOST:PORT "
+                             "--worker-index I (I = this worker's position in the list, 0 is the chief)")
+        cluster = cluster_from_args(args.workers, args.worker_index)
+        if args.distribute not in (None, "multi_worker_mirrored"):
+            raise ValueError(f"--workers starts a multi-worker run, but --distribute is {args.distribute}")
+        strategy = "multi_worker_mirrored"
+    elif strategy == "multi_worker_mirrored":
+        cluster_from_env()  # a malformed TF_CONFIG is bad input
+    if strategy != "mirrored" and settings.devices is not None:
+        settings = dataclasses.replace(settings, devices=None)
+    settings = dataclasses.replace(settings, strategy=strategy)
+    if args.timeout is not None:
+        settings = dataclasses.replace(settings, timeout_seconds=args.timeout)
+    return dataclasses.replace(spec, distribute=settings), cluster
+
+
 def cmd_train(args) -> int:
-    """Train a spec on Fashion-MNIST and write the run folder."""
+    """Train a spec on Fashion-MNIST and write the run folder; with --workers, start one
+    worker of a multi-worker cluster (MultiWorkerMirroredStrategy)."""
     spec = load_spec(args.spec)
+    try:
+        spec, cluster = _where(spec, args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
     _quiet_tensorflow()
     from .data import DataError
+    from .distribute import DistributeError
     from .train import train
 
     try:
         result = train(spec, epochs=args.epochs, out=args.out, data_dir=args.data_dir,
-                       style=args.style)
-    except DataError as exc:
+                       style=args.style, cluster=cluster)
+    except (DataError, DistributeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
     m = result.metrics
+    if not result.is_chief:
+        print(f"\n{spec.name}: this worker finished {m['epochs']} epochs; the chief writes the run folder "
+              f"(validation accuracy {m['validation'].get('accuracy', float('nan')):.4f})")
+        print(f"log: {result.out_dir}")
+        return OK
     train_acc = m["train"].get("accuracy")
     print(f"\n{spec.name}: {m['epochs']} epochs in {m['fit_seconds']:.1f} s "
           f"on {m['samples']['train']:,} images ({m['data_source']})")
@@ -117,6 +155,26 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 86400 seconds, got {value:g}")
     return value
 
 
@@ -151,6 +209,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<spec file name>)")
     p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
+    p.add_argument("--distribute", choices=("default", "mirrored", "multi_worker_mirrored"),
+                   help="override distribute.strategy (tf.distribute strategy)")
+    p.add_argument("--workers", metavar="HOST:PORT,...",
+                   help="every worker's address, the same list on every worker; implies multi_worker_mirrored "
+                        "(without it, multi_worker_mirrored reads TF_CONFIG)")
+    p.add_argument("--worker-index", type=_index, metavar="I",
+                   help="this worker's position in --workers; worker 0 is the chief and writes the run folder")
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                   help="override distribute.timeout_seconds: the longest wait for the other workers")
     p.set_defaults(run=cmd_train)
     return top
 

@@ -43,6 +43,10 @@ KEY_ALIASES = {
     "beta2": "beta_2",
     "class_name": "type",
     "validation_split": "validation",
+    "distribution": "distribute",
+    "distribute_strategy": "strategy",
+    "timeout": "timeout_seconds",
+    "per_replica_batch": "per_replica_batch_size",
 }
 
 _NOUNS = {
@@ -54,6 +58,7 @@ _NOUNS = {
     "metrics": "metric",
     "style": "style",
     "verbose": "verbose setting",
+    "strategy": "strategy",
 }
 
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"}

@@ -1,5 +1,14 @@
 """Compile, fit, evaluate and write the run folder: the only stateful step.
 
+Where the spec trains follows its ``distribute`` section (see
+:mod:`fmnist_spec.distribute`): ``default`` fits on NumPy arrays in this
+process; ``mirrored`` builds and compiles inside ``MirroredStrategy.scope()``
+and fits on ``tf.data`` pipelines; ``multi_worker_mirrored`` builds inside
+``MultiWorkerMirroredStrategy.scope()`` and trains with the strategy's own
+step (:mod:`fmnist_spec.strategy_loop`), because ``model.fit`` fails there.
+All three give the same history, metrics and run folder; in a multi-worker
+run only the chief writes them, and every worker writes its own log.
+
 The data are prepared as in the notes (``../shared/seeds``): pixels divided by
 ``scale``, optionally reshaped to 784, the 60,000 training images split with
 scikit-learn's ``train_test_split(test_size=0.2, random_state=42)`` into
@@ -9,7 +18,8 @@ only evaluated.
 
 from __future__ import annotations
 
-import os
+import contextlib
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,12 +57,28 @@ class TrainResult:
             ``test`` (``model.evaluate``) dicts of loss and metrics, plus
             ``fit_seconds`` (wall time in ``fit``, seconds) and sample counts.
         model: The trained ``keras.Sequential``.
+        is_chief: False for the other workers of a multi-worker run, which
+            write only their log (``<out_dir>/worker-<i>.log``).
     """
 
     out_dir: Path
     history: dict
     metrics: dict
     model: object = field(repr=False, default=None)
+    is_chief: bool = True
+
+
+@dataclass
+class _Fitted:
+    """What one way of training gives back to :func:`train`."""
+
+    model: object
+    history: dict
+    validation: dict
+    test: dict
+    fit_seconds: float
+    setup: dict
+    is_chief: bool = True
 
 
 def prepare(spec: Spec, data: FashionMNIST) -> Splits:
@@ -91,62 +117,184 @@ def _evaluate(model, x, y) -> dict:
     return {k: float(v) for k, v in values.items()}
 
 
+def _history(history) -> dict:
+    return {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def _build(spec: Spec, style: str | None, strategy=None):
+    from .builder import build_model, compile_model
+
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_model(spec, style)
+        compile_model(model, spec)
+    return model
+
+
+def _fit_default(spec: Spec, splits: Splits, epochs: int, style, verbose) -> _Fitted:
+    """No strategy: ``model.fit`` on the arrays, as in the notes."""
+    seed_everything(spec.seed)
+    model = _build(spec, style)
+    start = time.perf_counter()
+    history = model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+                        epochs=epochs, batch_size=spec.batch_size, verbose=verbose)
+    fit_seconds = time.perf_counter() - start
+    return _Fitted(model, _history(history), _evaluate(model, splits.x_val, splits.y_val),
+                   _evaluate(model, splits.x_test, splits.y_test), fit_seconds,
+                   {"strategy": "default", "replicas": 1, "workers": 1, "global_batch_size": spec.batch_size})
+
+
+def _fit_mirrored(spec: Spec, splits: Splits, epochs: int, style, verbose) -> _Fitted:
+    """``MirroredStrategy``: build and compile in its scope, ``model.fit`` on ``tf.data``."""
+    from .distribute import global_batch_size, make_dataset, make_strategy
+
+    strategy = make_strategy(spec.distribute)
+    seed_everything(spec.seed)
+    model = _build(spec, style, strategy)
+    replicas = strategy.num_replicas_in_sync
+    batch = global_batch_size(spec.distribute, spec.batch_size, replicas)
+    train_ds = make_dataset(splits.x_train, splits.y_train, batch, shuffle=True, seed=spec.seed)
+    val_ds = make_dataset(splits.x_val, splits.y_val, batch)
+    test_ds = make_dataset(splits.x_test, splits.y_test, batch)
+    start = time.perf_counter()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose, shuffle=False)
+    fit_seconds = time.perf_counter() - start
+    evaluate = lambda ds: {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}  # noqa: E731
+    devices = list(strategy.extended.worker_devices)
+    return _Fitted(model, _history(history), evaluate(val_ds), evaluate(test_ds), fit_seconds,
+                   {"strategy": "mirrored", "replicas": replicas, "workers": 1, "devices": devices,
+                    "global_batch_size": batch})
+
+
+def _fit_multi_worker(spec: Spec, splits: Splits, epochs: int, style, verbose, out_dir: Path,
+                      cluster) -> _Fitted:
+    """``MultiWorkerMirroredStrategy``: build in its scope, train with ``strategy.run`` steps,
+    guarded by a watchdog; this process is one worker of ``cluster``."""
+    from .distribute import (Cluster, DistributeError, Watchdog, WorkerLog, cluster_from_env,
+                             global_batch_size, guarded, make_dataset, make_strategy, rendezvous,
+                             timeout_message)
+
+    given = cluster
+    cluster = cluster or cluster_from_env() or Cluster(("localhost:0",), 0)
+    log = WorkerLog(out_dir / f"{cluster.name}.log", cluster.name)
+    timeout = spec.distribute.timeout_seconds
+
+    def expire(phase, waited):
+        message = timeout_message(cluster, phase, timeout)
+        log(message)
+        print(message, file=sys.stderr, flush=True)
+
+    log(f"starting: {cluster.name} of {len(cluster.workers)} worker(s) {', '.join(cluster.workers)}"
+        f"{' (chief)' if cluster.is_chief else ''}, timeout {timeout:g} s")
+    import tensorflow as tf
+
+    from .strategy_loop import StrategyLoop
+
+    try:
+        waited = rendezvous(cluster, timeout, log)
+    except DistributeError as exc:
+        log(str(exc))
+        log.close()
+        raise
+    log(f"every worker answered after {waited:.1f} s; forming the TensorFlow cluster "
+        f"(a worker still stuck after {timeout:g} s exits with status 1)")
+    watchdog = Watchdog(timeout, expire, "building the model")
+    try:
+        try:
+            with guarded(timeout, log.file):
+                strategy = make_strategy(spec.distribute, given)
+            watchdog.start()
+            replicas = strategy.num_replicas_in_sync
+            log(f"cluster formed: {replicas} replica(s) in sync")
+            seed_everything(spec.seed)
+            model = _build(spec, style, strategy)
+            loop = StrategyLoop(model, strategy, spec, watchdog.beat)
+            batch = global_batch_size(spec.distribute, spec.batch_size, replicas)
+            seed = spec.seed if spec.seed is not None else (spec.random_state or 0)
+            train_ds = make_dataset(splits.x_train, splits.y_train, batch, shuffle=True, seed=seed)
+            val_ds = make_dataset(splits.x_val, splits.y_val, batch)
+            test_ds = make_dataset(splits.x_test, splits.y_test, batch)
+            echo = (lambda line: (log(line), print(line, flush=True))) if verbose != 0 else log
+            start = time.perf_counter()
+            history = loop.fit(train_ds, val_ds, epochs, log=echo)
+            fit_seconds = time.perf_counter() - start
+            validation = loop.evaluate(val_ds, "evaluating the validation split")
+            test = loop.evaluate(test_ds, "evaluating the test set")
+        except tf.errors.OpError as exc:
+            first = (exc.message or str(exc)).strip().splitlines()[0][:300]
+            log(f"failed while {watchdog.phase}: {type(exc).__name__}: {first}")
+            raise DistributeError(f"{cluster.name} failed while {watchdog.phase}: {type(exc).__name__}: {first}\n"
+                                  "  hint: another worker probably stopped; see its log") from None
+        log(f"trained: validation {validation}, test {test}")
+        return _Fitted(model, history, validation, test, fit_seconds,
+                       {"strategy": "multi_worker_mirrored", "replicas": replicas,
+                        "workers": len(cluster.workers) + (1 if cluster.chief else 0),
+                        "global_batch_size": batch}, cluster.is_chief)
+    finally:
+        watchdog.stop()
+        log.close()
+
+
 def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = None,
           data_dir: str | Path | None = None, style: str | None = None,
-          verbose=None, data: FashionMNIST | None = None) -> TrainResult:
+          verbose=None, data: FashionMNIST | None = None, cluster=None) -> TrainResult:
     """Build, compile and fit ``spec`` on Fashion-MNIST and write the run folder.
 
     Args:
-        spec: A checked spec.
+        spec: A checked spec; ``spec.distribute`` says where it trains.
         epochs: Overrides ``fit.epochs`` when given.
         out: The run folder (created); default :func:`default_out_dir`.
         data_dir: Directory of the four IDX files (see :mod:`fmnist_spec.data`).
         style: Overrides ``spec.style`` (``"list"`` or ``"add"``).
         verbose: Overrides ``fit.verbose`` (0, 1, 2 or ``"auto"``).
         data: Already loaded data (tests); default :func:`load_fashion_mnist`.
+        cluster: For ``multi_worker_mirrored``: this worker's
+            :class:`fmnist_spec.distribute.Cluster`; None reads ``TF_CONFIG``.
 
     Returns:
         A :class:`TrainResult`. The run folder holds ``model.keras``,
         ``history.json``, ``metrics.json`` and ``spec.yaml`` (the resolved
-        spec), each written atomically.
+        spec), each written atomically; a multi-worker run adds one
+        ``<worker>.log`` per worker, and only the chief writes the four files.
 
     Raises:
         fmnist_spec.data.DataError: Fashion-MNIST could not be loaded.
+        fmnist_spec.distribute.DistributeError: a device is missing, or a
+            collective step failed (a worker that waits longer than
+            ``distribute.timeout_seconds`` exits with status 1 instead).
     """
-    from .builder import build_model, compile_model
-
     data = data if data is not None else load_fashion_mnist(data_dir)
     splits = prepare(spec, data)
-    seed_everything(spec.seed)
-    model = build_model(spec, style)
-    compile_model(model, spec)
     epochs = epochs or spec.epochs
-    start = time.perf_counter()
-    history = model.fit(
-        splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-        epochs=epochs, batch_size=spec.batch_size,
-        verbose=spec.verbose if verbose is None else verbose)
-    fit_seconds = time.perf_counter() - start
-    hist = {k: [float(v) for v in values] for k, values in history.history.items()}
+    verbose = spec.verbose if verbose is None else verbose
+    out_dir = Path(out) if out is not None else default_out_dir(spec)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    strategy = spec.distribute.strategy
+    if strategy == "multi_worker_mirrored":
+        fitted = _fit_multi_worker(spec, splits, epochs, style, verbose, out_dir, cluster)
+    elif strategy == "mirrored":
+        fitted = _fit_mirrored(spec, splits, epochs, style, verbose)
+    else:
+        fitted = _fit_default(spec, splits, epochs, style, verbose)
+    hist = fitted.history
     metrics = {
         "train": {k: values[-1] for k, values in hist.items() if not k.startswith("val_")},
-        "validation": _evaluate(model, splits.x_val, splits.y_val),
-        "test": _evaluate(model, splits.x_test, splits.y_test),
-        "fit_seconds": fit_seconds,
+        "validation": fitted.validation,
+        "test": fitted.test,
+        "fit_seconds": fitted.fit_seconds,
         "epochs": epochs,
         "samples": {"train": len(splits.y_train), "validation": len(splits.y_val),
                     "test": len(splits.y_test)},
-        "parameters": int(model.count_params()),
+        "parameters": int(fitted.model.count_params()),
         "data_source": data.source,
+        "distribute": fitted.setup,
     }
-    out_dir = Path(out) if out is not None else default_out_dir(spec)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    resolved = spec.resolved()
-    resolved["fit"]["epochs"] = epochs
-    if style:
-        resolved["style"] = style
-    write_yaml(out_dir / "spec.yaml", resolved)
-    write_json(out_dir / "history.json", hist)
-    save_model(model, out_dir / "model.keras")
-    write_json(out_dir / "metrics.json", metrics)
-    return TrainResult(out_dir, hist, metrics, model)
+    if fitted.is_chief:
+        resolved = spec.resolved()
+        resolved["fit"]["epochs"] = epochs
+        if style:
+            resolved["style"] = style
+        write_yaml(out_dir / "spec.yaml", resolved)
+        write_json(out_dir / "history.json", hist)
+        save_model(fitted.model, out_dir / "model.keras")
+        write_json(out_dir / "metrics.json", metrics)
+    return TrainResult(out_dir, hist, metrics, fitted.model, fitted.is_chief)
