@@ -252,24 +252,24 @@ def _bind_host(address: str) -> str:
     return host if host in ("127.0.0.1", "localhost", "::1") else ""
 
 
-def _serve_one(server: socket.socket, token: bytes) -> str | None:
-    """Answer one peer's hello; its name, or None when none came or it was not ours."""
+def _serve_one(server: socket.socket, token: bytes) -> tuple:
+    """Answer one peer's hello: ``(name, same_cluster)``, or ``(None, True)`` when none came."""
     try:
         conn, _ = server.accept()
     except (TimeoutError, BlockingIOError):
-        return None
+        return None, True
     with conn:
         conn.settimeout(2.0)
         try:
             hello = conn.recv(256).decode("ascii", "replace").split()
             if len(hello) != 3 or hello[0] != "fmnist-spec":
-                return None
+                return None, True
             same = hello[1].encode() == token
             conn.sendall(b"ok\n" if same else b"different-cluster\n")
             conn.recv(16)  # wait for the peer to close first
         except OSError:
-            return None
-        return hello[2] if same else None
+            return None, True
+        return hello[2], same
 
 
 def _reach(address: str, token: bytes, name: str) -> str:
@@ -326,7 +326,11 @@ def rendezvous(cluster: Cluster, timeout: float, log=None) -> float:
             waited = time.monotonic() - start
             if waited > timeout:
                 raise DistributeError(_rendezvous_failure(cluster, peers, reached, reached_me, timeout))
-            name = _serve_one(server, token)
+            name, same = _serve_one(server, token)
+            if not same:
+                raise DistributeError(
+                    f"{name} reached {cluster.name} ({cluster.address}) but was started with a different "
+                    "cluster (other --workers list or TF_CONFIG)\n  hint: give every worker the same --workers list")
             if name in peers:
                 reached_me.add(name)
             for peer, address in peers.items():
