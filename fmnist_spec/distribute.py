@@ -182,7 +182,7 @@ class WorkerLog:
         self.name = name
         self.echo = echo
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8", buffering=1)
+        self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 (closed by close())
 
     def __call__(self, message: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -218,7 +218,7 @@ class Watchdog:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fmnist-spec-watchdog", daemon=True)
 
-    def start(self) -> "Watchdog":
+    def start(self) -> Watchdog:
         self._thread.start()
         return self
 
@@ -441,8 +441,11 @@ def make_strategy(settings, cluster: Cluster | None = None):
         return _mirrored(settings.devices)
     if cluster is not None:
         os.environ["TF_CONFIG"] = json.dumps(cluster.tf_config())
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=float(settings.timeout_seconds))
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    # No CommunicationOptions(timeout_seconds=...): TensorFlow 2.21 then starts one sleeping thread
+    # per collective op for the timeout's length, and a worker doing ~20 steps/s with a 120 s
+    # timeout runs out of threads ("Resource temporarily unavailable"). A dead peer is noticed by
+    # the coordination service's heartbeats instead, and a stalled step by the Watchdog.
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def guarded(seconds: float, file):

@@ -62,12 +62,12 @@ class StrategyLoop:
         self._eval_step = tf.function(self._distributed(self._eval_replica))
 
     def _sums(self, y, predictions):
-        """Per-replica sums: loss, sample count, then one per metric."""
+        """Per-replica sums as one vector (one all-reduce): loss, sample count, then one per metric."""
         per_sample = self.loss(y, predictions)
         sums = [tf.reduce_sum(per_sample), tf.cast(tf.shape(y)[0], tf.float32)]
         for name in self.metric_names:
             sums.append(tf.reduce_sum(tf.cast(_METRICS[name](y, predictions), tf.float32)))
-        return per_sample, sums
+        return per_sample, tf.stack(sums)
 
     def _train_replica(self, x, y):
         y = tf.cast(y, tf.int32)
@@ -90,13 +90,14 @@ class StrategyLoop:
     def _distributed(self, replica_fn):
         def step(batch):
             per_replica = self.strategy.run(replica_fn, args=batch)
-            return [self.strategy.reduce("SUM", value, axis=None) for value in per_replica]
+            return self.strategy.reduce("SUM", per_replica, axis=None)
         return step
 
     def _run(self, step, dataset, phase: str) -> dict:
         totals = None
+        self.beat(f"{phase}, at step 1")
         for i, batch in enumerate(self.strategy.experimental_distribute_dataset(dataset)):
-            values = [float(v) for v in step(batch)]
+            values = step(batch).numpy().astype(float).tolist()
             totals = values if totals is None else [a + b for a, b in zip(totals, values)]
             self.beat(f"{phase}, after step {i + 1}")
         if totals is None or totals[1] == 0:

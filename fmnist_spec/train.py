@@ -158,20 +158,43 @@ def _fit_mirrored(spec: Spec, splits: Splits, epochs: int, style, verbose) -> _F
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose, shuffle=False)
     fit_seconds = time.perf_counter() - start
-    evaluate = lambda ds: {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}  # noqa: E731
+
+    def evaluate(ds):
+        return {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}
+
     devices = list(strategy.extended.worker_devices)
     return _Fitted(model, _history(history), evaluate(val_ds), evaluate(test_ds), fit_seconds,
                    {"strategy": "mirrored", "replicas": replicas, "workers": 1, "devices": devices,
                     "global_batch_size": batch})
 
 
+def _cause(message: str) -> str:
+    """The informative line of a TensorFlow runtime error (not "Graph execution error:")."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if any(word in line for word in ("aborted", "unhealthy", "Connection", "Deadline", "crashed")):
+            return line[:300]
+    useful = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node", "File "))]
+    return (useful or lines or ["(no message)"])[0][:300]
+
+
 def _fit_multi_worker(spec: Spec, splits: Splits, epochs: int, style, verbose, out_dir: Path,
                       cluster) -> _Fitted:
     """``MultiWorkerMirroredStrategy``: build in its scope, train with ``strategy.run`` steps,
     guarded by a watchdog; this process is one worker of ``cluster``."""
-    from .distribute import (Cluster, DistributeError, Watchdog, WorkerLog, cluster_from_env,
-                             global_batch_size, guarded, make_dataset, make_strategy, rendezvous,
-                             timeout_message)
+    from .distribute import (
+        Cluster,
+        DistributeError,
+        Watchdog,
+        WorkerLog,
+        cluster_from_env,
+        global_batch_size,
+        guarded,
+        make_dataset,
+        make_strategy,
+        rendezvous,
+        timeout_message,
+    )
 
     given = cluster
     cluster = cluster or cluster_from_env() or Cluster(("localhost:0",), 0)
@@ -217,10 +240,11 @@ def _fit_multi_worker(spec: Spec, splits: Splits, epochs: int, style, verbose, o
             start = time.perf_counter()
             history = loop.fit(train_ds, val_ds, epochs, log=echo)
             fit_seconds = time.perf_counter() - start
-            validation = loop.evaluate(val_ds, "evaluating the validation split")
+            # the model is unchanged since the last epoch's validation pass: reuse its figures
+            validation = {k[len("val_"):]: v[-1] for k, v in history.items() if k.startswith("val_")}
             test = loop.evaluate(test_ds, "evaluating the test set")
         except tf.errors.OpError as exc:
-            first = (exc.message or str(exc)).strip().splitlines()[0][:300]
+            first = _cause(exc.message or str(exc))
             log(f"failed while {watchdog.phase}: {type(exc).__name__}: {first}")
             raise DistributeError(f"{cluster.name} failed while {watchdog.phase}: {type(exc).__name__}: {first}\n"
                                   "  hint: another worker probably stopped; see its log") from None

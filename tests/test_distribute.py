@@ -17,12 +17,18 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from fmnist_spec import parse_spec
 from fmnist_spec.cli import main
-from fmnist_spec.distribute import (Cluster, DistributeError, cluster_from_args, cluster_from_env,
-                                    parse_workers, rendezvous)
+from fmnist_spec.distribute import (
+    Cluster,
+    DistributeError,
+    cluster_from_args,
+    cluster_from_env,
+    parse_workers,
+    rendezvous,
+)
 
 SPEC = """\
 spec_version: 1
@@ -60,12 +66,9 @@ def free_ports(n):
 def start(args, log_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    log = open(log_path, "w", encoding="utf-8")
-    try:
+    with open(log_path, "w", encoding="utf-8") as log:
         return subprocess.Popen([sys.executable, "-m", "fmnist_spec", *map(str, args)], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, text=True)
-    finally:
-        log.close()
 
 
 def finish(processes, timeout):
@@ -186,6 +189,19 @@ def test_rendezvous_tells_workers_of_another_cluster_apart():
         other.join(timeout=10)
 
 
+def test_devices_that_cannot_be_made_are_a_clear_error():
+    import tensorflow as tf
+
+    from fmnist_spec.distribute import make_strategy
+    from fmnist_spec.spec import DistributeSpec
+
+    tf.constant(1.0)  # TensorFlow has initialised its devices in this process
+    with pytest.raises(DistributeError, match="needs 6 CPU devices but TensorFlow has already initialised"):
+        make_strategy(DistributeSpec("mirrored", ("/cpu:0", "/cpu:5")))
+    with pytest.raises(DistributeError, match=r"/gpu:0 not found; this machine has .*/cpu:0"):
+        make_strategy(DistributeSpec("mirrored", ("/gpu:0",)))
+
+
 # --- command-line arguments (no TensorFlow reached) --------------------------------------------
 
 
@@ -294,8 +310,39 @@ def test_worker_whose_peer_never_listens_fails_within_the_timeout(tmp_path, inde
     assert code == [1], output
     assert elapsed < 5 + 60, elapsed  # the timeout plus the start-up (imports, data)
     peer = 1 - index
-    assert f"the cluster did not form within 5 s" in output
+    assert "the cluster did not form within 5 s" in output
     assert f"worker-{peer} at 127.0.0.1:{ports[peer]}: nothing listens there" in output
     assert "Traceback" not in output
     assert "did not form" in (tmp_path / "run" / f"worker-{index}.log").read_text("utf-8")
     assert not (tmp_path / "run" / "model.keras").exists()
+
+
+@pytest.mark.distributed
+def test_worker_killed_during_training_stops_the_other_with_an_error(tmp_path):
+    spec = spec_file(tmp_path, samples=30000, strategy="multi_worker_mirrored")
+    workers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
+    out = tmp_path / "run"
+    processes = []
+    try:
+        for i in (0, 1):
+            processes.append(start(["train", spec, "--workers", workers, "--worker-index", i, "--timeout", 20,
+                                    "--out", out], tmp_path / f"worker{i}.out"))
+        log = out / "worker-1.log"
+        deadline = time.monotonic() + 180
+        while not (log.exists() and "cluster formed" in log.read_text("utf-8")):
+            assert time.monotonic() < deadline and processes[1].poll() is None, "worker 1 did not start"
+            time.sleep(0.5)
+        time.sleep(3)  # a few steps into training
+        processes[1].kill()
+        killed = time.monotonic()
+        codes = finish(processes[:1], timeout=20 + 60)
+        elapsed = time.monotonic() - killed
+    finally:
+        finish(processes, timeout=1)
+    output = (tmp_path / "worker0.out").read_text()
+    assert codes == [1], output
+    assert elapsed < 20 + 30, elapsed
+    assert "error: worker-0 failed while" in output or "error: worker-0 (127.0.0.1" in output  # or the watchdog's
+    assert "another worker probably stopped" in output or "made no progress" in output
+    assert "Traceback" not in output
+    assert not (out / "model.keras").exists()
