@@ -202,6 +202,21 @@ def test_devices_that_cannot_be_made_are_a_clear_error():
         make_strategy(DistributeSpec("mirrored", ("/gpu:0",)))
 
 
+def test_watchdog_ends_a_process_that_makes_no_progress():
+    code = ("import sys, time\n"
+            "from fmnist_spec.distribute import Watchdog\n"
+            "def expire(phase, waited): print(f'error: no progress for {waited:.1f} s while {phase}', flush=True)\n"
+            "dog = Watchdog(0.5, expire, 'step 1').start()\n"
+            "for i in range(3): time.sleep(0.2); dog.beat(f'after step {i + 1}')\n"
+            "time.sleep(30)\n"
+            "print('not stopped')\n")
+    began = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "error: no progress for" in result.stdout and "while after step 3" in result.stdout
+    assert "not stopped" not in result.stdout and time.monotonic() - began < 20
+
+
 # --- command-line arguments (no TensorFlow reached) --------------------------------------------
 
 
