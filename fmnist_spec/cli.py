@@ -81,7 +81,7 @@ def cmd_build(args) -> int:
 
 def _where(spec, args):
     """(spec with --distribute/--timeout applied, cluster or None); ValueError for bad arguments."""
-    from .distribute import cluster_from_args, cluster_from_env
+    from .cluster import cluster_from_args, cluster_from_env
 
     settings = spec.distribute
     strategy = args.distribute or settings.strategy

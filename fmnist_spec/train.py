@@ -182,19 +182,8 @@ def _fit_multi_worker(spec: Spec, splits: Splits, epochs: int, style, verbose, o
                       cluster) -> _Fitted:
     """``MultiWorkerMirroredStrategy``: build in its scope, train with ``strategy.run`` steps,
     guarded by a watchdog; this process is one worker of ``cluster``."""
-    from .distribute import (
-        Cluster,
-        DistributeError,
-        Watchdog,
-        WorkerLog,
-        cluster_from_env,
-        global_batch_size,
-        guarded,
-        make_dataset,
-        make_strategy,
-        rendezvous,
-        timeout_message,
-    )
+    from .cluster import Cluster, DistributeError, cluster_from_env, rendezvous, timeout_message
+    from .distribute import Watchdog, WorkerLog, global_batch_size, guarded, make_dataset, make_strategy
 
     given = cluster
     cluster = cluster or cluster_from_env() or Cluster(("localhost:0",), 0)
