@@ -223,6 +223,29 @@ def check_scale_normalises_pixels(spec: dict) -> Iterator[Finding]:
            "write scale: 255.0, which maps the pixels to 0..1 as the notes do")
 
 
+def check_devices_belong_to_mirrored(spec: dict) -> Iterator[Finding]:
+    """distribute.devices names the replicas of a mirrored strategy; other strategies take no list."""
+    section = spec.get("distribute", {})
+    strategy = section.get("strategy", "default")
+    if section.get("devices") is not None and strategy != "mirrored":
+        yield (("distribute", "devices"),
+               f"devices are only used by the mirrored strategy; the strategy here is {strategy}",
+               "set 'strategy: mirrored', or remove devices (a multi-worker cluster is given with "
+               "'fmnist-spec train --workers HOST:PORT,HOST:PORT --worker-index I')")
+
+
+def check_multi_worker_split_is_seeded(spec: dict) -> Iterator[Finding]:
+    """Every worker of a cluster must draw the same validation split: random_state cannot be null."""
+    strategy = spec.get("distribute", {}).get("strategy", "default")
+    validation = spec.get("data", {}).get("validation", {})
+    if strategy == "multi_worker_mirrored" and "random_state" in validation \
+            and validation["random_state"] is None:
+        yield (("data", "validation", "random_state"),
+               "random_state null gives each worker of a multi_worker_mirrored run a different "
+               "validation split, so validation images would leak into training",
+               "give an integer, e.g. random_state: 42")
+
+
 CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_layer_names_unique,
     check_input_shape_on_first_layer,
@@ -234,6 +257,8 @@ CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_metrics_fit_labels,
     check_split_leaves_both_sides,
     check_scale_normalises_pixels,
+    check_devices_belong_to_mirrored,
+    check_multi_worker_split_is_seeded,
 ]
 """Every check, in the order they run."""
 

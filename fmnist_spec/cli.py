@@ -9,6 +9,7 @@ folder that does not fit --resume); 130 interrupted by Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -107,12 +108,43 @@ def cmd_build(args) -> int:
     return OK
 
 
+def _where(spec, args):
+    """(spec with --distribute/--timeout applied, cluster or None); ValueError for bad arguments."""
+    from .cluster import cluster_from_args, cluster_from_env
+
+    settings = spec.distribute
+    strategy = args.distribute or settings.strategy
+    cluster = None
+    if args.workers is not None or args.worker_index is not None:
+        if args.workers is None or args.worker_index is None:
+            raise ValueError("--workers and --worker-index go together: --workers HOST:PORT,HOST:PORT "
+                             "--worker-index I (I = this worker's position in the list, 0 is the chief)")
+        cluster = cluster_from_args(args.workers, args.worker_index)
+        if args.distribute not in (None, "multi_worker_mirrored"):
+            raise ValueError(f"--workers starts a multi-worker run, but --distribute is {args.distribute}")
+        strategy = "multi_worker_mirrored"
+    elif strategy == "multi_worker_mirrored":
+        cluster_from_env()  # a malformed TF_CONFIG is bad input
+    if strategy != "mirrored" and settings.devices is not None:
+        settings = dataclasses.replace(settings, devices=None)
+    settings = dataclasses.replace(settings, strategy=strategy)
+    if args.timeout is not None:
+        settings = dataclasses.replace(settings, timeout_seconds=args.timeout)
+    return dataclasses.replace(spec, distribute=settings), cluster
+
+
 def cmd_train(args) -> int:
-    """Train a spec on Fashion-MNIST and write the run folder."""
+    """Train a spec on Fashion-MNIST and write the run folder; with --workers, start one
+    worker of a multi-worker cluster (MultiWorkerMirroredStrategy)."""
     from .files import check_writable_dir
     from .train import default_out_dir
 
     spec = _load(args.spec, args.set)
+    try:
+        spec, cluster = _where(spec, args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
     out = args.out or str(default_out_dir(spec))
     try:
         check_writable_dir(out)
@@ -121,8 +153,9 @@ def cmd_train(args) -> int:
         return BAD_INPUT
     _quiet_tensorflow()
     from .data import DataError
+    from .distribute import DistributeError
     from .runs import NAN_LOSS, RunFolderError
-    from .train import TrainingInterrupted, default_out_dir, train
+    from .train import TrainingInterrupted, train
 
     if args.tensorboard:
         import importlib.util
@@ -137,8 +170,8 @@ def cmd_train(args) -> int:
     try:
         result = train(spec, epochs=args.epochs, out=out, data_dir=args.data_dir,
                        style=args.style, verbose=verbose, tensorboard=args.tensorboard,
-                       resume=args.resume)
-    except DataError as exc:
+                       resume=args.resume, cluster=cluster)
+    except (DataError, DistributeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
     except RunFolderError as exc:
@@ -152,6 +185,11 @@ def cmd_train(args) -> int:
               f"(backup/, log.csv, history.json)\nresume with: {' '.join(again)}", file=sys.stderr)
         return INTERRUPTED
     m = result.metrics
+    if not result.is_chief:
+        print(f"\n{spec.name}: this worker finished {m['epochs']} epochs; the chief writes the run folder "
+              f"(validation accuracy {m['validation'].get('accuracy', float('nan')):.4f})")
+        print(f"log: {result.out_dir}")
+        return OK
     if m["status"] == NAN_LOSS:
         print(f"error: {m['message']}\n  hint: lower the learning rate, check data.scale, or use a "
               f"bounded activation; the run folder {result.out_dir} records status nan_loss", file=sys.stderr)
@@ -386,6 +424,26 @@ def _add_set(p) -> None:
                         "layers[0].activation=relu (VALUE is YAML; repeatable; checked like the file)")
 
 
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 86400 seconds, got {value:g}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``fmnist-spec``."""
     top = argparse.ArgumentParser(
@@ -426,6 +484,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in the run folder from its last finished epoch")
     _add_set(p)
+    p.add_argument("--distribute", choices=("default", "mirrored", "multi_worker_mirrored"),
+                   help="override distribute.strategy (tf.distribute strategy)")
+    p.add_argument("--workers", metavar="HOST:PORT,...",
+                   help="every worker's address, the same list on every worker; implies multi_worker_mirrored "
+                        "(without it, multi_worker_mirrored reads TF_CONFIG)")
+    p.add_argument("--worker-index", type=_index, metavar="I",
+                   help="this worker's position in --workers; worker 0 is the chief and writes the run folder")
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                   help="override distribute.timeout_seconds: the longest wait for the other workers")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("codegen", help=cmd_codegen.__doc__, description=cmd_codegen.__doc__)

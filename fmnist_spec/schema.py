@@ -44,6 +44,10 @@ KEY_ALIASES = {
     "beta2": "beta_2",
     "class_name": "type",
     "validation_split": "validation",
+    "distribution": "distribute",
+    "distribute_strategy": "strategy",
+    "timeout": "timeout_seconds",
+    "per_replica_batch": "per_replica_batch_size",
 }
 
 _NOUNS = {
@@ -55,6 +59,7 @@ _NOUNS = {
     "metrics": "metric",
     "style": "style",
     "verbose": "verbose setting",
+    "strategy": "strategy",
 }
 
 _OPTIMIZER_ARGUMENTS = {"learning_rate", "lr", "momentum", "nesterov", "epsilon", "rho", "centered",

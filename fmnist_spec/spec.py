@@ -45,6 +45,31 @@ class LossSpec:
 
 
 @dataclass(frozen=True)
+class DistributeSpec:
+    """Where the spec trains (the ``distribute`` section; see :mod:`fmnist_spec.distribute`).
+
+    Attributes:
+        strategy: ``"default"``, ``"mirrored"`` or ``"multi_worker_mirrored"``.
+        devices: Device names for ``mirrored`` (``("/cpu:0", "/cpu:1")``), or None.
+        per_replica_batch_size: Samples per replica per step, or None (the
+            global batch is then ``fit.batch_size``).
+        timeout_seconds: Multi-worker: longest wait for the other workers, seconds.
+    """
+
+    strategy: str = "default"
+    devices: tuple | None = None
+    per_replica_batch_size: int | None = None
+    timeout_seconds: float = 120
+
+    def resolved(self) -> dict:
+        """The section as plain data, every default filled in."""
+        return {"strategy": self.strategy,
+                "devices": list(self.devices) if self.devices is not None else None,
+                "per_replica_batch_size": self.per_replica_batch_size,
+                "timeout_seconds": self.timeout_seconds}
+
+
+@dataclass(frozen=True)
 class Spec:
     """A checked spec.
 
@@ -61,6 +86,7 @@ class Spec:
         test_size: Validation fraction 0..1 for scikit-learn's ``train_test_split``.
         random_state: Seed of that split (None: unseeded).
         seed: Seed of Keras's random generators (None: unseeded).
+        distribute: The :class:`DistributeSpec` (strategy ``default`` when absent).
         file: The file the spec came from (``<string>`` for text).
         data: The spec as plain data, as written (defaults not filled in).
         ignore_warnings: Warning codes the spec silences (``warnings.ignore``).
@@ -84,6 +110,7 @@ class Spec:
     test_size: float
     random_state: int | None
     seed: int | None
+    distribute: DistributeSpec = DistributeSpec()
     file: str = "<string>"
     data: dict = field(default_factory=dict, compare=False, repr=False)
     ignore_warnings: tuple = ()
@@ -117,6 +144,7 @@ class Spec:
                      "train_samples": self.train_samples,
                      "validation": {"test_size": self.test_size, "random_state": self.random_state}},
             "warnings": {"ignore": list(self.ignore_warnings)},
+            "distribute": self.distribute.resolved(),
         }
 
 
@@ -166,6 +194,17 @@ def _loss(given) -> LossSpec:
     return LossSpec(name, bool(given.get("from_logits", False)))
 
 
+def _distribute(given: dict) -> DistributeSpec:
+    devices = given.get("devices", default("distribute", "devices"))
+    return DistributeSpec(
+        strategy=given.get("strategy", default("distribute", "strategy")),
+        devices=tuple(devices) if devices is not None else None,
+        per_replica_batch_size=given.get("per_replica_batch_size",
+                                         default("distribute", "per_replica_batch_size")),
+        timeout_seconds=given.get("timeout_seconds", default("distribute", "timeout_seconds")),
+    )
+
+
 def _verbose(value):
     """``1.0`` passes the schema's enum (JSON equality); Keras wants the int."""
     return int(value) if isinstance(value, float) else value
@@ -195,6 +234,7 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = ()) -> Spec:
         test_size=validation.get("test_size", default("data", "validation", "test_size")),
         random_state=validation.get("random_state", default("data", "validation", "random_state")),
         seed=data.get("seed", default("seed")),
+        distribute=_distribute(data.get("distribute", {})),
         file=file,
         data=data,
         ignore_warnings=tuple(data.get("warnings", {}).get("ignore", [])),

@@ -1,5 +1,14 @@
 """Compile, fit, evaluate and write the run folder: the only stateful step.
 
+Where the spec trains follows its ``distribute`` section (see
+:mod:`fmnist_spec.distribute`): ``default`` fits on NumPy arrays in this
+process; ``mirrored`` builds and compiles inside ``MirroredStrategy.scope()``
+and fits on ``tf.data`` pipelines; ``multi_worker_mirrored`` builds inside
+``MultiWorkerMirroredStrategy.scope()`` and trains with the strategy's own
+step (:mod:`fmnist_spec.strategy_loop`), because ``model.fit`` fails there.
+All three give the same history, metrics and run folder; in a multi-worker
+run only the chief writes them, and every worker writes its own log.
+
 The data are prepared as in the notes (``../shared/seeds``): pixels divided by
 ``scale``, optionally reshaped to 784, the 60,000 training images split with
 scikit-learn's ``train_test_split(test_size=0.2, random_state=42)`` into
@@ -9,6 +18,8 @@ only evaluated.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,12 +58,28 @@ class TrainResult:
             ``test`` (``model.evaluate``) dicts of loss and metrics, plus
             ``fit_seconds`` (wall time in ``fit``, seconds) and sample counts.
         model: The trained ``keras.Sequential``.
+        is_chief: False for the other workers of a multi-worker run, which
+            write only their log (``<out_dir>/worker-<i>.log``).
     """
 
     out_dir: Path
     history: dict
     metrics: dict
     model: object = field(repr=False, default=None)
+    is_chief: bool = True
+
+
+@dataclass
+class _Fitted:
+    """What one way of training gives back to :func:`train`."""
+
+    model: object
+    history: dict
+    validation: dict
+    test: dict
+    fit_seconds: float
+    setup: dict
+    is_chief: bool = True
 
 
 def prepare(spec: Spec, data: FashionMNIST) -> Splits:
@@ -148,14 +175,131 @@ def _callbacks(out_dir: Path, nan_watch, tensorboard: str | Path | None = None) 
             nan_watch] + ([keras.callbacks.TensorBoard(log_dir=str(tensorboard))] if tensorboard else [])
 
 
+def _history(history) -> dict:
+    return {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def _build(spec: Spec, style: str | None, strategy=None):
+    from .builder import build_model, compile_model
+
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_model(spec, style)
+        compile_model(model, spec)
+    return model
+
+
+def _fit_mirrored(spec: Spec, splits: Splits, epochs: int, style, verbose) -> _Fitted:
+    """``MirroredStrategy``: build and compile in its scope, ``model.fit`` on ``tf.data``."""
+    from .distribute import global_batch_size, make_dataset, make_strategy
+
+    strategy = make_strategy(spec.distribute)
+    seed_everything(spec.seed)
+    model = _build(spec, style, strategy)
+    replicas = strategy.num_replicas_in_sync
+    batch = global_batch_size(spec.distribute, spec.batch_size, replicas)
+    train_ds = make_dataset(splits.x_train, splits.y_train, batch, shuffle=True, seed=spec.seed)
+    val_ds = make_dataset(splits.x_val, splits.y_val, batch)
+    test_ds = make_dataset(splits.x_test, splits.y_test, batch)
+    start = time.perf_counter()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose, shuffle=False)
+    fit_seconds = time.perf_counter() - start
+
+    def evaluate(ds):
+        return {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}
+
+    devices = list(strategy.extended.worker_devices)
+    return _Fitted(model, _history(history), evaluate(val_ds), evaluate(test_ds), fit_seconds,
+                   {"strategy": "mirrored", "replicas": replicas, "workers": 1, "devices": devices,
+                    "global_batch_size": batch})
+
+
+def _cause(message: str) -> str:
+    """The informative line of a TensorFlow runtime error (not "Graph execution error:")."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if any(word in line for word in ("aborted", "unhealthy", "Connection", "Deadline", "crashed")):
+            return line[:300]
+    useful = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node", "File "))]
+    return (useful or lines or ["(no message)"])[0][:300]
+
+
+def _fit_multi_worker(spec: Spec, splits: Splits, epochs: int, style, verbose, out_dir: Path,
+                      cluster) -> _Fitted:
+    """``MultiWorkerMirroredStrategy``: build in its scope, train with ``strategy.run`` steps,
+    guarded by a watchdog; this process is one worker of ``cluster``."""
+    from .cluster import Cluster, DistributeError, cluster_from_env, rendezvous, timeout_message
+    from .distribute import Watchdog, WorkerLog, global_batch_size, guarded, make_dataset, make_strategy
+
+    given = cluster
+    cluster = cluster or cluster_from_env() or Cluster(("localhost:0",), 0)
+    log = WorkerLog(out_dir / f"{cluster.name}.log", cluster.name)
+    timeout = spec.distribute.timeout_seconds
+
+    def expire(phase, waited):
+        message = timeout_message(cluster, phase, timeout)
+        log(message)
+        print(message, file=sys.stderr, flush=True)
+
+    log(f"starting: {cluster.name} of {len(cluster.workers)} worker(s) {', '.join(cluster.workers)}"
+        f"{' (chief)' if cluster.is_chief else ''}, timeout {timeout:g} s")
+    import tensorflow as tf
+
+    from .strategy_loop import StrategyLoop
+
+    try:
+        waited = rendezvous(cluster, timeout, log)
+    except DistributeError as exc:
+        log(str(exc))
+        log.close()
+        raise
+    log(f"every worker answered after {waited:.1f} s; forming the TensorFlow cluster "
+        f"(a worker still stuck after {timeout:g} s exits with status 1)")
+    watchdog = Watchdog(timeout, expire, "building the model")
+    try:
+        try:
+            with guarded(timeout, log.file):
+                strategy = make_strategy(spec.distribute, given)
+            watchdog.start()
+            replicas = strategy.num_replicas_in_sync
+            log(f"cluster formed: {replicas} replica(s) in sync")
+            seed_everything(spec.seed)
+            model = _build(spec, style, strategy)
+            loop = StrategyLoop(model, strategy, spec, watchdog.beat)
+            batch = global_batch_size(spec.distribute, spec.batch_size, replicas)
+            seed = spec.seed if spec.seed is not None else (spec.random_state or 0)
+            train_ds = make_dataset(splits.x_train, splits.y_train, batch, shuffle=True, seed=seed)
+            val_ds = make_dataset(splits.x_val, splits.y_val, batch)
+            test_ds = make_dataset(splits.x_test, splits.y_test, batch)
+            echo = (lambda line: (log(line), print(line, flush=True))) if verbose != 0 else log
+            start = time.perf_counter()
+            history = loop.fit(train_ds, val_ds, epochs, log=echo)
+            fit_seconds = time.perf_counter() - start
+            # the model is unchanged since the last epoch's validation pass: reuse its figures
+            validation = {k[len("val_"):]: v[-1] for k, v in history.items() if k.startswith("val_")}
+            test = loop.evaluate(test_ds, "evaluating the test set")
+        except tf.errors.OpError as exc:
+            first = _cause(exc.message or str(exc))
+            log(f"failed while {watchdog.phase}: {type(exc).__name__}: {first}")
+            raise DistributeError(f"{cluster.name} failed while {watchdog.phase}: {type(exc).__name__}: {first}\n"
+                                  "  hint: another worker probably stopped; see its log") from None
+        log(f"trained: validation {validation}, test {test}")
+        return _Fitted(model, history, validation, test, fit_seconds,
+                       {"strategy": "multi_worker_mirrored", "replicas": replicas,
+                        "workers": len(cluster.workers) + (1 if cluster.chief else 0),
+                        "global_batch_size": batch}, cluster.is_chief)
+    finally:
+        watchdog.stop()
+        log.close()
+
+
 def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = None,
           data_dir: str | Path | None = None, style: str | None = None,
           verbose=None, data: FashionMNIST | None = None, resume: bool = False,
-          tensorboard: str | Path | None = None) -> TrainResult:
+          tensorboard: str | Path | None = None, cluster=None) -> TrainResult:
     """Build, compile and fit ``spec`` on Fashion-MNIST and write the run folder.
 
     Args:
-        spec: A checked spec.
+        spec: A checked spec; ``spec.distribute`` says where it trains.
         epochs: Overrides ``fit.epochs`` when given.
         out: The run folder (created); default :func:`default_out_dir`.
         data_dir: Directory of the four IDX files (see :mod:`fmnist_spec.data`).
@@ -165,6 +309,8 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
         resume: Continue the interrupted run in ``out`` from its last finished
             epoch (Keras's ``BackupAndRestore``).
         tensorboard: A directory for TensorBoard logs (``keras.callbacks.TensorBoard``).
+        cluster: For ``multi_worker_mirrored``: this worker's
+            :class:`fmnist_spec.distribute.Cluster`; None reads ``TF_CONFIG``.
 
     Returns:
         A :class:`TrainResult`. The run folder holds ``spec.yaml``,
@@ -173,18 +319,29 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
         when the run finished, ``model.keras``; each JSON/YAML/Keras file is
         written atomically (see :mod:`fmnist_spec.runs`). A run whose loss
         became NaN stops (``TerminateOnNaN``), has ``status: nan_loss`` and no
-        ``model.keras``.
+        ``model.keras``. With a ``distribute`` strategy other than
+        ``default`` (see :func:`_train_distributed`), a multi-worker run adds
+        one ``<worker>.log`` per worker, and only the chief writes the files.
 
     Raises:
         fmnist_spec.data.DataError: Fashion-MNIST could not be loaded.
         fmnist_spec.runs.RunFolderError: ``resume`` with nothing to resume, an
             interrupted run in ``out`` without ``resume``, or a changed spec.
         TrainingInterrupted: Ctrl-C; the finished epochs are kept.
+        fmnist_spec.distribute.DistributeError: a device is missing, or a
+            collective step failed (a worker that waits longer than
+            ``distribute.timeout_seconds`` exits with status 1 instead).
     """
     from .builder import build_model, compile_model
 
     epochs = epochs or spec.epochs
     out_dir = Path(out) if out is not None else default_out_dir(spec)
+    if spec.distribute.strategy != "default":
+        if resume:
+            raise runs.RunFolderError("--resume works with the default strategy only; "
+                                      f"this spec uses distribute.strategy {spec.distribute.strategy}")
+        return _train_distributed(spec, epochs=epochs, out_dir=out_dir, data_dir=data_dir, style=style,
+                                  verbose=verbose, data=data, cluster=cluster)
     resolved = spec.resolved()
     resolved["fit"]["epochs"] = epochs
     if style:
@@ -227,7 +384,9 @@ def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Pat
     common = {"epochs": epochs, "resumed_from_epoch": done_before, "fit_seconds": fit_seconds,
               "samples": {"train": len(splits.y_train), "validation": len(splits.y_val),
                           "test": len(splits.y_test)},
-              "parameters": int(model.count_params()), "data_source": source}
+              "parameters": int(model.count_params()), "data_source": source,
+              "distribute": {"strategy": "default", "replicas": 1, "workers": 1,
+                             "global_batch_size": spec.batch_size}}
     if nan_watch.where is not None:
         epoch, batch = nan_watch.where
         metrics = {"status": runs.NAN_LOSS, "stopped_at": {"epoch": epoch + 1, "batch": batch + 1}, **common,
@@ -245,3 +404,48 @@ def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Pat
     save_model(model, out_dir / "model.keras")
     write_json(out_dir / "metrics.json", metrics)
     return TrainResult(out_dir, hist, metrics, model)
+
+
+def _train_distributed(spec: Spec, *, epochs: int, out_dir: Path, data_dir, style, verbose, data,
+                       cluster) -> TrainResult:
+    """:func:`train` under a ``mirrored`` or ``multi_worker_mirrored`` strategy.
+
+    No backup, resume, NaN watch or learning-curve picture here: those belong
+    to the default strategy's ``fit``. The chief writes ``spec.yaml``,
+    ``history.json``, ``model.keras`` and ``metrics.json``.
+    """
+    data = data if data is not None else load_fashion_mnist(data_dir)
+    splits = prepare(spec, data)
+    verbose = spec.verbose if verbose is None else verbose
+    out_dir.mkdir(parents=True, exist_ok=True)
+    strategy = spec.distribute.strategy
+    if strategy == "multi_worker_mirrored":
+        fitted = _fit_multi_worker(spec, splits, epochs, style, verbose, out_dir, cluster)
+    elif strategy == "mirrored":
+        fitted = _fit_mirrored(spec, splits, epochs, style, verbose)
+    else:
+        raise ValueError(f"unknown strategy {strategy!r}")
+    hist = fitted.history
+    metrics = {
+        "status": runs.FINISHED,
+        "train": {k: values[-1] for k, values in hist.items() if not k.startswith("val_")},
+        "validation": fitted.validation,
+        "test": fitted.test,
+        "fit_seconds": fitted.fit_seconds,
+        "epochs": epochs,
+        "samples": {"train": len(splits.y_train), "validation": len(splits.y_val),
+                    "test": len(splits.y_test)},
+        "parameters": int(fitted.model.count_params()),
+        "data_source": data.source,
+        "distribute": fitted.setup,
+    }
+    if fitted.is_chief:
+        resolved = spec.resolved()
+        resolved["fit"]["epochs"] = epochs
+        if style:
+            resolved["style"] = style
+        write_yaml(out_dir / "spec.yaml", resolved)
+        write_json(out_dir / "history.json", hist)
+        save_model(fitted.model, out_dir / "model.keras")
+        write_json(out_dir / "metrics.json", metrics)
+    return TrainResult(out_dir, hist, metrics, fitted.model, fitted.is_chief)
