@@ -87,7 +87,7 @@ def cmd_train(args) -> int:
 
     try:
         result = train(spec, epochs=args.epochs, out=args.out, data_dir=args.data_dir,
-                       style=args.style)
+                       style=args.style, seed=args.seed)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
@@ -117,6 +117,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 4294967295, got {value}")
     return value
 
 
@@ -151,6 +161,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<spec file name>)")
     p.add_argument("--data-dir", metavar="DIR", help="directory with the four Fashion-MNIST IDX files")
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
+    p.add_argument("--seed", type=_seed, metavar="N",
+                   help="override the spec's seed: Keras's random seed and deterministic TensorFlow ops")
     p.set_defaults(run=cmd_train)
     return top
 

@@ -56,7 +56,10 @@ class Spec:
         input_shape: Shape of one sample without the batch axis, e.g. ``(784,)``.
         layers: The layers after the input, in order.
         optimizer, loss, metrics: ``model.compile`` settings.
+        steps_per_execution: Batches per compiled call (Keras ``compile`` argument).
+        jit_compile: XLA compilation, ``"auto"``, True or False (Keras ``compile`` argument).
         epochs, batch_size, verbose: ``model.fit`` settings.
+        validation_freq: Validate during ``fit`` every N epochs (Keras ``fit`` argument).
         scale: Pixels are divided by it (255.0 -> 0..1).
         flatten: Reshape images (n, 28, 28) to (n, 784).
         train_samples: Use only the first N training images (None: all 60,000).
@@ -74,9 +77,12 @@ class Spec:
     optimizer: OptimizerSpec
     loss: LossSpec
     metrics: tuple
+    steps_per_execution: int
+    jit_compile: object
     epochs: int
     batch_size: int
     verbose: object
+    validation_freq: int
     scale: float
     flatten: bool
     train_samples: int | None
@@ -108,8 +114,10 @@ class Spec:
             "style": self.style,
             "seed": self.seed,
             "layers": layers,
-            "compile": {"optimizer": optimizer, "loss": loss, "metrics": list(self.metrics)},
-            "fit": {"epochs": self.epochs, "batch_size": self.batch_size, "verbose": self.verbose},
+            "compile": {"optimizer": optimizer, "loss": loss, "metrics": list(self.metrics),
+                        "steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile},
+            "fit": {"epochs": self.epochs, "batch_size": self.batch_size, "verbose": self.verbose,
+                    "validation_freq": self.validation_freq},
             "data": {"dataset": "fashion_mnist", "scale": self.scale, "flatten": self.flatten,
                      "train_samples": self.train_samples,
                      "validation": {"test_size": self.test_size, "random_state": self.random_state}},
@@ -166,9 +174,12 @@ def from_data(data: dict, file: str = "<string>") -> Spec:
         optimizer=_optimizer(compile_.get("optimizer", schema()["$defs"]["optimizer"]["default"])),
         loss=_loss(compile_["loss"]),
         metrics=tuple(compile_.get("metrics", [])),
+        steps_per_execution=compile_.get("steps_per_execution", default("compile", "steps_per_execution")),
+        jit_compile=compile_.get("jit_compile", default("compile", "jit_compile")),
         epochs=fit.get("epochs", default("fit", "epochs")),
         batch_size=fit.get("batch_size", default("fit", "batch_size")),
         verbose=fit.get("verbose", default("fit", "verbose")),
+        validation_freq=fit.get("validation_freq", default("fit", "validation_freq")),
         scale=float(prep.get("scale", default("data", "scale"))),
         flatten=prep.get("flatten", default("data", "flatten")),
         train_samples=prep.get("train_samples", default("data", "train_samples")),

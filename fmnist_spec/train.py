@@ -9,9 +9,8 @@ only evaluated.
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +92,7 @@ def _evaluate(model, x, y) -> dict:
 
 def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = None,
           data_dir: str | Path | None = None, style: str | None = None,
-          verbose=None, data: FashionMNIST | None = None) -> TrainResult:
+          verbose=None, seed: int | None = None, data: FashionMNIST | None = None) -> TrainResult:
     """Build, compile and fit ``spec`` on Fashion-MNIST and write the run folder.
 
     Args:
@@ -103,6 +102,7 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
         data_dir: Directory of the four IDX files (see :mod:`fmnist_spec.data`).
         style: Overrides ``spec.style`` (``"list"`` or ``"add"``).
         verbose: Overrides ``fit.verbose`` (0, 1, 2 or ``"auto"``).
+        seed: Overrides ``seed`` (recorded in the run's ``spec.yaml``).
         data: Already loaded data (tests); default :func:`load_fashion_mnist`.
 
     Returns:
@@ -115,6 +115,7 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
     """
     from .builder import build_model, compile_model
 
+    spec = replace(spec, seed=seed) if seed is not None else spec
     data = data if data is not None else load_fashion_mnist(data_dir)
     splits = prepare(spec, data)
     seed_everything(spec.seed)
@@ -124,7 +125,7 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
     start = time.perf_counter()
     history = model.fit(
         splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-        epochs=epochs, batch_size=spec.batch_size,
+        epochs=epochs, batch_size=spec.batch_size, validation_freq=spec.validation_freq,
         verbose=spec.verbose if verbose is None else verbose)
     fit_seconds = time.perf_counter() - start
     hist = {k: [float(v) for v in values] for k, values in history.history.items()}

@@ -83,3 +83,22 @@ def test_train_missing_data_dir_exits_1(tmp_path):
     result = run("train", "specs/relu_adam.yaml", "--data-dir", str(tmp_path))
     assert result.returncode == 1
     assert "missing train-images-idx3-ubyte.gz" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_seed_flag_gives_the_same_history_twice(tiny_data_dir, tmp_path, capsys):
+    spec = ROOT / "specs" / "relu_adam.yaml"
+    for run_dir in ("a", "b"):
+        assert main(["train", str(spec), "--epochs", "1", "--seed", "5", "--data-dir", str(tiny_data_dir),
+                     "--out", str(tmp_path / run_dir)]) == 0
+    capsys.readouterr()
+    first, second = (json.loads((tmp_path / d / "history.json").read_text()) for d in ("a", "b"))
+    assert first == second
+    assert "seed: 5" in (tmp_path / "a" / "spec.yaml").read_text("utf-8")
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "abc"])
+def test_train_seed_flag_out_of_range_exits_2(seed, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", str(ROOT / "specs" / "relu_adam.yaml"), "--seed", seed])
+    assert exit_.value.code == 2
+    assert "--seed" in capsys.readouterr().err

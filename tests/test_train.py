@@ -50,14 +50,60 @@ def test_train_writes_the_run_folder_on_tiny_data(tiny_data_dir, tmp_path):
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]
 
 
-def test_same_seed_gives_the_same_history(tiny_data_dir, tmp_path):
-    text = ("spec_version: 1\nseed: 7\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
-            "  - {type: Dropout, rate: 0.2}\n  - {units: 10, activation: softmax}\n"
-            "compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}\n"
-            "fit: {epochs: 2, batch_size: 8, verbose: 0}\n")
-    first = train(parse_spec(text), out=tmp_path / "a", data_dir=tiny_data_dir).history
-    second = train(parse_spec(text), out=tmp_path / "b", data_dir=tiny_data_dir).history
-    assert first == second
+def _seeded(compile_extra: str = "", fit_extra: str = "", dropout: bool = True) -> str:
+    """A seeded spec text; Keras turns XLA off under op determinism, so no jit_compile case."""
+    return ("spec_version: 1\nseed: 7\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
+            + ("  - {type: Dropout, rate: 0.2}\n" if dropout else "")
+            + "  - {units: 10, activation: softmax}\n"
+            "compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]"
+            + compile_extra + "}\nfit: {epochs: 2, batch_size: 8, verbose: 0" + fit_extra + "}\n")
+
+
+@pytest.mark.parametrize("compile_extra, fit_extra, dropout", [
+    ("", "", True),
+    (", steps_per_execution: 3", "", False),
+    ("", ", validation_freq: 2", True),
+], ids=["defaults", "steps_per_execution", "validation_freq"])
+def test_same_seed_gives_the_same_history(tiny_data_dir, tmp_path, compile_extra, fit_extra, dropout):
+    text = _seeded(compile_extra, fit_extra, dropout)
+    first = train(parse_spec(text), out=tmp_path / "a", data_dir=tiny_data_dir)
+    second = train(parse_spec(text), out=tmp_path / "b", data_dir=tiny_data_dir)
+    assert first.history == second.history
+    assert first.metrics["validation"] == second.metrics["validation"]
+    assert first.metrics["test"] == second.metrics["test"]
+
+
+def test_steps_per_execution_does_not_change_the_history(tiny_data_dir, tmp_path):
+    # 40 training images in batches of 8: 5 steps per epoch, so 3 steps per call
+    # leaves a partial call at the end of each epoch.
+    one = train(parse_spec(_seeded(", steps_per_execution: 1")), out=tmp_path / "a", data_dir=tiny_data_dir)
+    three = train(parse_spec(_seeded(", steps_per_execution: 3")), out=tmp_path / "b", data_dir=tiny_data_dir)
+    assert one.model.steps_per_execution == 1 and three.model.steps_per_execution == 3
+    assert one.history == three.history
+
+
+def test_validation_freq_validates_only_those_epochs(tiny_data_dir, tmp_path):
+    spec = parse_spec(_seeded(fit_extra=", validation_freq: 2").replace("epochs: 2", "epochs: 3"))
+    result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
+    assert len(result.history["loss"]) == 3 and len(result.history["val_loss"]) == 1
+    assert set(result.metrics["validation"]) == {"loss", "accuracy"}
+
+
+def test_fast_defaults_reach_keras(tiny_data_dir, tmp_path):
+    spec = parse_spec(_seeded())
+    assert (spec.steps_per_execution, spec.jit_compile, spec.validation_freq) == (100, "auto", 1)
+    result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
+    assert result.model.steps_per_execution == 100
+    resolved = yaml.safe_load((tmp_path / "run" / "spec.yaml").read_text("utf-8"))
+    assert resolved["compile"]["steps_per_execution"] == 100 and resolved["fit"]["validation_freq"] == 1
+
+
+def test_seed_argument_overrides_the_spec_and_is_recorded(tiny_data_dir, tmp_path):
+    text = _seeded().replace("seed: 7\n", "")
+    first = train(parse_spec(text), seed=11, out=tmp_path / "a", data_dir=tiny_data_dir)
+    second = train(parse_spec(text), seed=11, out=tmp_path / "b", data_dir=tiny_data_dir)
+    assert first.history == second.history
+    assert yaml.safe_load((tmp_path / "a" / "spec.yaml").read_text("utf-8"))["seed"] == 11
 
 
 @pytest.mark.slow
