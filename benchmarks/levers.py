@@ -39,6 +39,8 @@ CONFIGS = {
     "float32 + spe 1500 (one epoch)": {"dtype": "float32", "steps_per_execution": 1500},
     "float32 + spe 128 + per-epoch validation": {"dtype": "float32", "steps_per_execution": 128,
                                                  "validation": True},
+    "float32 + spe 128 + per-epoch validation, batch 1024": {
+        "dtype": "float32", "steps_per_execution": 128, "validation": True, "validation_batch_size": 1024},
     "float32 + spe 128 + tf.data prefetch": {"dtype": "float32", "steps_per_execution": 128,
                                              "tf_data": True},
     "float32 + jit_compile": {"dtype": "float32", "jit_compile": True},
@@ -79,6 +81,7 @@ def child(settings: dict, epochs: int) -> dict:
     fit_args = {"epochs": epochs, "verbose": 0}
     if settings.get("validation"):
         fit_args["validation_data"] = (x_val, y_val)
+        fit_args["validation_batch_size"] = settings.get("validation_batch_size")
     start = time.perf_counter()
     if settings.get("tf_data"):
         dataset = (tf.data.Dataset.from_tensor_slices((x_train, y_train))

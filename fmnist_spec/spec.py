@@ -60,6 +60,7 @@ class Spec:
         jit_compile: XLA compilation, ``"auto"``, True or False (Keras ``compile`` argument).
         epochs, batch_size, verbose: ``model.fit`` settings.
         validation_freq: Validate during ``fit`` every N epochs (Keras ``fit`` argument).
+        validation_batch_size: Samples per evaluation step (None: ``batch_size``).
         scale: Pixels are divided by it (255.0 -> 0..1).
         flatten: Reshape images (n, 28, 28) to (n, 784).
         train_samples: Use only the first N training images (None: all 60,000).
@@ -83,6 +84,7 @@ class Spec:
     batch_size: int
     verbose: object
     validation_freq: int
+    validation_batch_size: int | None
     scale: float
     flatten: bool
     train_samples: int | None
@@ -117,7 +119,8 @@ class Spec:
             "compile": {"optimizer": optimizer, "loss": loss, "metrics": list(self.metrics),
                         "steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile},
             "fit": {"epochs": self.epochs, "batch_size": self.batch_size, "verbose": self.verbose,
-                    "validation_freq": self.validation_freq},
+                    "validation_freq": self.validation_freq,
+                    "validation_batch_size": self.validation_batch_size},
             "data": {"dataset": "fashion_mnist", "scale": self.scale, "flatten": self.flatten,
                      "train_samples": self.train_samples,
                      "validation": {"test_size": self.test_size, "random_state": self.random_state}},
@@ -180,6 +183,7 @@ def from_data(data: dict, file: str = "<string>") -> Spec:
         batch_size=fit.get("batch_size", default("fit", "batch_size")),
         verbose=fit.get("verbose", default("fit", "verbose")),
         validation_freq=fit.get("validation_freq", default("fit", "validation_freq")),
+        validation_batch_size=fit.get("validation_batch_size", default("fit", "validation_batch_size")),
         scale=float(prep.get("scale", default("data", "scale"))),
         flatten=prep.get("flatten", default("data", "flatten")),
         train_samples=prep.get("train_samples", default("data", "train_samples")),

@@ -55,17 +55,24 @@ class TrainResult:
 
 
 def prepare(spec: Spec, data: FashionMNIST) -> Splits:
-    """Scale, reshape and split the data as ``spec.data`` says."""
+    """Scale, reshape and split the data as ``spec.data`` says.
+
+    The uint8 images are split first and each part is then scaled once into a
+    new float32 array (``np.divide(..., dtype=float32)``, no float64 and no
+    intermediate copy), so the peak is about one float32 copy of the data:
+    188 MB for the 60,000 training images instead of the notes' 2 x 376 MB
+    of float64. The values are the same as scaling before the split.
+    """
     def scaled(images: np.ndarray) -> np.ndarray:
-        out = images.astype(np.float32) / np.float32(spec.scale)
+        out = np.divide(images, np.float32(spec.scale), dtype=np.float32)
         return out.reshape(len(out), -1) if spec.flatten else out
 
     images, labels = data.train_images, data.train_labels
     if spec.train_samples is not None:
         images, labels = images[: spec.train_samples], labels[: spec.train_samples]
     x_train, x_val, y_train, y_val = train_test_split(
-        scaled(images), labels, test_size=spec.test_size, random_state=spec.random_state)
-    return Splits(x_train, y_train, x_val, y_val, scaled(data.test_images), data.test_labels)
+        images, labels, test_size=spec.test_size, random_state=spec.random_state)
+    return Splits(scaled(x_train), y_train, scaled(x_val), y_val, scaled(data.test_images), data.test_labels)
 
 
 def default_out_dir(spec: Spec) -> Path:
@@ -85,8 +92,8 @@ def seed_everything(seed: int | None) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _evaluate(model, x, y) -> dict:
-    values = model.evaluate(x, y, verbose=0, return_dict=True)
+def _evaluate(model, x, y, batch_size: int) -> dict:
+    values = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     return {k: float(v) for k, v in values.items()}
 
 
@@ -122,17 +129,19 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
     model = build_model(spec, style)
     compile_model(model, spec)
     epochs = epochs or spec.epochs
+    eval_batch = spec.validation_batch_size or spec.batch_size
     start = time.perf_counter()
     history = model.fit(
         splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
         epochs=epochs, batch_size=spec.batch_size, validation_freq=spec.validation_freq,
+        validation_batch_size=eval_batch,
         verbose=spec.verbose if verbose is None else verbose)
     fit_seconds = time.perf_counter() - start
     hist = {k: [float(v) for v in values] for k, values in history.history.items()}
     metrics = {
         "train": {k: values[-1] for k, values in hist.items() if not k.startswith("val_")},
-        "validation": _evaluate(model, splits.x_val, splits.y_val),
-        "test": _evaluate(model, splits.x_test, splits.y_test),
+        "validation": _evaluate(model, splits.x_val, splits.y_val, eval_batch),
+        "test": _evaluate(model, splits.x_test, splits.y_test, eval_batch),
         "fit_seconds": fit_seconds,
         "epochs": epochs,
         "samples": {"train": len(splits.y_train), "validation": len(splits.y_val),

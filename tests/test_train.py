@@ -21,6 +21,17 @@ def test_prepare_splits_as_the_notes(real_data):
     assert (splits.y_train == y_train).all()
 
 
+def test_prepare_gives_the_values_of_scaling_before_the_split(real_data):
+    from sklearn.model_selection import train_test_split
+
+    spec = load_spec(ROOT / "specs" / "relu_adam.yaml")
+    splits = prepare(spec, real_data)
+    x_train, x_val, _, _ = train_test_split(real_data.train_images.astype("float32") / 255.0,
+                                            real_data.train_labels, test_size=0.2, random_state=42)
+    assert (splits.x_train == x_train).all() and (splits.x_val == x_val).all()
+    assert splits.x_test.dtype.name == "float32" and splits.x_test.flags.c_contiguous
+
+
 def test_flatten_reshapes_to_784(real_data):
     splits = prepare(load_spec(ROOT / "specs" / "dense_sigmoid.yaml"), real_data)
     assert splits.x_train.shape == (48_000, 784) and splits.x_test.shape == (10_000, 784)
@@ -91,11 +102,23 @@ def test_validation_freq_validates_only_those_epochs(tiny_data_dir, tmp_path):
 
 def test_fast_defaults_reach_keras(tiny_data_dir, tmp_path):
     spec = parse_spec(_seeded())
-    assert (spec.steps_per_execution, spec.jit_compile, spec.validation_freq) == (100, "auto", 1)
+    assert (spec.steps_per_execution, spec.jit_compile, spec.validation_freq,
+            spec.validation_batch_size) == (100, "auto", 1, 1024)
     result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
     assert result.model.steps_per_execution == 100
     resolved = yaml.safe_load((tmp_path / "run" / "spec.yaml").read_text("utf-8"))
     assert resolved["compile"]["steps_per_execution"] == 100 and resolved["fit"]["validation_freq"] == 1
+    assert resolved["fit"]["validation_batch_size"] == 1024
+
+
+def test_validation_batch_size_does_not_change_training(tiny_data_dir, tmp_path):
+    small = train(parse_spec(_seeded(fit_extra=", validation_batch_size: 2")), out=tmp_path / "a",
+                  data_dir=tiny_data_dir)
+    large = train(parse_spec(_seeded(fit_extra=", validation_batch_size: null")), out=tmp_path / "b",
+                  data_dir=tiny_data_dir)
+    assert small.history["loss"] == large.history["loss"]
+    assert small.history["val_accuracy"] == large.history["val_accuracy"]
+    assert small.history["val_loss"] == pytest.approx(large.history["val_loss"], rel=1e-5)
 
 
 def test_seed_argument_overrides_the_spec_and_is_recorded(tiny_data_dir, tmp_path):
