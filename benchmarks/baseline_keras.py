@@ -42,8 +42,8 @@ def main() -> None:
     args = options.parse_args()
 
     # --- the notes' code, as written -----------------------------------------
-    from tensorflow import keras
     from sklearn.model_selection import train_test_split
+    from tensorflow import keras
 
     data = load_fashion_mnist(download=False)
     train_input, train_target = data.train_images, data.train_labels
@@ -69,6 +69,7 @@ def main() -> None:
         "fit_seconds": fit_seconds,
         "train_accuracy": float(history.history["accuracy"][-1]),
         "val_accuracy": float(val_accuracy),
+        "val_loss": float(val_loss),
         "train_samples": len(train_target),
         "input_dtype": str(train_scaled.dtype),
         "peak_rss_mb": peak_kb / 1024,

@@ -82,7 +82,7 @@ def child(settings: dict, epochs: int) -> dict:
     if settings.get("validation"):
         fit_args["validation_data"] = (x_val, y_val)
         fit_args["validation_batch_size"] = settings.get("validation_batch_size")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if settings.get("tf_data"):
         dataset = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
                    .shuffle(len(y_train), reshuffle_each_iteration=True)
@@ -90,9 +90,10 @@ def child(settings: dict, epochs: int) -> dict:
         history = model.fit(dataset, **fit_args)
     else:
         history = model.fit(x_train, y_train, batch_size=32, **fit_args)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds, fit_cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     _, val_accuracy = model.evaluate(x_val, y_val, verbose=0)
-    return {"fit_seconds": fit_seconds, "train_accuracy": float(history.history["accuracy"][-1]),
+    return {"fit_seconds": fit_seconds, "fit_cpu_seconds": fit_cpu_seconds,
+            "train_accuracy": float(history.history["accuracy"][-1]),
             "val_accuracy": float(val_accuracy)}
 
 
@@ -100,7 +101,8 @@ def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--repeats", type=int, default=3)
     options.add_argument("--epochs", type=int, default=5)
-    options.add_argument("--only", nargs="*", help="configuration names to run (default all)")
+    options.add_argument("--only", nargs="*", choices=list(CONFIGS), metavar="NAME",
+                         help="configuration names to run (default all): " + "; ".join(CONFIGS))
     options.add_argument("--child", help=argparse.SUPPRESS)
     args = options.parse_args()
     if args.child:
@@ -115,14 +117,19 @@ def main() -> None:
                                  capture_output=True, text=True, check=True).stdout
             row = json.loads(out.split("BENCH ", 1)[1])
             results[name].append(row)
-            print(f"round {round_ + 1} {name}: fit {row['fit_seconds']:.2f} s, "
+            print(f"round {round_ + 1} {name}: fit {row['fit_seconds']:.2f} s "
+                  f"(CPU {row.get('fit_cpu_seconds', float('nan')):.2f} s), "
                   f"val acc {row['val_accuracy']:.4f}", file=sys.stderr, flush=True)
     base = statistics.median(r["fit_seconds"] for r in results[names[0]])
-    print(f"\n{'configuration':<44} {'fit s (median)':>14} {'vs ' + names[0]:>12} {'val acc':>8}")
+    base_cpu = statistics.median(r.get("fit_cpu_seconds", float("nan")) for r in results[names[0]])
+    print(f"\n{'configuration':<52} {'fit s':>7} {'ratio':>6} {'CPU s':>7} {'ratio':>6} {'val acc':>8}")
     for name in names:
         fit = statistics.median(r["fit_seconds"] for r in results[name])
+        cpu = statistics.median(r.get("fit_cpu_seconds", float("nan")) for r in results[name])
         acc = statistics.median(r["val_accuracy"] for r in results[name])
-        print(f"{name:<44} {fit:>14.2f} {fit / base:>11.2f}x {acc:>8.4f}")
+        print(f"{name:<52} {fit:>7.2f} {fit / base:>5.2f}x {cpu:>7.2f} {cpu / base_cpu:>5.2f}x {acc:>8.4f}")
+    print(f"(medians of {args.repeats} fresh processes per configuration, run round-robin; "
+          f"ratios against {names[0]!r}; CPU s is process CPU time in fit, all threads)")
 
 
 if __name__ == "__main__":

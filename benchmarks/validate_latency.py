@@ -55,12 +55,12 @@ def latency(spec: str, repeats: int) -> None:
     """validate vs build on one spec, alternating, medians."""
     times = {"validate": [], "build": []}
     for _ in range(repeats):
-        for command in times:
-            times[command].append(wall(command, spec))
+        for command, values in times.items():
+            values.append(wall(command, spec))
     v, b = statistics.median(times["validate"]), statistics.median(times["build"])
-    print(f"{'command':<30} {'median s':>9} {'min s':>7} {'max s':>7}")
+    print(f"{'command':<36} {'median s':>9} {'min s':>7} {'max s':>7}")
     for command, values in times.items():
-        print(f"{'fmnist-spec ' + command + ' ' + Path(spec).name:<30} {statistics.median(values):>9.3f} "
+        print(f"{'fmnist-spec ' + command + ' ' + Path(spec).name:<36} {statistics.median(values):>9.3f} "
               f"{min(values):>7.3f} {max(values):>7.3f}")
     print(f"validate median {v:.3f} s (target <= {TARGET_SECONDS} s: {'yes' if v <= TARGET_SECONDS else 'NO'}); "
           f"build / validate {b / v:.1f}x (target >= {TARGET_RATIO:.0f}x: "

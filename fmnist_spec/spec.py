@@ -59,7 +59,8 @@ class Spec:
         steps_per_execution: Batches per compiled call (Keras ``compile`` argument).
         jit_compile: XLA compilation, ``"auto"``, True or False (Keras ``compile`` argument).
         epochs, batch_size, verbose: ``model.fit`` settings.
-        validation_freq: Validate during ``fit`` every N epochs (Keras ``fit`` argument).
+        validation_freq: Validate during ``fit`` every N epochs (int), or after
+            the listed epochs (tuple; empty: never) (Keras ``fit`` argument).
         validation_batch_size: Samples per evaluation step (None: ``batch_size``).
         scale: Pixels are divided by it (255.0 -> 0..1).
         flatten: Reshape images (n, 28, 28) to (n, 784).
@@ -67,6 +68,8 @@ class Spec:
         test_size: Validation fraction 0..1 for scikit-learn's ``train_test_split``.
         random_state: Seed of that split (None: unseeded).
         seed: Seed of Keras's random generators (None: unseeded).
+        intra_op_parallelism_threads, inter_op_parallelism_threads: TensorFlow's
+            thread pools (0: TensorFlow chooses).
         file: The file the spec came from (``<string>`` for text).
         data: The spec as plain data, as written (defaults not filled in).
     """
@@ -83,7 +86,7 @@ class Spec:
     epochs: int
     batch_size: int
     verbose: object
-    validation_freq: int
+    validation_freq: int | tuple
     validation_batch_size: int | None
     scale: float
     flatten: bool
@@ -91,6 +94,8 @@ class Spec:
     test_size: float
     random_state: int | None
     seed: int | None
+    intra_op_parallelism_threads: int
+    inter_op_parallelism_threads: int
     file: str = "<string>"
     data: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -119,16 +124,23 @@ class Spec:
             "compile": {"optimizer": optimizer, "loss": loss, "metrics": list(self.metrics),
                         "steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile},
             "fit": {"epochs": self.epochs, "batch_size": self.batch_size, "verbose": self.verbose,
-                    "validation_freq": self.validation_freq,
+                    "validation_freq": (self.validation_freq if isinstance(self.validation_freq, int)
+                                        else list(self.validation_freq)),
                     "validation_batch_size": self.validation_batch_size},
             "data": {"dataset": "fashion_mnist", "scale": self.scale, "flatten": self.flatten,
                      "train_samples": self.train_samples,
                      "validation": {"test_size": self.test_size, "random_state": self.random_state}},
+            "threading": {"intra_op_parallelism_threads": self.intra_op_parallelism_threads,
+                          "inter_op_parallelism_threads": self.inter_op_parallelism_threads},
         }
 
 
 def _camel(snake: str) -> str:
     return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def _freq(given):
+    return given if isinstance(given, int) else tuple(given)
 
 
 def _layer(entry: dict) -> LayerSpec:
@@ -167,6 +179,7 @@ def from_data(data: dict, file: str = "<string>") -> Spec:
     fit = data.get("fit", {})
     prep = data.get("data", {})
     validation = prep.get("validation", {})
+    threading = data.get("threading", {})
     compile_ = data["compile"]
     first = data["layers"][0]
     return Spec(
@@ -182,7 +195,7 @@ def from_data(data: dict, file: str = "<string>") -> Spec:
         epochs=fit.get("epochs", default("fit", "epochs")),
         batch_size=fit.get("batch_size", default("fit", "batch_size")),
         verbose=fit.get("verbose", default("fit", "verbose")),
-        validation_freq=fit.get("validation_freq", default("fit", "validation_freq")),
+        validation_freq=_freq(fit.get("validation_freq", default("fit", "validation_freq"))),
         validation_batch_size=fit.get("validation_batch_size", default("fit", "validation_batch_size")),
         scale=float(prep.get("scale", default("data", "scale"))),
         flatten=prep.get("flatten", default("data", "flatten")),
@@ -190,6 +203,10 @@ def from_data(data: dict, file: str = "<string>") -> Spec:
         test_size=validation.get("test_size", default("data", "validation", "test_size")),
         random_state=validation.get("random_state", default("data", "validation", "random_state")),
         seed=data.get("seed", default("seed")),
+        intra_op_parallelism_threads=threading.get(
+            "intra_op_parallelism_threads", default("threading", "intra_op_parallelism_threads")),
+        inter_op_parallelism_threads=threading.get(
+            "inter_op_parallelism_threads", default("threading", "inter_op_parallelism_threads")),
         file=file,
         data=data,
     )

@@ -92,6 +92,29 @@ def seed_everything(seed: int | None) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def set_threads(intra_op: int, inter_op: int) -> None:
+    """Size TensorFlow's thread pools (``tf.config.threading``; 0: TensorFlow chooses).
+
+    TensorFlow fixes them when it first runs an op; a later, different request
+    (a second ``train`` in one process) cannot take effect and only warns.
+    """
+    import warnings
+
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    wanted = (intra_op, inter_op)
+    current = (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads())
+    if wanted == current:
+        return
+    try:
+        threading.set_intra_op_parallelism_threads(intra_op)
+        threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError:
+        warnings.warn(f"TensorFlow's thread pools are already running with intra/inter op threads "
+                      f"{current}; the spec's {wanted} apply from the next process", stacklevel=3)
+
+
 def _evaluate(model, x, y, batch_size: int) -> dict:
     values = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     return {k: float(v) for k, v in values.items()}
@@ -125,15 +148,17 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
     spec = replace(spec, seed=seed) if seed is not None else spec
     data = data if data is not None else load_fashion_mnist(data_dir)
     splits = prepare(spec, data)
+    set_threads(spec.intra_op_parallelism_threads, spec.inter_op_parallelism_threads)
     seed_everything(spec.seed)
     model = build_model(spec, style)
     compile_model(model, spec)
     epochs = epochs or spec.epochs
     eval_batch = spec.validation_batch_size or spec.batch_size
+    freq = spec.validation_freq if isinstance(spec.validation_freq, int) else list(spec.validation_freq)
     start = time.perf_counter()
     history = model.fit(
         splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-        epochs=epochs, batch_size=spec.batch_size, validation_freq=spec.validation_freq,
+        epochs=epochs, batch_size=spec.batch_size, validation_freq=freq,
         validation_batch_size=eval_batch,
         verbose=spec.verbose if verbose is None else verbose)
     fit_seconds = time.perf_counter() - start

@@ -93,11 +93,14 @@ def test_steps_per_execution_does_not_change_the_history(tiny_data_dir, tmp_path
     assert one.history == three.history
 
 
-def test_validation_freq_validates_only_those_epochs(tiny_data_dir, tmp_path):
-    spec = parse_spec(_seeded(fit_extra=", validation_freq: 2").replace("epochs: 2", "epochs: 3"))
+@pytest.mark.parametrize("freq, validated", [("2", 1), ("[1, 3]", 2), ("[]", 0)])
+def test_validation_freq_validates_only_those_epochs(tiny_data_dir, tmp_path, freq, validated):
+    spec = parse_spec(_seeded(fit_extra=f", validation_freq: {freq}").replace("epochs: 2", "epochs: 3"))
     result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
-    assert len(result.history["loss"]) == 3 and len(result.history["val_loss"]) == 1
+    assert len(result.history["loss"]) == 3 and len(result.history.get("val_loss", [])) == validated
     assert set(result.metrics["validation"]) == {"loss", "accuracy"}
+    resolved = yaml.safe_load((tmp_path / "run" / "spec.yaml").read_text("utf-8"))
+    assert parse_spec(yaml.safe_dump(resolved)).validation_freq == spec.validation_freq
 
 
 def test_fast_defaults_reach_keras(tiny_data_dir, tmp_path):
@@ -137,3 +140,34 @@ def test_one_epoch_on_real_fashion_mnist_beats_080(real_data, tmp_path):
     assert result.metrics["validation"]["accuracy"] > 0.80
     assert result.metrics["test"]["accuracy"] > 0.78
     assert isinstance(result.model, keras.Sequential)
+
+
+def test_thread_settings_reach_tensorflow_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    code = ("from fmnist_spec.train import set_threads; set_threads(1, 2); import tensorflow as tf; "
+            "tf.constant(1.0) + 1.0; t = tf.config.threading; "
+            "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300, check=True)
+    assert done.stdout.split() == ["1", "2"]
+
+
+def test_thread_settings_after_tensorflow_started_only_warn():
+    import tensorflow as tf
+
+    from fmnist_spec.train import set_threads
+
+    tf.constant(1.0) + 1.0  # starts TensorFlow's runtime
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    with pytest.warns(UserWarning, match="already running"):
+        set_threads(current + 3, 0)
+    assert tf.config.threading.get_intra_op_parallelism_threads() == current
+
+
+def test_threading_defaults_are_tensorflows_and_a_spec_can_set_them():
+    spec = parse_spec(_seeded())
+    assert (spec.intra_op_parallelism_threads, spec.inter_op_parallelism_threads) == (0, 0)
+    spec = parse_spec(_seeded() + "threading: {intra_op_parallelism_threads: 1}\n")
+    assert spec.resolved()["threading"] == {"intra_op_parallelism_threads": 1, "inter_op_parallelism_threads": 0}
