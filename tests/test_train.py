@@ -166,8 +166,8 @@ def test_thread_settings_after_tensorflow_started_only_warn():
     assert tf.config.threading.get_intra_op_parallelism_threads() == current
 
 
-def test_threading_defaults_are_tensorflows_and_a_spec_can_set_them():
+def test_threading_defaults_are_one_thread_and_a_spec_can_change_them():
     spec = parse_spec(_seeded())
-    assert (spec.intra_op_parallelism_threads, spec.inter_op_parallelism_threads) == (0, 0)
-    spec = parse_spec(_seeded() + "threading: {intra_op_parallelism_threads: 1}\n")
-    assert spec.resolved()["threading"] == {"intra_op_parallelism_threads": 1, "inter_op_parallelism_threads": 0}
+    assert (spec.intra_op_parallelism_threads, spec.inter_op_parallelism_threads) == (1, 1)
+    spec = parse_spec(_seeded() + "threading: {intra_op_parallelism_threads: 0}\n")
+    assert spec.resolved()["threading"] == {"intra_op_parallelism_threads": 0, "inter_op_parallelism_threads": 1}
