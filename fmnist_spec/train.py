@@ -92,11 +92,15 @@ def seed_everything(seed: int | None) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+_THREAD_WARNINGS: set = set()
+
+
 def set_threads(intra_op: int, inter_op: int) -> None:
     """Size TensorFlow's thread pools (``tf.config.threading``; 0: TensorFlow chooses).
 
     TensorFlow fixes them when it first runs an op; a later, different request
-    (a second ``train`` in one process) cannot take effect and only warns.
+    (``train`` in a process that already used TensorFlow) cannot take effect
+    and warns, once per process and setting.
     """
     import warnings
 
@@ -111,8 +115,11 @@ def set_threads(intra_op: int, inter_op: int) -> None:
         threading.set_intra_op_parallelism_threads(intra_op)
         threading.set_inter_op_parallelism_threads(inter_op)
     except RuntimeError:
-        warnings.warn(f"TensorFlow's thread pools are already running with intra/inter op threads "
-                      f"{current}; the spec's {wanted} apply from the next process", stacklevel=3)
+        if (current, wanted) not in _THREAD_WARNINGS:
+            _THREAD_WARNINGS.add((current, wanted))
+            warnings.warn(f"TensorFlow's thread pools are already running with intra/inter op threads "
+                          f"{current}; the spec's threading {wanted} applies from the next process",
+                          stacklevel=3)
 
 
 def _evaluate(model, x, y, batch_size: int) -> dict:

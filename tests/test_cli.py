@@ -102,3 +102,16 @@ def test_train_seed_flag_out_of_range_exits_2(seed, capsys):
         main(["train", str(ROOT / "specs" / "relu_adam.yaml"), "--seed", seed])
     assert exit_.value.code == 2
     assert "--seed" in capsys.readouterr().err
+
+
+def test_two_fresh_processes_with_the_same_seed_give_the_same_history(tiny_data_dir, tmp_path):
+    # Fresh processes, so the default thread pools (1/1) and steps_per_execution
+    # really apply, unlike in this long-lived test process.
+    spec = ROOT / "specs" / "relu_adam.yaml"
+    for run_dir in ("a", "b"):
+        done = run("train", str(spec), "--epochs", "2", "--seed", "3", "--data-dir", str(tiny_data_dir),
+                   "--out", str(tmp_path / run_dir))
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "already running" not in done.stderr
+    first, second = (json.loads((tmp_path / d / "history.json").read_text()) for d in ("a", "b"))
+    assert first == second and len(first["loss"]) == 2
