@@ -102,8 +102,10 @@ def make_loss(spec: Spec):
 
 
 def compile_model(model, spec: Spec) -> None:
-    """``model.compile(optimizer=..., loss=..., metrics=...)`` as the spec says."""
-    model.compile(optimizer=make_optimizer(spec), loss=make_loss(spec), metrics=list(spec.metrics))
+    """``model.compile(optimizer=..., loss=..., metrics=..., steps_per_execution=...,
+    jit_compile=...)`` as the spec says."""
+    model.compile(optimizer=make_optimizer(spec), loss=make_loss(spec), metrics=list(spec.metrics),
+                  steps_per_execution=spec.steps_per_execution, jit_compile=spec.jit_compile)
 
 
 def load_model(path) -> keras.Model:

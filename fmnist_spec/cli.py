@@ -170,7 +170,7 @@ def cmd_train(args) -> int:
     try:
         result = train(spec, epochs=args.epochs, out=out, data_dir=args.data_dir,
                        style=args.style, verbose=verbose, tensorboard=args.tensorboard,
-                       resume=args.resume, cluster=cluster)
+                       resume=args.resume, cluster=cluster, seed=args.seed)
     except (DataError, DistributeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
@@ -444,6 +444,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 4294967295, got {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``fmnist-spec``."""
     top = argparse.ArgumentParser(
@@ -493,6 +503,8 @@ def parser() -> argparse.ArgumentParser:
                    help="this worker's position in --workers; worker 0 is the chief and writes the run folder")
     p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
                    help="override distribute.timeout_seconds: the longest wait for the other workers")
+    p.add_argument("--seed", type=_seed, metavar="N",
+                   help="override the spec's seed: Keras's random seed and deterministic TensorFlow ops")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("codegen", help=cmd_codegen.__doc__, description=cmd_codegen.__doc__)

@@ -252,9 +252,13 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
     if kind == "enum":
         choices = error.validator_value
         noun = _noun(path)
+        shown = [json.dumps(c) if isinstance(c, bool) else c for c in choices]
+        hint = did_you_mean(error.instance, choices)
+        if any(isinstance(c, bool) for c in choices) and error.instance in _YAML11_BOOLS:
+            hint = (f"YAML 1.2 (which specs use) reads '{error.instance}' as text, not a boolean; "
+                    "write true or false")
         return [source.problem(
-            path, f"{_short(error.instance)} is not a known {noun}; expected one of: {_list(choices)}",
-            did_you_mean(error.instance, choices))]
+            path, f"{_short(error.instance)} is not a known {noun}; expected one of: {_list(shown)}", hint)]
     if kind == "const":
         return [source.problem(path, f"{_short(error.instance)} is not allowed here; "
                                f"expected {error.validator_value!r}",

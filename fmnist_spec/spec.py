@@ -79,7 +79,12 @@ class Spec:
         input_shape: Shape of one sample without the batch axis, e.g. ``(784,)``.
         layers: The layers after the input, in order.
         optimizer, loss, metrics: ``model.compile`` settings.
+        steps_per_execution: Batches per compiled call (Keras ``compile`` argument).
+        jit_compile: XLA compilation, ``"auto"``, True or False (Keras ``compile`` argument).
         epochs, batch_size, verbose: ``model.fit`` settings.
+        validation_freq: Validate during ``fit`` every N epochs (int), or after
+            the listed epochs (tuple; empty: never) (Keras ``fit`` argument).
+        validation_batch_size: Samples per evaluation step (None: ``batch_size``).
         scale: Pixels are divided by it (255.0 -> 0..1).
         flatten: Reshape images (n, 28, 28) to (n, 784).
         train_samples: Use only the first N training images (None: all 60,000).
@@ -87,6 +92,8 @@ class Spec:
         random_state: Seed of that split (None: unseeded).
         seed: Seed of Keras's random generators (None: unseeded).
         distribute: The :class:`DistributeSpec` (strategy ``default`` when absent).
+        intra_op_parallelism_threads, inter_op_parallelism_threads: TensorFlow's
+            thread pools (0: TensorFlow chooses).
         file: The file the spec came from (``<string>`` for text).
         data: The spec as plain data, as written (defaults not filled in).
         ignore_warnings: Warning codes the spec silences (``warnings.ignore``).
@@ -101,15 +108,21 @@ class Spec:
     optimizer: OptimizerSpec
     loss: LossSpec
     metrics: tuple
+    steps_per_execution: int
+    jit_compile: object
     epochs: int
     batch_size: int
     verbose: object
+    validation_freq: int | tuple
+    validation_batch_size: int | None
     scale: float
     flatten: bool
     train_samples: int | None
     test_size: float
     random_state: int | None
     seed: int | None
+    intra_op_parallelism_threads: int
+    inter_op_parallelism_threads: int
     distribute: DistributeSpec = DistributeSpec()
     file: str = "<string>"
     data: dict = field(default_factory=dict, compare=False, repr=False)
@@ -138,13 +151,19 @@ class Spec:
             "style": self.style,
             "seed": self.seed,
             "layers": layers,
-            "compile": {"optimizer": optimizer, "loss": loss, "metrics": list(self.metrics)},
-            "fit": {"epochs": self.epochs, "batch_size": self.batch_size, "verbose": self.verbose},
+            "compile": {"optimizer": optimizer, "loss": loss, "metrics": list(self.metrics),
+                        "steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile},
+            "fit": {"epochs": self.epochs, "batch_size": self.batch_size, "verbose": self.verbose,
+                    "validation_freq": (self.validation_freq if isinstance(self.validation_freq, int)
+                                        else list(self.validation_freq)),
+                    "validation_batch_size": self.validation_batch_size},
             "data": {"dataset": "fashion_mnist", "scale": self.scale, "flatten": self.flatten,
                      "train_samples": self.train_samples,
                      "validation": {"test_size": self.test_size, "random_state": self.random_state}},
             "warnings": {"ignore": list(self.ignore_warnings)},
             "distribute": self.distribute.resolved(),
+            "threading": {"intra_op_parallelism_threads": self.intra_op_parallelism_threads,
+                          "inter_op_parallelism_threads": self.inter_op_parallelism_threads},
         }
 
 
@@ -161,6 +180,10 @@ def _as_declared(prop: dict, value):
     if prop.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
+
+
+def _freq(given):
+    return given if isinstance(given, int) else tuple(given)
 
 
 def _layer(entry: dict) -> LayerSpec:
@@ -215,6 +238,7 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = ()) -> Spec:
     fit = data.get("fit", {})
     prep = data.get("data", {})
     validation = prep.get("validation", {})
+    threading = data.get("threading", {})
     compile_ = data["compile"]
     first = data["layers"][0]
     return Spec(
@@ -225,9 +249,13 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = ()) -> Spec:
         optimizer=_optimizer(compile_.get("optimizer", schema()["$defs"]["optimizer"]["default"])),
         loss=_loss(compile_["loss"]),
         metrics=tuple(compile_.get("metrics", [])),
+        steps_per_execution=compile_.get("steps_per_execution", default("compile", "steps_per_execution")),
+        jit_compile=compile_.get("jit_compile", default("compile", "jit_compile")),
         epochs=fit.get("epochs", default("fit", "epochs")),
         batch_size=fit.get("batch_size", default("fit", "batch_size")),
         verbose=_verbose(fit.get("verbose", default("fit", "verbose"))),
+        validation_freq=_freq(fit.get("validation_freq", default("fit", "validation_freq"))),
+        validation_batch_size=fit.get("validation_batch_size", default("fit", "validation_batch_size")),
         scale=float(prep.get("scale", default("data", "scale"))),
         flatten=prep.get("flatten", default("data", "flatten")),
         train_samples=prep.get("train_samples", default("data", "train_samples")),
@@ -235,6 +263,10 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = ()) -> Spec:
         random_state=validation.get("random_state", default("data", "validation", "random_state")),
         seed=data.get("seed", default("seed")),
         distribute=_distribute(data.get("distribute", {})),
+        intra_op_parallelism_threads=threading.get(
+            "intra_op_parallelism_threads", default("threading", "intra_op_parallelism_threads")),
+        inter_op_parallelism_threads=threading.get(
+            "inter_op_parallelism_threads", default("threading", "inter_op_parallelism_threads")),
         file=file,
         data=data,
         ignore_warnings=tuple(data.get("warnings", {}).get("ignore", [])),

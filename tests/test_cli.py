@@ -92,3 +92,35 @@ def test_train_missing_data_dir_exits_1(tmp_path):
     result = run("train", "specs/relu_adam.yaml", "--data-dir", str(tmp_path))
     assert result.returncode == 1
     assert "missing train-images-idx3-ubyte.gz" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_seed_flag_gives_the_same_history_twice(tiny_data_dir, tmp_path, capsys):
+    spec = ROOT / "specs" / "relu_adam.yaml"
+    for run_dir in ("a", "b"):
+        assert main(["train", str(spec), "--epochs", "1", "--seed", "5", "--data-dir", str(tiny_data_dir),
+                     "--out", str(tmp_path / run_dir)]) == 0
+    capsys.readouterr()
+    first, second = (json.loads((tmp_path / d / "history.json").read_text()) for d in ("a", "b"))
+    assert first == second
+    assert "seed: 5" in (tmp_path / "a" / "spec.yaml").read_text("utf-8")
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "abc"])
+def test_train_seed_flag_out_of_range_exits_2(seed, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", str(ROOT / "specs" / "relu_adam.yaml"), "--seed", seed])
+    assert exit_.value.code == 2
+    assert "--seed" in capsys.readouterr().err
+
+
+def test_two_fresh_processes_with_the_same_seed_give_the_same_history(tiny_data_dir, tmp_path):
+    # Fresh processes, so the default thread pools (1/1) and steps_per_execution
+    # really apply, unlike in this long-lived test process.
+    spec = ROOT / "specs" / "relu_adam.yaml"
+    for run_dir in ("a", "b"):
+        done = run("train", str(spec), "--epochs", "2", "--seed", "3", "--data-dir", str(tiny_data_dir),
+                   "--out", str(tmp_path / run_dir))
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "already running" not in done.stderr
+    first, second = (json.loads((tmp_path / d / "history.json").read_text()) for d in ("a", "b"))
+    assert first == second and len(first["loss"]) == 2
