@@ -3,7 +3,7 @@
 The pipeline, one module per step:
 text (:mod:`.yaml_source`) -> schema (:mod:`.schema`) -> checks (:mod:`.checks`)
 -> :class:`Spec` (:mod:`.spec`) -> Keras model (:mod:`.builder`) -> trained
-run (:mod:`.train`). Importing this package does not import TensorFlow;
+run (:mod:`.training`). Importing this package does not import TensorFlow;
 :func:`build_model` and :func:`train` do, when called.
 """
 
@@ -22,8 +22,8 @@ def build_model(spec, style=None):
 
 
 def train(spec, **kwargs):
-    """Train ``spec`` on Fashion-MNIST; see :func:`fmnist_spec.train.train`."""
-    from .train import train as _train
+    """Train ``spec`` on Fashion-MNIST; see :func:`fmnist_spec.training.train`."""
+    from .training import train as _train
 
     return _train(spec, **kwargs)
 

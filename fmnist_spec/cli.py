@@ -137,7 +137,7 @@ def cmd_train(args) -> int:
     """Train a spec on Fashion-MNIST and write the run folder; with --workers, start one
     worker of a multi-worker cluster (MultiWorkerMirroredStrategy)."""
     from .files import check_writable_dir
-    from .train import default_out_dir
+    from .training import default_out_dir
 
     spec = _load(args.spec, args.set)
     try:
@@ -155,7 +155,7 @@ def cmd_train(args) -> int:
     from .data import DataError
     from .distribute import DistributeError
     from .runs import NAN_LOSS, RunFolderError
-    from .train import TrainingInterrupted, train
+    from .training import TrainingInterrupted, train
 
     if args.tensorboard:
         import importlib.util

@@ -1,6 +1,6 @@
 """Train several specs and put their figures side by side.
 
-Each run is an ordinary run folder (see :func:`fmnist_spec.train.train`) named
+Each run is an ordinary run folder (see :func:`fmnist_spec.training.train`) named
 by :func:`run_key`, a hash of the resolved spec with the epochs override
 applied. A folder whose ``metrics.json`` exists (written last by ``train``)
 and whose ``spec.yaml`` equals the resolved spec is a finished run: it is
@@ -124,7 +124,7 @@ def compare(specs: list, *, epochs: int | None = None, out: str | Path | None = 
     """
     from .data import load_fashion_mnist
     from .plots import learning_curves
-    from .train import train
+    from .training import train
 
     log = log or (lambda line: print(line, flush=True))
     out_dir = Path(out) if out is not None else DEFAULT_OUT

@@ -5,7 +5,7 @@ What works where (measured on TensorFlow 2.21 / Keras 3.15, CPU):
 
 * ``MirroredStrategy`` (one process, one replica per device, here logical CPU
   devices made with ``tf.config.set_logical_device_configuration``):
-  ``model.fit`` works; :mod:`fmnist_spec.train` uses it.
+  ``model.fit`` works; :mod:`fmnist_spec.training` uses it.
 * ``MultiWorkerMirroredStrategy`` (one process per worker): ``model.fit``
   fails in every worker with "Attempt to convert a value (PerReplica:{...})
   ... to a Tensor" (keras-team/keras#20585, tensorflow/tensorflow#72388); the

@@ -269,7 +269,7 @@ def test_two_workers_on_loopback_train_and_the_chiefs_model_loads(tmp_path, real
     import keras
 
     from fmnist_spec import load_model, load_spec
-    from fmnist_spec.train import prepare
+    from fmnist_spec.training import prepare
 
     spec = spec_file(tmp_path, samples=4000, strategy="multi_worker_mirrored")
     workers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))

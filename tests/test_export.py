@@ -74,7 +74,7 @@ def test_compiled_model_with_every_spec_argument_round_trips(tmp_path):
 
 
 def test_model_of_a_training_run_exports_to_its_spec(tmp_path, tiny_data_dir):
-    from fmnist_spec.train import train  # the package attribute is shadowed once the module is imported
+    from fmnist_spec.training import train  # the package attribute is shadowed once the module is imported
 
     spec = load_spec(ROOT / "specs" / "sgd_nesterov.yaml", ["fit.epochs=1", "data.train_samples=40"])
     result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir, verbose=0)

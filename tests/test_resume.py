@@ -21,7 +21,7 @@ layers:
   - {type: Flatten, input_shape: [28, 28]}
   - {units: 64, activation: exponential, kernel_initializer: ones}
   - {units: 10, activation: softmax}
-compile: {optimizer: sgd, loss: sparse_categorical_crossentropy}
+compile: {optimizer: sgd, loss: sparse_categorical_crossentropy, steps_per_execution: 1}
 fit: {epochs: 3, batch_size: 8, verbose: 0}
 """
 # exp(sum of 784 pixels x weight 1) overflows to inf in the first batch: the loss is NaN.
@@ -47,6 +47,13 @@ def test_nan_loss_stops_training_and_the_run_folder_says_so(tiny_data_dir, tmp_p
     assert not (tmp_path / "run" / "model.keras").exists()
     assert not (tmp_path / "run" / "backup").exists()
     assert json.loads((tmp_path / "run" / "history.json").read_text())["loss"] == [None]  # 1 epoch, not 3
+
+
+def test_nan_with_several_steps_per_call_names_the_last_batch_checked(tiny_data_dir, tmp_path):
+    spec = parse_spec(NAN_SPEC.replace("steps_per_execution: 1", "steps_per_execution: 4"))
+    metrics = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir).metrics
+    assert metrics["status"] == "nan_loss" and metrics["stopped_at"] == {"epoch": 1, "batch": 4}
+    assert "by batch 4" in metrics["message"] and "steps_per_execution" in metrics["message"]
 
 
 def test_nan_loss_exits_1_with_a_clear_message(tiny_data_dir, tmp_path, capsys):
@@ -168,7 +175,7 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_exits_130(real_data, tmp_pa
 def test_an_interrupted_run_with_every_epoch_done_resumes_to_evaluate_and_save(
     tiny_data_dir, tmp_path, monkeypatch
 ):
-    import fmnist_spec.train as train_module
+    import fmnist_spec.training as train_module
 
     spec = parse_spec(
         SLOW_SPEC.replace("EPOCHS", "2")

@@ -6,7 +6,7 @@ import yaml
 
 from conftest import ROOT
 from fmnist_spec import load_model, load_spec, parse_spec, train
-from fmnist_spec.train import prepare
+from fmnist_spec.training import prepare
 
 
 def test_prepare_splits_as_the_notes(real_data):
@@ -99,7 +99,8 @@ def test_steps_per_execution_does_not_change_the_history(tiny_data_dir, tmp_path
 def test_validation_freq_validates_only_those_epochs(tiny_data_dir, tmp_path, freq, validated):
     spec = parse_spec(_seeded(fit_extra=f", validation_freq: {freq}").replace("epochs: 2", "epochs: 3"))
     result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
-    assert len(result.history["loss"]) == 3 and len(result.history.get("val_loss", [])) == validated
+    assert len(result.history["loss"]) == 3 and len(result.history["val_loss"]) == 3  # one entry per epoch
+    assert sum(v is not None for v in result.history["val_loss"]) == validated  # None: not validated
     assert set(result.metrics["validation"]) == {"loss", "accuracy"}
     resolved = yaml.safe_load((tmp_path / "run" / "spec.yaml").read_text("utf-8"))
     assert parse_spec(yaml.safe_dump(resolved)).validation_freq == spec.validation_freq
@@ -148,7 +149,7 @@ def test_thread_settings_reach_tensorflow_in_a_fresh_process():
     import subprocess
     import sys
 
-    code = ("from fmnist_spec.train import set_threads; set_threads(1, 2); import tensorflow as tf; "
+    code = ("from fmnist_spec.training import set_threads; set_threads(1, 2); import tensorflow as tf; "
             "tf.constant(1.0) + 1.0; t = tf.config.threading; "
             "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
@@ -159,7 +160,7 @@ def test_thread_settings_reach_tensorflow_in_a_fresh_process():
 def test_thread_settings_after_tensorflow_started_only_warn():
     import tensorflow as tf
 
-    from fmnist_spec.train import set_threads
+    from fmnist_spec.training import set_threads
 
     tf.constant(1.0) + 1.0  # starts TensorFlow's runtime
     current = tf.config.threading.get_intra_op_parallelism_threads()
@@ -173,3 +174,10 @@ def test_threading_defaults_are_one_thread_and_a_spec_can_change_them():
     assert (spec.intra_op_parallelism_threads, spec.inter_op_parallelism_threads) == (1, 1)
     spec = parse_spec(_seeded() + "threading: {intra_op_parallelism_threads: 0}\n")
     assert spec.resolved()["threading"] == {"intra_op_parallelism_threads": 0, "inter_op_parallelism_threads": 1}
+
+
+def test_package_train_stays_the_function_after_the_module_is_imported():
+    import fmnist_spec
+    import fmnist_spec.training  # noqa: F401
+
+    assert callable(fmnist_spec.train) and fmnist_spec.train.__name__ == "train"

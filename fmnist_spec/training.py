@@ -189,6 +189,14 @@ def _stop_on_nan():
     return StopOnNaN()
 
 
+def _where_batch(spec: Spec, batch: int) -> str:
+    """Keras checks the loss once per call of ``steps_per_execution`` batches."""
+    if spec.steps_per_execution == 1:
+        return f"batch {batch + 1}"
+    return (f"by batch {batch + 1} (Keras looks at the loss once every "
+            f"steps_per_execution={spec.steps_per_execution} batches)")
+
+
 def write_curves(spec: Spec, history: dict, path: Path) -> None:
     """The run's learning curves (:func:`fmnist_spec.plots.learning_curves`),
     titled by the spec's file name (its display name may need fonts matplotlib lacks)."""
@@ -437,7 +445,7 @@ def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Pat
     if nan_watch.where is not None:
         epoch, batch = nan_watch.where
         metrics = {"status": runs.NAN_LOSS, "stopped_at": {"epoch": epoch + 1, "batch": batch + 1}, **common,
-                   "message": f"the loss became NaN or infinite in epoch {epoch + 1}, batch {batch + 1}; "
+                   "message": f"the loss became NaN or infinite in epoch {epoch + 1}, {_where_batch(spec, batch)}; "
                               "training was stopped (keras.callbacks.TerminateOnNaN) and no model was saved"}
         write_json(out_dir / "metrics.json", metrics)
         return TrainResult(out_dir, hist, metrics, model)
