@@ -80,7 +80,10 @@ def run_fmnist_spec(spec: Path, workdir: Path) -> dict:
 
 def spec_with(workdir: Path, name: str, data: dict | None = None, fit: dict | None = None) -> Path:
     """A copy of ``specs/relu_adam.yaml`` with some ``data`` and ``fit`` keys changed."""
-    spec = yaml.safe_load(SPEC.read_text("utf-8"))
+    sys.path.insert(0, str(ROOT))  # run from a clone without installing
+    from fmnist_spec import load_spec
+
+    spec = load_spec(SPEC).resolved()  # relu_adam.yaml extends relu_flatten.yaml
     spec["data"].update(data or {})
     spec["fit"].update(fit or {})
     path = workdir / f"{name}.yaml"
