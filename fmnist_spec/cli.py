@@ -216,17 +216,22 @@ def cmd_codegen(args) -> int:
 
     spec = load_spec(args.spec, args.set)
     text = generate(spec, args.style)
-    if args.output:
-        from .files import write_text
+    return _write_or_print(text, args.output, f"wrote {args.output} ({args.style or spec.style} style)")
 
-        try:
-            write_text(args.output, text)
-        except OSError as exc:
-            print(f"error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-            return FAILED
-        print(f"wrote {args.output} ({args.style or spec.style} style)")
-    else:
+
+def _write_or_print(text: str, output: str | None, done: str) -> int:
+    """Write ``text`` atomically to ``output`` (then print ``done``), or print it when no output is given."""
+    if not output:
         sys.stdout.write(text)
+        return OK
+    from .files import write_text
+
+    try:
+        write_text(output, text)
+    except OSError as exc:
+        print(f"error: cannot write {output}: {exc.strerror}", file=sys.stderr)
+        return FAILED
+    print(done)
     return OK
 
 
@@ -246,18 +251,7 @@ def cmd_export(args) -> int:
     text, notes = export_text(args.model)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    if args.output:
-        from .files import write_text
-
-        try:
-            write_text(args.output, text)
-        except OSError as exc:
-            print(f"error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-            return FAILED
-        print(f"wrote {args.output}")
-    else:
-        sys.stdout.write(text)
-    return OK
+    return _write_or_print(text, args.output, f"wrote {args.output}")
 
 
 def _yaml_path(text: str) -> str:
