@@ -94,18 +94,38 @@ def cmd_build(args) -> int:
             print(f"error: cannot draw the model: {exc}\n  hint: {INSTALL_GRAPHVIZ}", file=sys.stderr)
             return FAILED
     model = build_model(spec, args.style)
+    if args.save:
+        save_model(model, args.save)
+    if args.plot:
+        draw_model(model, args.plot)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(_model_facts(model, args.style or spec.style, args.save, args.plot),
+                         ensure_ascii=False, indent=2))
+        return OK
     if args.summary:
         model.summary()
     else:
         print(f"built {model.name!r}: {len(model.layers)} layers, {model.count_params():,} parameters "
               f"({args.style or spec.style} style)")
     if args.save:
-        save_model(model, args.save)
         print(f"saved {args.save}")
     if args.plot:
-        draw_model(model, args.plot)
         print(f"drew {args.plot} (keras.utils.plot_model)")
     return OK
+
+
+def _model_facts(model, style: str, saved, plotted) -> dict:
+    """What ``build --format json`` prints: the model's name, style, parameters and its layers
+    (name, Keras class, output shape with null for the batch axis, parameters)."""
+    return {
+        "name": model.name, "style": style, "parameters": int(model.count_params()),
+        "layers": [{"name": layer.name, "type": type(layer).__name__,
+                    "output_shape": list(layer.output.shape), "parameters": int(layer.count_params())}
+                   for layer in model.layers],
+        "saved": saved, "plotted": plotted,
+    }
 
 
 def _where(spec, args):
@@ -471,6 +491,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--style", choices=("list", "add"), help="override the spec's style")
     p.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json prints the model's name, parameters and layers as one JSON object")
     p.add_argument("--save", type=_keras_path, metavar="PATH.keras", help="save the built model")
     p.add_argument("--plot", type=_picture_path, metavar="PATH.png",
                    help="draw the model with keras.utils.plot_model (needs Graphviz)")

@@ -124,3 +124,12 @@ def test_two_fresh_processes_with_the_same_seed_give_the_same_history(tiny_data_
         assert "already running" not in done.stderr
     first, second = (json.loads((tmp_path / d / "history.json").read_text()) for d in ("a", "b"))
     assert first == second and len(first["loss"]) == 2
+
+
+def test_build_format_json_lists_layers_shapes_and_parameters(capsys):
+    assert main(["build", str(ROOT / "specs" / "hidden_output.yaml"), "--format", "json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["name"] == "패션 MNIST 모델" and facts["parameters"] == 79_510 and facts["style"] == "list"
+    assert facts["layers"] == [
+        {"name": "hidden", "type": "Dense", "output_shape": [None, 100], "parameters": 78_500},
+        {"name": "output", "type": "Dense", "output_shape": [None, 10], "parameters": 1_010}]

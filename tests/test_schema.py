@@ -99,3 +99,10 @@ def test_schema_command_prints_valid_json(capsys):
 
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out)["title"].startswith("fmnist-spec")
+
+
+def test_every_key_and_definition_has_a_title_for_editors():
+    untitled = [where for where, sub in _properties(schema()) if "title" not in sub]
+    assert untitled == []
+    assert all("title" in d for d in schema()["$defs"].values())
+    assert schema()["$id"].endswith("model-spec.schema.json")
