@@ -11,7 +11,7 @@ import math
 from typing import Callable, Iterator
 
 from . import facts
-from .errors import ERROR, WARNING, Problem
+from .errors import ERROR, Problem
 from .shapes import format_shape, infer
 from .yaml_source import Source
 

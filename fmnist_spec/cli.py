@@ -13,8 +13,8 @@ import dataclasses
 import os
 import sys
 
-from .errors import ERROR, SpecError, render_json
-from .validation import load_spec, validate
+from .errors import SpecError, render_json
+from .validation import check_file, load_spec
 
 OK, FAILED, BAD_INPUT, INTERRUPTED = 0, 1, 2, 130
 
@@ -36,15 +36,14 @@ def cmd_validate(args) -> int:
     status = OK
     everything = []
     for path in args.specs:
-        problems = validate(path, args.set)
+        spec, problems = check_file(path, args.set)
         everything.extend(problems)
-        failed = any(p.severity == ERROR for p in problems)
-        status = BAD_INPUT if failed else status
+        if spec is None:
+            status = BAD_INPUT
         if args.format == "json":
             continue
         _print_problems(problems)
-        if not failed:
-            spec = load_spec(path, args.set)
+        if spec is not None:
             rows = infer(spec.data["layers"], spec.input_shape)
             n_train, n_val, n_test = split_sizes(spec.data)
             print(f"{path}: valid ({len(rows)} layers, {sum(r.params for r in rows):,} parameters; "
@@ -312,14 +311,23 @@ def _out_dir(text: str) -> str:
     return text
 
 
-def _epochs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= value <= 10_000:
-        raise argparse.ArgumentTypeError(f"must be from 1 to 10000 (as fit.epochs), got {value}")
-    return value
+def _integer(low: int, high: int | None = None, note: str = ""):
+    """An argparse type: an integer from ``low`` to ``high`` (no upper bound when None)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}{note}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+    return parse
+
+
+_epochs = _integer(1, 10_000, " (as fit.epochs)")
+_index = _integer(0)
+_seed = _integer(0, 2**32 - 1)
 
 
 def cmd_compare(args) -> int:
@@ -438,16 +446,6 @@ def _add_set(p) -> None:
                         "layers[0].activation=relu (VALUE is YAML; repeatable; checked like the file)")
 
 
-def _index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -455,16 +453,6 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 < value <= 86400:
         raise argparse.ArgumentTypeError(f"must be more than 0 and at most 86400 seconds, got {value:g}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value <= 2**32 - 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 4294967295, got {value}")
     return value
 
 

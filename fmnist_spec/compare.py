@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from .files import write_text
-from .spec import Spec
+from .spec import Spec, run_spec
 
 COLUMNS = ("spec", "parameters", "epochs", "train_accuracy", "train_loss", "val_accuracy", "val_loss",
            "test_accuracy", "test_loss", "fit_seconds", "cached", "run")
@@ -45,18 +45,11 @@ class CompareResult:
     out_dir: Path
 
 
-def resolved_for_run(spec: Spec, epochs: int | None = None) -> dict:
-    """The resolved spec as the run folder's ``spec.yaml`` will hold it."""
-    resolved = spec.resolved()
-    resolved["fit"]["epochs"] = epochs or spec.epochs
-    return resolved
-
-
 def run_key(spec: Spec, epochs: int | None = None) -> str:
     """12 hex digits of the SHA-256 of the resolved spec (epochs override
     applied, ``fit.verbose`` left out since it does not change the result),
     serialised as canonical JSON."""
-    resolved = resolved_for_run(spec, epochs)
+    resolved = run_spec(spec, epochs)
     resolved["fit"].pop("verbose", None)
     text = json.dumps(resolved, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
@@ -68,7 +61,7 @@ def finished_run(run_dir: Path, spec: Spec, epochs: int | None = None) -> dict |
     if not all(p.is_file() for p in needed):
         return None
     stored = yaml.safe_load((run_dir / "spec.yaml").read_text("utf-8"))
-    expected = resolved_for_run(spec, epochs)
+    expected = run_spec(spec, epochs)
     for resolved in (stored, expected):
         resolved.get("fit", {}).pop("verbose", None)
     if stored != expected:

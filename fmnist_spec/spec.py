@@ -167,6 +167,16 @@ class Spec:
         }
 
 
+def run_spec(spec: Spec, epochs: int | None = None, style: str | None = None) -> dict:
+    """The resolved spec a run folder records as ``spec.yaml``: :meth:`Spec.resolved`
+    with the run's ``epochs`` and ``style`` overrides (None keeps the spec's)."""
+    resolved = spec.resolved()
+    resolved["fit"]["epochs"] = epochs or spec.epochs
+    if style:
+        resolved["style"] = style
+    return resolved
+
+
 def _camel(snake: str) -> str:
     return "".join(part.capitalize() for part in snake.split("_"))
 

@@ -31,7 +31,7 @@ from . import runs
 from .data import FashionMNIST, load_fashion_mnist
 from .files import save_model, write_json, write_yaml
 from .names import graph_name
-from .spec import Spec
+from .spec import Spec, run_spec
 
 
 @dataclass
@@ -187,6 +187,15 @@ def _stop_on_nan():
                 self.where = (self.current_epoch, batch)
 
     return StopOnNaN()
+
+
+def _facts(model, splits: Splits, source: str, epochs: int, fit_seconds: float, history: dict) -> dict:
+    """The part of ``metrics.json`` every finished run has, whatever the strategy."""
+    return {"train": {k: values[-1] for k, values in history.items() if not k.startswith("val_")},
+            "epochs": epochs, "fit_seconds": fit_seconds,
+            "samples": {"train": len(splits.y_train), "validation": len(splits.y_val),
+                        "test": len(splits.y_test)},
+            "parameters": int(model.count_params()), "data_source": source}
 
 
 def _where_batch(spec: Spec, batch: int) -> str:
@@ -393,10 +402,7 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
                                       f"this spec uses distribute.strategy {spec.distribute.strategy}")
         return _train_distributed(spec, epochs=epochs, out_dir=out_dir, data_dir=data_dir, style=style,
                                   verbose=verbose, data=data, cluster=cluster)
-    resolved = spec.resolved()
-    resolved["fit"]["epochs"] = epochs
-    if style:
-        resolved["style"] = style
+    resolved = run_spec(spec, epochs, style)
     out_dir.mkdir(parents=True, exist_ok=True)
     done_before = runs.prepare(out_dir, resolved, resume)
     data = data if data is not None else load_fashion_mnist(data_dir)
@@ -436,10 +442,7 @@ def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Pat
     hist = runs.read_log(out_dir, epochs)
     write_json(out_dir / "history.json", hist)
     write_curves(spec, hist, out_dir / "learning_curves.png")
-    common = {"epochs": epochs, "resumed_from_epoch": done_before, "fit_seconds": fit_seconds,
-              "samples": {"train": len(splits.y_train), "validation": len(splits.y_val),
-                          "test": len(splits.y_test)},
-              "parameters": int(model.count_params()), "data_source": source,
+    common = {**_facts(model, splits, source, epochs, fit_seconds, hist), "resumed_from_epoch": done_before,
               "distribute": {"strategy": "default", "replicas": 1, "workers": 1,
                              "global_batch_size": spec.batch_size}}
     if nan_watch.where is not None:
@@ -451,7 +454,6 @@ def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Pat
         return TrainResult(out_dir, hist, metrics, model)
     metrics = {
         "status": runs.FINISHED,
-        "train": {k: values[-1] for k, values in hist.items() if not k.startswith("val_")},
         "validation": _evaluate(model, splits.x_val, splits.y_val, eval_batch),
         "test": _evaluate(model, splits.x_test, splits.y_test, eval_batch),
         **common,
@@ -483,23 +485,13 @@ def _train_distributed(spec: Spec, *, epochs: int, out_dir: Path, data_dir, styl
     hist = fitted.history
     metrics = {
         "status": runs.FINISHED,
-        "train": {k: values[-1] for k, values in hist.items() if not k.startswith("val_")},
         "validation": fitted.validation,
         "test": fitted.test,
-        "fit_seconds": fitted.fit_seconds,
-        "epochs": epochs,
-        "samples": {"train": len(splits.y_train), "validation": len(splits.y_val),
-                    "test": len(splits.y_test)},
-        "parameters": int(fitted.model.count_params()),
-        "data_source": data.source,
+        **_facts(fitted.model, splits, data.source, epochs, fitted.fit_seconds, hist),
         "distribute": fitted.setup,
     }
     if fitted.is_chief:
-        resolved = spec.resolved()
-        resolved["fit"]["epochs"] = epochs
-        if style:
-            resolved["style"] = style
-        write_yaml(out_dir / "spec.yaml", resolved)
+        write_yaml(out_dir / "spec.yaml", run_spec(spec, epochs, style))
         write_json(out_dir / "history.json", hist)
         save_model(fitted.model, out_dir / "model.keras")
         write_json(out_dir / "metrics.json", metrics)

@@ -78,14 +78,22 @@ def load_spec(path: str | Path, overrides=()) -> Spec:
     return spec
 
 
-def validate(path: str | Path, overrides=()) -> list[Problem]:
-    """Every problem of the spec file at ``path`` with ``overrides`` (empty list: valid).
+def check_file(path: str | Path, overrides=()) -> tuple[Spec | None, list[Problem]]:
+    """(spec or None, every problem) of the spec file at ``path`` with ``overrides``.
 
     Never raises :class:`SpecError`; file, YAML, ``extends`` and ``--set``
-    errors are returned as problems.
+    errors are returned as problems (and no spec).
     """
     try:
         source = compose(path, overrides)
     except SpecError as exc:
-        return exc.problems
-    return check_source(source)[1]
+        return None, exc.problems
+    return check_source(source)
+
+
+def validate(path: str | Path, overrides=()) -> list[Problem]:
+    """Every problem of the spec file at ``path`` with ``overrides`` (empty list: valid).
+
+    Never raises :class:`SpecError`; see :func:`check_file`.
+    """
+    return check_file(path, overrides)[1]

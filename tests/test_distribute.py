@@ -71,6 +71,14 @@ def start(args, log_path):
                                 stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
+def start_workers(processes, spec, workers, out, tmp_path, timeout):
+    """Start worker 0 and worker 1 of `workers`, appending each to `processes` as it starts
+    (so the caller's `finally: finish(processes, ...)` ends whatever did start)."""
+    for i in (0, 1):
+        processes.append(start(["train", spec, "--workers", workers, "--worker-index", i,
+                                "--timeout", timeout, "--out", out], tmp_path / f"worker{i}.out"))
+
+
 def finish(processes, timeout):
     """Wait for every process (at most `timeout` seconds in all); kill what is left."""
     deadline = time.monotonic() + timeout
@@ -276,9 +284,7 @@ def test_two_workers_on_loopback_train_and_the_chiefs_model_loads(tmp_path, real
     out = tmp_path / "run"
     processes = []
     try:
-        for i in (0, 1):
-            processes.append(start(["train", spec, "--workers", workers, "--worker-index", i, "--timeout", 120,
-                                    "--out", out], tmp_path / f"worker{i}.out"))
+        start_workers(processes, spec, workers, out, tmp_path, timeout=120)
         codes = finish(processes, timeout=420)
     finally:
         finish(processes, timeout=1)
@@ -340,9 +346,7 @@ def test_worker_killed_during_training_stops_the_other_with_an_error(tmp_path):
     out = tmp_path / "run"
     processes = []
     try:
-        for i in (0, 1):
-            processes.append(start(["train", spec, "--workers", workers, "--worker-index", i, "--timeout", 20,
-                                    "--out", out], tmp_path / f"worker{i}.out"))
+        start_workers(processes, spec, workers, out, tmp_path, timeout=20)
         log = out / "worker-1.log"
         deadline = time.monotonic() + 180
         while not (log.exists() and "cluster formed" in log.read_text("utf-8")):
