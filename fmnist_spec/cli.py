@@ -549,5 +549,28 @@ def main(argv=None) -> int:
         return INTERRUPTED
 
 
+def run() -> None:
+    """The ``fmnist-spec`` console command: :func:`main`, then exit with its status.
+
+    Once a command has imported TensorFlow, Python's own teardown of the
+    interpreter (clearing TensorFlow's thousands of modules and objects) takes
+    about 1.1 s with TensorFlow 2.21 on this project's 2-core machine
+    (``benchmarks/RESULTS.md``), after the work is done and every file is
+    written and closed. So such a process runs the ``atexit`` handlers,
+    flushes stdout and stderr and leaves with ``os._exit``. A command that
+    never imported TensorFlow, or one that ended with an uncaught exception,
+    exits the usual way.
+    """
+    status = main()
+    if "tensorflow" in sys.modules:
+        import atexit
+
+        atexit._run_exitfuncs()  # what the interpreter would run first on exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
