@@ -48,6 +48,12 @@ CONFIGS = {
                                         "jit_compile": True},
     "float32 + spe 128 + threads 1/1": {"dtype": "float32", "steps_per_execution": 128, "threads": [1, 1]},
     "float32 + spe 128 + threads 2/2": {"dtype": "float32", "steps_per_execution": 128, "threads": [2, 2]},
+    "float32 + spe 100 + threads 1/1": {"dtype": "float32", "steps_per_execution": 100, "threads": [1, 1]},
+    "float32 + 100 batches per train_step + threads 1/1": {"dtype": "float32", "batches_per_call": 100,
+                                                           "threads": [1, 1]},
+    "float32 + 100 batches per train_step + threads 1/1 + per-epoch validation, batch 1024": {
+        "dtype": "float32", "batches_per_call": 100, "threads": [1, 1], "validation": True,
+        "validation_batch_size": 1024},
 }
 
 
@@ -83,7 +89,13 @@ def child(settings: dict, epochs: int) -> dict:
         fit_args["validation_data"] = (x_val, y_val)
         fit_args["validation_batch_size"] = settings.get("validation_batch_size")
     start, cpu_start = time.perf_counter(), time.process_time()
-    if settings.get("tf_data"):
+    if settings.get("batches_per_call"):  # fmnist-spec's default: fmnist_spec.steps
+        from fmnist_spec.steps import BatchesPerCall
+
+        plan = BatchesPerCall(32, settings["batches_per_call"], len(y_train))
+        with plan.installed(model):
+            history = model.fit(x_train, y_train, batch_size=plan.call_batch_size, **fit_args)
+    elif settings.get("tf_data"):
         dataset = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
                    .shuffle(len(y_train), reshuffle_each_iteration=True)
                    .batch(32).prefetch(tf.data.AUTOTUNE))

@@ -19,7 +19,7 @@ time against the number of training samples (6,000 to 48,000). What each side
 does beyond ``fit`` is listed in ``benchmarks/RESULTS.md``. Run by hand, not
 by CI::
 
-    python benchmarks/train_vs_keras.py [--pairs 3] [--scaling-repeats 1] [--no-scaling]
+    python benchmarks/train_vs_keras.py [--pairs 3] [--scaling-repeats 1] [--no-scaling] [--usual-exit]
 """
 
 from __future__ import annotations
@@ -68,10 +68,15 @@ def run_baseline(train_samples: int | None = None) -> dict:
             "val_acc": row["val_accuracy"], "samples": row["train_samples"] * 5}
 
 
-def run_fmnist_spec(spec: Path, workdir: Path) -> dict:
+USUAL_EXIT = "import sys; from fmnist_spec.cli import main; sys.exit(main())"
+"""``fmnist-spec`` without :func:`fmnist_spec.cli.run`'s ``os._exit``: Python tears the interpreter down."""
+
+
+def run_fmnist_spec(spec: Path, workdir: Path, usual_exit: bool = False) -> dict:
     """One ``python -m fmnist_spec train`` run; figures from its ``metrics.json``."""
     out = Path(tempfile.mkdtemp(dir=workdir))
-    wall, rss, _ = run_child([sys.executable, "-m", "fmnist_spec", "train", str(spec), "--out", str(out)])
+    start = ["-c", USUAL_EXIT] if usual_exit else ["-m", "fmnist_spec"]
+    wall, rss, _ = run_child([sys.executable, *start, "train", str(spec), "--out", str(out)])
     metrics = json.loads((out / "metrics.json").read_text())
     return {"wall": wall, "fit": metrics["fit_seconds"], "rss": rss,
             "train_acc": metrics["train"]["accuracy"], "val_acc": metrics["validation"]["accuracy"],
@@ -104,44 +109,52 @@ def median_of(rows: list[dict]) -> dict:
     return {key: statistics.median(r[key] for r in rows) for key in rows[0]}
 
 
-SIDES = ("baseline", "fmnist-spec", "fmnist-spec no val")
-
-
-def compare(pairs: int, workdir: Path) -> None:
+def compare(pairs: int, workdir: Path, usual_exit: bool = False) -> None:
     """The side-by-side table, medians, ratios and targets.
 
     Three sides: the notes' script; ``fmnist-spec train specs/relu_adam.yaml``
     as shipped (it also validates after every epoch, which the notes' ``fit``
     does not); and the same spec with ``fit.validation_freq: []`` (no
-    validation during fit: the same work as the notes' ``fit``). Each round
-    runs all three in a rotated order.
+    validation during fit: the same work as the notes' ``fit``). With
+    ``usual_exit`` a fourth: as shipped, but leaving Python the usual way
+    (``sys.exit``, not :func:`fmnist_spec.cli.run`'s ``os._exit``). Each round
+    runs all sides in a rotated order.
     """
     no_val = spec_with(workdir, "relu_adam_no_val", fit={"validation_freq": []})
     runners = {"baseline": run_baseline, "fmnist-spec": lambda: run_fmnist_spec(SPEC, workdir),
                "fmnist-spec no val": lambda: run_fmnist_spec(no_val, workdir)}
-    runs = {side: [] for side in SIDES}
+    if usual_exit:
+        runners["fmnist-spec usual exit"] = lambda: run_fmnist_spec(SPEC, workdir, usual_exit=True)
+    sides = list(runners)
+    runs = {side: [] for side in sides}
     print(HEADER, flush=True)
     for i in range(pairs):
-        for side in SIDES[i % 3:] + SIDES[: i % 3]:
+        shift = i % len(sides)
+        for side in sides[shift:] + sides[:shift]:
             row = runners[side]()
             runs[side].append(row)
             print(_row(f"{i + 1} {side}", row), flush=True)
     medians = {side: median_of(rows) for side, rows in runs.items()}
-    for side in SIDES:
+    for side in sides:
         print(_row(f"median {side}", medians[side]))
-    base = medians["baseline"]
-    print(f"\n{'ratio to baseline':<22} {'fmnist-spec':>12} {'no val':>8}  target")
-    for name, key, target in (("time in fit", "fit", TARGETS["fit"]), ("whole process", "wall", TARGETS["wall"]),
+    base, ours = medians["baseline"], sides[1:]
+    labels = {"fmnist-spec": "fmnist-spec", "fmnist-spec no val": "no val",
+              "fmnist-spec usual exit": "usual exit"}
+    header = " ".join(f"{labels[side]:>11}" for side in ours)
+    print(f"\n{'ratio to baseline':<22} {header}  target")
+    for name, key, target in (("time in fit", "fit", TARGETS["fit"]),
+                              ("whole process", "wall", TARGETS["wall"]),
                               ("peak memory", "rss", TARGETS["memory"])):
-        ratios = [medians[side][key] / base[key] for side in SIDES[1:]]
+        ratios = [medians[side][key] / base[key] for side in ours]
         met = " ".join("yes" if r <= target else "NO" for r in ratios)
-        print(f"{name:<22} {ratios[0]:>11.2f}x {ratios[1]:>7.2f}x  <= {target}x  met: {met}")
-    speed = [(m["samples"] / m["fit"]) / (base["samples"] / base["fit"]) for m in
-             (medians[s] for s in SIDES[1:])]
-    print(f"{'samples/s in fit':<22} {speed[0]:>11.2f}x {speed[1]:>7.2f}x")
-    gaps = [medians[side]["val_acc"] - base["val_acc"] for side in SIDES[1:]]
+        print(f"{name:<22} " + " ".join(f"{r:>10.2f}x" for r in ratios) + f"  <= {target}x  met: {met}")
+    speed = [(medians[side]["samples"] / medians[side]["fit"]) / (base["samples"] / base["fit"])
+             for side in ours]
+    print(f"{'samples/s in fit':<22} " + " ".join(f"{r:>10.2f}x" for r in speed))
+    gaps = [medians[side]["val_acc"] - base["val_acc"] for side in ours]
     met = " ".join("yes" if abs(g) <= TARGETS["accuracy"] else "NO" for g in gaps)
-    print(f"{'val acc difference':<22} {gaps[0]:>+12.4f} {gaps[1]:>+8.4f}  within {TARGETS['accuracy']}  met: {met}")
+    print(f"{'val acc difference':<22} " + " ".join(f"{g:>+11.4f}" for g in gaps)
+          + f"  within {TARGETS['accuracy']}  met: {met}")
 
 
 def scaling(repeats: int, workdir: Path) -> None:
@@ -162,11 +175,13 @@ def main() -> None:
     options.add_argument("--pairs", type=int, default=3, help="rounds of the three sides (>= 3)")
     options.add_argument("--scaling-repeats", type=int, default=1)
     options.add_argument("--no-scaling", action="store_true")
+    options.add_argument("--usual-exit", action="store_true",
+                         help="add a side that leaves Python with sys.exit instead of os._exit")
     args = options.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} at start")
     with tempfile.TemporaryDirectory(prefix="fmnist-bench-") as tmp:
-        compare(args.pairs, Path(tmp))
+        compare(args.pairs, Path(tmp), args.usual_exit)
         if not args.no_scaling:
             scaling(args.scaling_repeats, Path(tmp))
     print(f"load average {os.getloadavg()[0]:.2f} at end")

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT
+
 from fmnist_spec import parse_spec
 from fmnist_spec.steps import BatchesPerCall
 from fmnist_spec.training import Splits, _plan, train
@@ -110,7 +110,8 @@ def test_train_runs_steps_per_execution_batches_per_call_and_keeps_keras_setting
     monkeypatch.setattr(BatchesPerCall, "installed", spy)
     spec = parse_spec("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
                       "  - {units: 10, activation: softmax}\ncompile: {loss: sparse_categorical_crossentropy,"
-                      " metrics: [accuracy], steps_per_execution: 4}\nfit: {epochs: 1, batch_size: 8, verbose: 0}\n")
+                      " metrics: [accuracy], steps_per_execution: 4}\n"
+                      "fit: {epochs: 1, batch_size: 8, verbose: 0}\n")
     result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
     assert seen == [BatchesPerCall(8, 4, 40)]
     assert result.model.steps_per_execution == 4  # the saved model is compiled as the spec says
@@ -159,9 +160,11 @@ def test_validation_is_evaluated_when_the_last_epoch_was_not_validated(tiny_data
                         evaluate(model, x, y, batch))
     spec = parse_spec("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
                       "  - {units: 10, activation: softmax}\ncompile: {loss: sparse_categorical_crossentropy,"
-                      " metrics: [accuracy]}\nfit: {epochs: 3, batch_size: 8, verbose: 0, validation_freq: 2}\n")
+                      " metrics: [accuracy]}\n"
+                      "fit: {epochs: 3, batch_size: 8, verbose: 0, validation_freq: 2}\n")
     result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
-    assert evaluated == [10, 20] and set(result.metrics["validation"]) == {"loss", "accuracy"}
+    assert evaluated == [10, 20]  # validation and test
+    assert set(result.metrics["validation"]) == {"loss", "accuracy"}
 
 
 def test_console_command_runs_exit_handlers_and_flushes_before_leaving(tmp_path):
