@@ -1,7 +1,7 @@
 """Run every benchmark by hand, one after another, printing their tables::
 
-    python benchmarks/run_all.py            # side by side + scaling, validate latency (~10 min)
-    python benchmarks/run_all.py --levers   # also each speed lever alone (~25 min more on 2 cores)
+    .venv/bin/python benchmarks/run_all.py            # side by side + scaling, validate latency (~5 min)
+    .venv/bin/python benchmarks/run_all.py --levers   # also each speed lever alone (~25 min more on 2 cores)
 
 Nothing here runs in CI, and nothing asserts a time: the scripts print
 tables, the targets and whether this run met them. Timings on a shared
