@@ -171,18 +171,25 @@ class TrainingInterrupted(Exception):
 
 
 def _stop_on_nan():
-    """``keras.callbacks.TerminateOnNaN`` that also remembers the epoch and batch where it stopped."""
+    """``keras.callbacks.TerminateOnNaN`` that also remembers the epoch and batch where it stopped.
+
+    Its ``batch_of`` maps the index Keras passes (a call of ``fit``'s train
+    function) to the last batch that call ran (:meth:`BatchesPerCall.last_batch`),
+    for Keras's message and for ``where``.
+    """
     import keras
 
     class StopOnNaN(keras.callbacks.TerminateOnNaN):
         def __init__(self):
             super().__init__()
             self.current_epoch, self.where = 0, None
+            self.batch_of = lambda call: call
 
         def on_epoch_begin(self, epoch, logs=None):
             self.current_epoch = epoch
 
         def on_batch_end(self, batch, logs=None):
+            batch = self.batch_of(batch)
             super().on_batch_end(batch, logs)
             if self.model.stop_training and self.where is None:
                 self.where = (self.current_epoch, batch)
@@ -469,6 +476,7 @@ def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Pat
     eval_batch = spec.validation_batch_size or spec.batch_size
     freq = spec.validation_freq if isinstance(spec.validation_freq, int) else list(spec.validation_freq)
     plan = _plan(model, spec, splits)
+    nan_watch.batch_of = plan.last_batch
     last_epoch: dict = {}
     callbacks = (_callbacks(out_dir, nan_watch, tensorboard) + [_last_epoch_logs(last_epoch)]
                  + ([plan.progress_bar()] if plan.steps > 1 else []))
@@ -485,8 +493,7 @@ def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Pat
               "distribute": {"strategy": "default", "replicas": 1, "workers": 1,
                              "global_batch_size": spec.batch_size}}
     if nan_watch.where is not None:
-        epoch, call = nan_watch.where
-        batch = plan.last_batch(call)
+        epoch, batch = nan_watch.where
         metrics = {"status": runs.NAN_LOSS, "stopped_at": {"epoch": epoch + 1, "batch": batch + 1}, **common,
                    "message": f"the loss became NaN or infinite in epoch {epoch + 1}, {_where_batch(spec, batch)}; "
                               "training was stopped (keras.callbacks.TerminateOnNaN) and no model was saved"}
@@ -494,7 +501,8 @@ def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Pat
         return TrainResult(out_dir, hist, metrics, model)
     metrics = {
         "status": runs.FINISHED,
-        "validation": _last_validation(last_epoch, epochs) or _evaluate(model, splits.x_val, splits.y_val, eval_batch),
+        "validation": (_last_validation(last_epoch, epochs)
+                       or _evaluate(model, splits.x_val, splits.y_val, eval_batch)),
         "test": _evaluate(model, splits.x_test, splits.y_test, eval_batch),
         **common,
     }

@@ -49,11 +49,13 @@ def test_nan_loss_stops_training_and_the_run_folder_says_so(tiny_data_dir, tmp_p
     assert json.loads((tmp_path / "run" / "history.json").read_text())["loss"] == [None]  # 1 epoch, not 3
 
 
-def test_nan_with_several_steps_per_call_names_the_last_batch_checked(tiny_data_dir, tmp_path):
+def test_nan_with_several_steps_per_call_names_the_last_batch_checked(tiny_data_dir, tmp_path, capsys):
     spec = parse_spec(NAN_SPEC.replace("steps_per_execution: 1", "steps_per_execution: 4"))
     metrics = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir).metrics
     assert metrics["status"] == "nan_loss" and metrics["stopped_at"] == {"epoch": 1, "batch": 4}
     assert "by batch 4" in metrics["message"] and "steps_per_execution" in metrics["message"]
+    # Keras's own TerminateOnNaN line counts batches too (0-based), not calls of the train function
+    assert "Batch 3: Invalid loss" in capsys.readouterr().out
 
 
 def test_nan_loss_exits_1_with_a_clear_message(tiny_data_dir, tmp_path, capsys):

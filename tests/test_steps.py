@@ -180,3 +180,13 @@ def test_console_command_runs_exit_handlers_and_flushes_before_leaving(tmp_path)
     assert done.stdout.startswith("before") and "relu_adam.yaml" in done.stdout
     assert "no-such.yaml" in done.stdout + done.stderr
     assert (tmp_path / "ran").read_text() == "yes"
+
+
+def test_console_command_whose_reader_went_away_exits_1_without_a_traceback():
+    specs = map(str, sorted(ROOT.glob("specs/*.yaml")))
+    child = subprocess.Popen([sys.executable, "-m", "fmnist_spec", "validate", *specs],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()  # before the child writes anything: like `| head -0`
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 1
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err
