@@ -248,27 +248,19 @@ def _callbacks(out_dir: Path, nan_watch, tensorboard: str | Path | None = None) 
             nan_watch] + ([keras.callbacks.TensorBoard(log_dir=str(tensorboard))] if tensorboard else [])
 
 
-def _last_epoch_logs(record: dict):
-    """``keras.callbacks.LambdaCallback`` keeping the 0-based index and logs of the
-    last epoch ``fit`` finished in ``record`` (keys ``epoch``, ``logs``)."""
-    import keras
-
-    return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: record.update(epoch=epoch, logs=logs))
-
-
-def _last_validation(record: dict, epochs: int) -> dict | None:
-    """The figures of ``fit``'s validation pass after epoch ``epochs``, or None when
-    that epoch was not validated (``validation_freq``) or not run by this ``fit``.
+def _last_validation(history: dict, epochs: int) -> dict | None:
+    """The figures of the validation pass after the last of ``epochs`` epochs in
+    ``history`` (metric -> one value per epoch, None where an epoch was not
+    validated), or None when that epoch was not validated or not reached.
 
     The weights have not changed since that pass, and it used the same data and
     batch size as ``model.evaluate`` would, so its figures are the same (a test
     checks) and the validation images need not be evaluated twice.
     """
-    if record.get("epoch") != epochs - 1:
+    if len(history.get("loss", ())) != epochs:
         return None
-    last = {key[len("val_"):]: float(value) for key, value in (record.get("logs") or {}).items()
-            if key.startswith("val_")}
-    return last or None
+    last = {key[len("val_"):]: values[-1] for key, values in history.items() if key.startswith("val_")}
+    return last if last and None not in last.values() else None
 
 
 def _history(history) -> dict:
@@ -374,8 +366,7 @@ def _fit_multi_worker(spec: Spec, splits: Splits, epochs: int, style, verbose, o
             start = time.perf_counter()
             history = loop.fit(train_ds, val_ds, epochs, log=echo)
             fit_seconds = time.perf_counter() - start
-            # the model is unchanged since the last epoch's validation pass: reuse its figures
-            validation = {k[len("val_"):]: v[-1] for k, v in history.items() if k.startswith("val_")}
+            validation = _last_validation(history, epochs)  # StrategyLoop validates every epoch
             test = loop.evaluate(test_ds, "evaluating the test set")
         except tf.errors.OpError as exc:
             first = _cause(exc.message or str(exc))
@@ -477,9 +468,9 @@ def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Pat
     freq = spec.validation_freq if isinstance(spec.validation_freq, int) else list(spec.validation_freq)
     plan = _plan(model, spec, splits)
     nan_watch.batch_of = plan.last_batch
-    last_epoch: dict = {}
-    callbacks = (_callbacks(out_dir, nan_watch, tensorboard) + [_last_epoch_logs(last_epoch)]
-                 + ([plan.progress_bar()] if plan.steps > 1 else []))
+    callbacks = _callbacks(out_dir, nan_watch, tensorboard)
+    if plan.steps > 1:
+        callbacks.append(plan.progress_bar())  # counts batches, not calls
     start = time.perf_counter()
     with plan.installed(model):
         model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
@@ -501,7 +492,7 @@ def _fit_and_finish(model, spec: Spec, splits: Splits, source: str, out_dir: Pat
         return TrainResult(out_dir, hist, metrics, model)
     metrics = {
         "status": runs.FINISHED,
-        "validation": (_last_validation(last_epoch, epochs)
+        "validation": (_last_validation(hist, epochs)
                        or _evaluate(model, splits.x_val, splits.y_val, eval_batch)),
         "test": _evaluate(model, splits.x_test, splits.y_test, eval_batch),
         **common,

@@ -129,13 +129,19 @@ def test_xla_keeps_keras_own_loop(jit_compile, steps):
     assert _plan(SimpleNamespace(jit_compile=jit_compile), spec, splits) == BatchesPerCall(8, steps, 40)
 
 
-def test_validation_figures_are_fit_last_pass_and_equal_evaluate(real_data, tmp_path, monkeypatch):
+@pytest.fixture
+def evaluated(monkeypatch):
+    """The number of images of every ``training._evaluate`` call, in order."""
     from fmnist_spec import training
 
-    evaluated = []
+    sizes = []
     evaluate = training._evaluate
-    monkeypatch.setattr(training, "_evaluate", lambda model, x, y, batch: evaluated.append(len(y)) or
+    monkeypatch.setattr(training, "_evaluate", lambda model, x, y, batch: sizes.append(len(y)) or
                         evaluate(model, x, y, batch))
+    return sizes
+
+
+def test_validation_figures_are_fit_last_pass_and_equal_evaluate(real_data, tmp_path, evaluated):
     spec = parse_spec("spec_version: 1\nseed: 5\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
                       "  - {units: 10, activation: softmax}\ncompile: {optimizer: adam, loss:"
                       " sparse_categorical_crossentropy, metrics: [accuracy]}\n"
@@ -151,13 +157,7 @@ def test_validation_figures_are_fit_last_pass_and_equal_evaluate(real_data, tmp_
     assert result.metrics["validation"]["loss"] == result.history["val_loss"][-1]
 
 
-def test_validation_is_evaluated_when_the_last_epoch_was_not_validated(tiny_data_dir, tmp_path, monkeypatch):
-    from fmnist_spec import training
-
-    evaluated = []
-    evaluate = training._evaluate
-    monkeypatch.setattr(training, "_evaluate", lambda model, x, y, batch: evaluated.append(len(y)) or
-                        evaluate(model, x, y, batch))
+def test_validation_is_evaluated_when_the_last_epoch_was_not_validated(tiny_data_dir, tmp_path, evaluated):
     spec = parse_spec("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
                       "  - {units: 10, activation: softmax}\ncompile: {loss: sparse_categorical_crossentropy,"
                       " metrics: [accuracy]}\n"
