@@ -20,6 +20,8 @@ import json
 import os
 import re
 import socket
+import socketserver
+import threading
 import time
 from dataclasses import dataclass
 
@@ -161,34 +163,53 @@ def _bind_host(address: str) -> str:
     return host if host in ("127.0.0.1", "localhost", "::1") else ""
 
 
-def _serve_one(server: socket.socket, token: bytes) -> tuple:
-    """Answer one peer's hello: ``(name, same_cluster)``, or ``(None, True)`` when none came."""
-    try:
-        conn, _ = server.accept()
-    except (TimeoutError, BlockingIOError):
-        return None, True
-    with conn:
-        conn.settimeout(2.0)
+class _HelloServer(socketserver.TCPServer):
+    """Answers peers' hellos on this worker's port, in a thread, while the worker reaches its peers.
+
+    A peer counts as having reached this worker (``reached_me``) only once it
+    has acknowledged the answer, so a hello whose sender gave up waiting is
+    not counted. Names of peers started with another cluster go to ``strangers``.
+    """
+
+    allow_reuse_address = True  # as socket.create_server; TensorFlow takes the port over afterwards
+
+    def __init__(self, address: str, token: bytes):
+        host = _bind_host(address)
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.token, self.reached_me, self.strangers = token, set(), []
+        super().__init__((host, int(address.rpartition(":")[2])), _Hello)
+
+
+class _Hello(socketserver.BaseRequestHandler):
+    """One hello: ``fmnist-spec <token> <name>``; answer ``ok`` or ``different-cluster``; then ``ack``."""
+
+    def handle(self):
+        self.request.settimeout(2.0)
         try:
-            hello = conn.recv(256).decode("ascii", "replace").split()
+            hello = self.request.recv(256).decode("ascii", "replace").split()
             if len(hello) != 3 or hello[0] != "fmnist-spec":
-                return None, True
-            same = hello[1].encode() == token
-            conn.sendall(b"ok\n" if same else b"different-cluster\n")
-            conn.recv(16)  # wait for the peer to close first
+                return
+            if hello[1].encode() != self.server.token:
+                self.request.sendall(b"different-cluster\n")
+                self.server.strangers.append(hello[2])
+            else:
+                self.request.sendall(b"ok\n")
+                if self.request.recv(16).strip() == b"ack":
+                    self.server.reached_me.add(hello[2])
         except OSError:
-            return None, True
-        return hello[2], same
+            return
 
 
 def _reach(address: str, token: bytes, name: str) -> str:
-    """``"ok"``, ``"different-cluster"`` or ``"silent"`` for one peer."""
+    """``"ok"`` (answered and acknowledged), ``"different-cluster"`` or ``"silent"`` for one peer."""
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0) as conn:
             conn.settimeout(2.0)
             conn.sendall(b"fmnist-spec " + token + b" " + name.encode() + b"\n")
             reply = conn.recv(64).decode("ascii", "replace").strip()
+            if reply == "ok":
+                conn.sendall(b"ack\n")
     except OSError:
         return "silent"
     return reply if reply in ("ok", "different-cluster") else "silent"
@@ -197,10 +218,10 @@ def _reach(address: str, token: bytes, name: str) -> str:
 def rendezvous(cluster: Cluster, timeout: float, log=None) -> float:
     """Wait until every task of ``cluster`` is up, before TensorFlow forms it.
 
-    Each worker listens on its own port (which TensorFlow takes over
-    afterwards) and says hello to every peer's port, until it has reached
-    every peer and every peer has reached it. A peer started with another
-    ``--workers`` list is told so.
+    Each worker answers hellos on its own port (which TensorFlow takes over
+    afterwards) in a thread (``socketserver.TCPServer``), and says hello to
+    every peer's port, until it has reached every peer and every peer has
+    reached it. A peer started with another ``--workers`` list is told so.
 
     Args:
         cluster: This worker's cluster.
@@ -220,40 +241,41 @@ def rendezvous(cluster: Cluster, timeout: float, log=None) -> float:
     if not peers:
         return 0.0
     token = _token(cluster)
-    port = int(cluster.address.rpartition(":")[2])
     try:
-        server = socket.create_server((_bind_host(cluster.address), port))
+        server = _HelloServer(cluster.address, token)
     except OSError as exc:
         raise DistributeError(f"{cluster.name} cannot listen on {cluster.address}: {exc.strerror or exc}\n"
                               "  hint: pick a free port for each worker in --workers") from None
     start = time.monotonic()
-    reached_me: set = set()
     reached: set = set()
     with server:
-        server.settimeout(0.2)
-        while len(reached) < len(peers) or len(reached_me) < len(peers):
-            waited = time.monotonic() - start
-            if waited > timeout:
-                raise DistributeError(_rendezvous_failure(cluster, peers, reached, reached_me, timeout))
-            name, same = _serve_one(server, token)
-            if not same:
-                raise DistributeError(
-                    f"{name} reached {cluster.name} ({cluster.address}) but was started with a different "
-                    "cluster (other --workers list or TF_CONFIG)\n  hint: give every worker the same --workers list")
-            if name in peers:
-                reached_me.add(name)
-            for peer, address in peers.items():
-                if peer in reached:
-                    continue
-                answer = _reach(address, token, cluster.name)
-                if answer == "ok":
-                    reached.add(peer)
-                    if log:
-                        log(f"reached {peer} at {address}")
-                elif answer == "different-cluster":
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        try:
+            while len(reached) < len(peers) or not peers.keys() <= server.reached_me:
+                if server.strangers:
                     raise DistributeError(
-                        f"{peer} at {address} was started with a different cluster (other --workers list "
-                        f"or TF_CONFIG) than {cluster.name}\n  hint: give every worker the same --workers list")
+                        f"{server.strangers[0]} reached {cluster.name} ({cluster.address}) but was started "
+                        "with a different cluster (other --workers list or TF_CONFIG)\n"
+                        "  hint: give every worker the same --workers list")
+                if time.monotonic() - start > timeout:
+                    failure = _rendezvous_failure(cluster, peers, reached, server.reached_me, timeout)
+                    raise DistributeError(failure)
+                for peer, address in peers.items():
+                    if peer in reached:
+                        continue
+                    answer = _reach(address, token, cluster.name)
+                    if answer == "ok":
+                        reached.add(peer)
+                        if log:
+                            log(f"reached {peer} at {address}")
+                    elif answer == "different-cluster":
+                        raise DistributeError(
+                            f"{peer} at {address} was started with a different cluster (other --workers list "
+                            f"or TF_CONFIG) than {cluster.name}\n"
+                            "  hint: give every worker the same --workers list")
+                time.sleep(0.05)
+        finally:
+            server.shutdown()
     return time.monotonic() - start
 
 

@@ -184,6 +184,53 @@ def test_rendezvous_with_a_silent_peer_fails_within_the_timeout():
     assert "did not form within 1.5 s" in str(err.value)
 
 
+def test_rendezvous_does_not_count_a_peer_that_gave_up_before_the_answer():
+    # The peer's side is played here: it answers every hello with "ok" on its own port, so
+    # worker-0 reaches it; but its one hello to worker-0 is abandoned before the answer (as a
+    # peer whose wait timed out). worker-0 must not count that hello and must keep waiting.
+    from fmnist_spec.cluster import _token
+
+    ports = free_ports(2)
+    cluster = cluster_from_args(f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}", 0)
+    token = _token(cluster)
+    peer = socket.create_server(("127.0.0.1", ports[1]))
+    stop = threading.Event()
+
+    def answer_hellos():
+        peer.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = peer.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(256)
+                conn.sendall(b"ok\n")
+                conn.recv(16)
+
+    def abandoned_hello():
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", ports[0]), timeout=1) as conn:
+                    conn.sendall(b"fmnist-spec " + token + b" worker-1\n")
+                    return  # closed without reading the answer or acknowledging it
+            except OSError:
+                time.sleep(0.05)
+
+    helpers = [threading.Thread(target=answer_hellos), threading.Thread(target=abandoned_hello)]
+    for helper in helpers:
+        helper.start()
+    try:
+        with pytest.raises(DistributeError) as err:
+            rendezvous(cluster, timeout=2)
+    finally:
+        stop.set()
+        for helper in helpers:
+            helper.join(timeout=5)
+        peer.close()
+    assert f"worker-1 at 127.0.0.1:{ports[1]}: it has not reached this worker" in str(err.value)
+
+
 def test_rendezvous_tells_workers_of_another_cluster_apart():
     ports = free_ports(3)
     mine = cluster_from_args(f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}", 0)
