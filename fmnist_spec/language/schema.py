@@ -19,8 +19,8 @@ from importlib import resources
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from .errors import Problem
-from .yaml_source import Source
+from ..errors import Problem
+from ..source.yaml_source import Source
 
 # Keys people write from other tools or older Keras versions -> the key meant.
 KEY_ALIASES = {
