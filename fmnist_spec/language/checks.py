@@ -1,8 +1,11 @@
 """Rules the JSON Schema cannot express, one small function each.
 
-Each check takes the schema-valid spec as plain data and yields
+Each check takes the schema-valid spec as plain data with every default
+filled in (:func:`fmnist_spec.language.schema.with_defaults`) and yields
 ``(path, message, hint)`` or ``(path, message, hint, severity)`` tuples; it
 does not know about files or positions. :func:`run_checks` attaches those.
+Names (losses, metrics, the labels they expect) come from
+:mod:`fmnist_spec.language.registry`.
 """
 
 from __future__ import annotations
@@ -10,22 +13,17 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterator
 
-from . import facts
+from . import facts, registry
 from ..errors import ERROR, Problem
+from .schema import with_defaults
 from .shapes import format_shape, infer
+from .spec import sample_shape
 from ..source.yaml_source import Source
 
 MAX_PARAMS = 50_000_000
 """Largest model accepted, in parameters (200 MB of float32 weights)."""
 
 Finding = tuple
-
-
-def sample_shape(spec: dict) -> tuple:
-    """Shape of one sample after ``data`` preparation: (784,) or (28, 28)."""
-    if spec.get("data", {}).get("flatten", False):
-        return (math.prod(facts.IMAGE_SHAPE),)
-    return facts.IMAGE_SHAPE
 
 
 def split_sizes(spec: dict) -> tuple[int, int, int]:
@@ -35,22 +33,19 @@ def split_sizes(spec: dict) -> tuple[int, int, int]:
     ``test_size`` of ``n`` samples: validation ``ceil(test_size * n)``,
     training the rest (``sklearn.model_selection._split._validate_shuffle_split``).
     The notes' ``test_size: 0.2`` of 60,000 gives (48,000, 12,000, 10,000).
+
+    Args:
+        spec: Spec data; the schema's defaults stand in for missing keys.
     """
-    prep = spec.get("data", {})
-    n = prep.get("train_samples") or facts.TRAIN_SAMPLES
-    test_size = prep.get("validation", {}).get("test_size", 0.2)
-    n_val = math.ceil(test_size * n)
+    prep = with_defaults({"data": spec.get("data", {})})["data"]
+    n = prep["train_samples"] or facts.TRAIN_SAMPLES
+    n_val = math.ceil(prep["validation"]["test_size"] * n)
     return n - n_val, n_val, facts.TEST_SAMPLES
 
 
 def _loss(spec: dict) -> tuple[str, bool]:
     """(loss name in snake_case, from_logits) of ``compile.loss``."""
-    loss = spec["compile"]["loss"]
-    if isinstance(loss, str):
-        return loss, False
-    name = {"SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
-            "CategoricalCrossentropy": "categorical_crossentropy"}[loss["type"]]
-    return name, loss.get("from_logits", False)
+    return registry.loss(spec["compile"]["loss"])
 
 
 def check_layer_names_unique(spec: dict) -> Iterator[Finding]:
@@ -87,7 +82,7 @@ def check_input_shape_matches_data(spec: dict) -> Iterator[Finding]:
     expected = sample_shape(spec)
     if given is None or tuple(given) == expected:
         return
-    flatten = spec.get("data", {}).get("flatten", False)
+    flatten = spec["data"]["flatten"]
     other = facts.IMAGE_SHAPE if flatten else (math.prod(facts.IMAGE_SHAPE),)
     if len(given) == len(expected) + 1 and tuple(given[1:]) == expected:
         hint = (f"the first number looks like a batch axis, which Keras's input_shape leaves out "
@@ -154,9 +149,9 @@ def check_output_is_ten_way(spec: dict) -> Iterator[Finding]:
 def check_loss_fits_labels(spec: dict) -> Iterator[Finding]:
     """Fashion-MNIST labels are integers 0-9; categorical_crossentropy wants one-hot rows."""
     name, _ = _loss(spec)
-    if name == "categorical_crossentropy":
+    if registry.LOSSES[name].labels != registry.FASHION_MNIST_LABELS:
         yield (("compile", "loss"),
-               "categorical_crossentropy expects one-hot labels of shape (n, 10), but Fashion-MNIST's "
+               f"{name} expects one-hot labels of shape (n, 10), but Fashion-MNIST's "
                "labels are integers 0-9 of shape (n,)",
                "use sparse_categorical_crossentropy, which takes integer labels")
 
@@ -164,9 +159,9 @@ def check_loss_fits_labels(spec: dict) -> Iterator[Finding]:
 def check_output_activation_fits_loss(spec: dict) -> Iterator[Finding]:
     """softmax output with from_logits false, or no activation with from_logits true."""
     last = spec["layers"][-1]
-    if last.get("type", "Dense") != "Dense":
+    if last["type"] != "Dense":
         return
-    activation = last.get("activation") or "linear"
+    activation = last["activation"] or "linear"  # Keras's Dense(activation=None) is linear
     name, from_logits = _loss(spec)
     n = len(spec["layers"]) - 1
     if from_logits and activation == "softmax":
@@ -185,10 +180,11 @@ def check_output_activation_fits_loss(spec: dict) -> Iterator[Finding]:
 def check_metrics_fit_labels(spec: dict) -> Iterator[Finding]:
     """categorical_accuracy compares one-hot rows; with integer labels it reports nonsense."""
     name, _ = _loss(spec)
-    for i, metric in enumerate(spec["compile"].get("metrics", [])):
-        if metric == "categorical_accuracy" and name == "sparse_categorical_crossentropy":
+    for i, metric in enumerate(spec["compile"]["metrics"]):
+        if registry.METRICS[metric] not in (None, registry.FASHION_MNIST_LABELS) \
+                and registry.LOSSES[name].labels == registry.FASHION_MNIST_LABELS:
             yield (("compile", "metrics", i),
-                   "categorical_accuracy expects one-hot labels, but Fashion-MNIST's labels are integers "
+                   f"{metric} expects one-hot labels, but Fashion-MNIST's labels are integers "
                    "0-9: Keras would report a meaningless accuracy (about 0.1) without a word",
                    "use accuracy or sparse_categorical_accuracy")
 
@@ -198,8 +194,8 @@ def check_split_leaves_both_sides(spec: dict) -> Iterator[Finding]:
     n_train, n_val, _ = split_sizes(spec)
     if n_train >= 1 and n_val >= 1:
         return
-    prep = spec.get("data", {})
-    n = prep.get("train_samples") or facts.TRAIN_SAMPLES
+    prep = spec["data"]
+    n = prep["train_samples"] or facts.TRAIN_SAMPLES
     test_size = prep["validation"]["test_size"]
     yield (("data", "validation", "test_size"),
            f"test_size {test_size} of {n:,} images leaves {n_train:,} for training and {n_val:,} for "
@@ -213,8 +209,8 @@ MAX_PIXEL = 10.0
 
 def check_scale_normalises_pixels(spec: dict) -> Iterator[Finding]:
     """``scale`` brings the 0..255 pixels near 0..1 (255.0 in the notes)."""
-    scale = spec.get("data", {}).get("scale")
-    if scale is None or 255 / scale <= MAX_PIXEL:
+    scale = spec["data"]["scale"]
+    if 255 / scale <= MAX_PIXEL:
         return
     yield (("data", "scale"),
            f"dividing by scale {scale} leaves pixels in 0..{255 / scale:g}; networks trained on raw "
@@ -225,9 +221,9 @@ def check_scale_normalises_pixels(spec: dict) -> Iterator[Finding]:
 
 def check_devices_belong_to_mirrored(spec: dict) -> Iterator[Finding]:
     """distribute.devices names the replicas of a mirrored strategy; other strategies take no list."""
-    section = spec.get("distribute", {})
-    strategy = section.get("strategy", "default")
-    if section.get("devices") is not None and strategy != "mirrored":
+    section = spec["distribute"]
+    strategy = section["strategy"]
+    if section["devices"] is not None and strategy != "mirrored":
         yield (("distribute", "devices"),
                f"devices are only used by the mirrored strategy; the strategy here is {strategy}",
                "set 'strategy: mirrored', or remove devices (a multi-worker cluster is given with "
@@ -236,10 +232,8 @@ def check_devices_belong_to_mirrored(spec: dict) -> Iterator[Finding]:
 
 def check_multi_worker_split_is_seeded(spec: dict) -> Iterator[Finding]:
     """Every worker of a cluster must draw the same validation split: random_state cannot be null."""
-    strategy = spec.get("distribute", {}).get("strategy", "default")
-    validation = spec.get("data", {}).get("validation", {})
-    if strategy == "multi_worker_mirrored" and "random_state" in validation \
-            and validation["random_state"] is None:
+    strategy = spec["distribute"]["strategy"]
+    if strategy == "multi_worker_mirrored" and spec["data"]["validation"]["random_state"] is None:
         yield (("data", "validation", "random_state"),
                "random_state null gives each worker of a multi_worker_mirrored run a different "
                "validation split, so validation images would leak into training",
@@ -249,9 +243,9 @@ def check_multi_worker_split_is_seeded(spec: dict) -> Iterator[Finding]:
 def check_workers_form_a_cluster(spec: dict) -> Iterator[Finding]:
     """distribute.workers and worker_index go together, the index names a worker, and only
     a multi_worker_mirrored run has workers."""
-    section = spec.get("distribute", {})
-    workers, index = section.get("workers"), section.get("worker_index")
-    strategy = section.get("strategy", "default")
+    section = spec["distribute"]
+    workers, index = section["workers"], section["worker_index"]
+    strategy = section["strategy"]
     if workers is None and index is None:
         return
     if workers is None or index is None:
@@ -286,11 +280,17 @@ CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
 """Every check, in the order they run."""
 
 
-def run_checks(source: Source) -> list[Problem]:
-    """Run every check on a schema-valid ``source`` and locate what they find."""
+def run_checks(source: Source, filled: dict | None = None) -> list[Problem]:
+    """Run every check on a schema-valid ``source`` and locate what they find.
+
+    Args:
+        source: The parsed spec, for positions.
+        filled: ``with_defaults(source.data)`` when the caller has it already.
+    """
+    filled = filled if filled is not None else with_defaults(source.data)
     problems = []
     for check in CHECKS:
-        for finding in check(source.data):
+        for finding in check(filled):
             path, message, hint = finding[:3]
             severity = finding[3] if len(finding) > 3 else ERROR
             problems.append(source.problem(path, message, hint, severity))

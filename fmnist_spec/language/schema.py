@@ -10,6 +10,7 @@ right line and column, with a hint.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import json
@@ -21,6 +22,7 @@ from jsonschema.exceptions import ValidationError
 
 from ..errors import Problem
 from ..source.yaml_source import Source
+from . import registry
 
 # Keys people write from other tools or older Keras versions -> the key meant.
 KEY_ALIASES = {
@@ -62,12 +64,9 @@ _NOUNS = {
     "strategy": "strategy",
 }
 
-_OPTIMIZER_ARGUMENTS = {"learning_rate", "lr", "momentum", "nesterov", "epsilon", "rho", "centered",
-                        "beta_1", "beta_2", "amsgrad", "initial_accumulator_value", "decay"}
-"""Keys of an optimizer's own mapping that people write next to ``optimizer:`` in compile."""
-
-OPTIMIZER_CLASSES = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam"}
-"""Optimizer name string (``compile(optimizer='sgd')``) -> Keras class name."""
+_OPTIMIZER_ARGUMENTS = set().union(*(entry.arguments for entry in registry.OPTIMIZERS.values())) | {"lr", "decay"}
+"""Keys of an optimizer's own mapping that people write next to ``optimizer:`` in compile
+(every registry optimizer argument, and the old Keras spellings ``lr`` and ``decay``)."""
 
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"}
 
@@ -112,6 +111,73 @@ def default(*keys: str):
     for key in keys:
         node = node["properties"][key]
     return node["default"]
+
+
+def _resolved(node: dict) -> dict:
+    """``node`` with a ``$ref`` to ``#/$defs/NAME`` replaced by that definition (its keys first)."""
+    if "$ref" not in node:
+        return node
+    return {**schema()["$defs"][node["$ref"].rsplit("/", 1)[1]], **{k: v for k, v in node.items() if k != "$ref"}}
+
+
+def _property(node, key: str) -> dict:
+    """The first ``properties[key]`` under ``node`` (a schema fragment), searched depth-first
+    through ``if``/``then``/``else``/``allOf``/``anyOf``, not through ``$ref``; ``{}`` if none.
+
+    So the facts read do not depend on how the definition is arranged."""
+    if isinstance(node, dict):
+        found = node.get("properties", {}).get(key)
+        if isinstance(found, dict):
+            return found
+        children = [v for k, v in node.items() if k not in ("properties", "$ref")]
+    elif isinstance(node, list):
+        children = node
+    else:
+        return {}
+    for child in children:
+        found = _property(child, key)
+        if found:
+            return found
+    return {}
+
+
+def _fill(node: dict, value: dict) -> None:
+    """Set, in ``value``, the ``default`` of each of ``node``'s properties it lacks, recursively."""
+    for key, prop in node.get("properties", {}).items():
+        prop = _resolved(prop)
+        if key not in value and "default" in prop:
+            value[key] = copy.deepcopy(prop["default"])
+        if isinstance(value.get(key), dict) and "properties" in prop:
+            _fill(prop, value[key])
+
+
+def with_defaults(data: dict) -> dict:
+    """A copy of schema-valid spec ``data`` with every default the schema gives filled in.
+
+    Sections get their keys' defaults; each layer its ``type`` (``Dense``) and
+    its class's argument defaults; ``compile`` its optimizer (``rmsprop``, a
+    name string, kept as written), and an optimizer or loss written as a mapping
+    its class's defaults. Keys without a default (``input_shape``) stay absent.
+    Checks and warnings read this, so no default is typed twice.
+    """
+    filled = copy.deepcopy(data)
+    _fill(schema(), filled)
+    defs = schema()["$defs"]
+    layer_type = _property(defs["layer"], "type").get("default")
+    for entry in filled.get("layers", []):
+        entry.setdefault("type", layer_type)
+        _fill(defs[entry["type"]], entry)
+    compile_ = filled.get("compile", {})
+    optimizer = compile_.get("optimizer")
+    if isinstance(optimizer, dict):
+        _fill(defs[optimizer["type"]], optimizer)
+    loss = compile_.get("loss")
+    if isinstance(loss, dict):
+        for key in registry.LOSSES[registry.LOSS_NAMES[loss["type"]]].arguments:
+            prop = _property(defs["loss"], key)
+            if key not in loss and "default" in prop:
+                loss[key] = prop["default"]
+    return filled
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -202,7 +268,7 @@ def _misplaced_optimizer_argument(source: Source, compile_: dict, key: str) -> P
     """``learning_rate: 0.1`` written next to ``optimizer: sgd`` instead of inside it."""
     given = compile_.get("optimizer", default_optimizer())
     name = given if isinstance(given, str) else given.get("type") if isinstance(given, dict) else None
-    kind = OPTIMIZER_CLASSES.get(str(name).lower(), name if isinstance(name, str) else "SGD")
+    kind = registry.OPTIMIZER_CLASSES.get(str(name).lower(), name if isinstance(name, str) else "SGD")
     right = "learning_rate" if key == "lr" else key
     value = compile_[key]
     shown = str(value).lower() if isinstance(value, bool) else value

@@ -1,15 +1,18 @@
 """Typed, already-valid spec objects with every default filled in.
 
-Defaults come from the JSON Schema's ``default`` keywords (see
-:func:`fmnist_spec.language.schema.default`), so the schema is their single source.
+Defaults come from the JSON Schema's ``default`` keywords, filled in once by
+:func:`fmnist_spec.language.schema.with_defaults` right after the schema check,
+so the schema is their single source; names and classes come from
+:mod:`fmnist_spec.language.registry`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-from . import checks
-from .schema import OPTIMIZER_CLASSES, default, schema
+from . import facts, registry
+from .schema import default, schema, with_defaults
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ class Spec:
         if isinstance(self.optimizer.given, str):
             optimizer = self.optimizer.given
         loss = (self.loss.name if not self.loss.from_logits else
-                {"type": _camel(self.loss.name), "from_logits": True})
+                {"type": registry.LOSSES[self.loss.name].class_name, "from_logits": True})
         return {
             "spec_version": 1,
             "name": self.name,
@@ -184,10 +187,6 @@ def run_spec(spec: Spec, epochs: int | None = None, style: str | None = None) ->
     return resolved
 
 
-def _camel(snake: str) -> str:
-    return "".join(part.capitalize() for part in snake.split("_"))
-
-
 def _as_declared(prop: dict, value):
     """A whole number where the schema says ``number`` becomes a float.
 
@@ -204,47 +203,36 @@ def _freq(given):
 
 
 def _layer(entry: dict) -> LayerSpec:
-    kind = entry.get("type", "Dense")
-    props = schema()["$defs"][kind]["properties"]
-    arguments = {}
-    for key, prop in props.items():
-        if key in ("type", "name", "input_shape"):
-            continue
-        if key in entry:
-            arguments[key] = _as_declared(prop, entry[key])
-        elif "default" in prop:
-            arguments[key] = prop["default"]
-    return LayerSpec(kind, entry.get("name"), arguments)
+    """A filled-in layer mapping as a :class:`LayerSpec` (its class's arguments only)."""
+    props = schema()["$defs"][entry["type"]]["properties"]
+    arguments = {key: _as_declared(props[key], entry[key])
+                 for key in registry.layer(entry["type"]).arguments if key in entry}
+    return LayerSpec(entry["type"], entry.get("name"), arguments)
 
 
-def _optimizer(given) -> OptimizerSpec:
-    if isinstance(given, str):
-        return OptimizerSpec(OPTIMIZER_CLASSES[given.lower()], {}, given)
-    props = schema()["$defs"][given["type"]]["properties"]
-    arguments = {k: p["default"] for k, p in props.items() if "default" in p}
-    arguments.update({k: _as_declared(props[k], v) for k, v in given.items() if k != "type"})
-    return OptimizerSpec(given["type"], arguments, given)
+def _optimizer(filled, given) -> OptimizerSpec:
+    """``compile.optimizer`` filled in, and as written (``given``, the default name when left out):
+    a name string (Keras's defaults, no arguments) or a mapping."""
+    if isinstance(filled, str):
+        return OptimizerSpec(registry.optimizer_class(filled), {}, given)
+    props = schema()["$defs"][filled["type"]]["properties"]
+    arguments = {k: _as_declared(props[k], v) for k, v in filled.items() if k != "type"}
+    return OptimizerSpec(filled["type"], arguments, given)
 
 
 def _loss(given) -> LossSpec:
-    if isinstance(given, str):
-        return LossSpec(given, False)
-    name = {"SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
-            "CategoricalCrossentropy": "categorical_crossentropy"}[given["type"]]
-    return LossSpec(name, bool(given.get("from_logits", False)))
+    return LossSpec(*registry.loss(given))
 
 
-def _distribute(given: dict) -> DistributeSpec:
-    devices = given.get("devices", default("distribute", "devices"))
-    workers = given.get("workers", default("distribute", "workers"))
+def _distribute(section: dict) -> DistributeSpec:
+    devices, workers = section["devices"], section["workers"]
     return DistributeSpec(
-        strategy=given.get("strategy", default("distribute", "strategy")),
+        strategy=section["strategy"],
         devices=tuple(devices) if devices is not None else None,
-        per_replica_batch_size=given.get("per_replica_batch_size",
-                                         default("distribute", "per_replica_batch_size")),
-        timeout_seconds=given.get("timeout_seconds", default("distribute", "timeout_seconds")),
+        per_replica_batch_size=section["per_replica_batch_size"],
+        timeout_seconds=section["timeout_seconds"],
         workers=tuple(workers) if workers is not None else None,
-        worker_index=given.get("worker_index", default("distribute", "worker_index")),
+        worker_index=section["worker_index"],
     )
 
 
@@ -253,42 +241,55 @@ def _verbose(value):
     return int(value) if isinstance(value, float) else value
 
 
-def from_data(data: dict, file: str = "<string>", warnings: tuple = ()) -> Spec:
-    """Build a :class:`Spec` from schema- and check-valid plain data."""
-    fit = data.get("fit", {})
-    prep = data.get("data", {})
-    validation = prep.get("validation", {})
-    threading = data.get("threading", {})
-    compile_ = data["compile"]
-    first = data["layers"][0]
+def sample_shape(data: dict) -> tuple:
+    """Shape of one sample after ``data`` preparation: (784,) or (28, 28).
+
+    Args:
+        data: Spec data; ``data.flatten`` false when not given (the schema's default).
+    """
+    flatten = data.get("data", {}).get("flatten", default("data", "flatten"))
+    return (math.prod(facts.IMAGE_SHAPE),) if flatten else facts.IMAGE_SHAPE
+
+
+def from_data(data: dict, file: str = "<string>", warnings: tuple = (), filled: dict | None = None) -> Spec:
+    """Build a :class:`Spec` from schema- and check-valid plain data.
+
+    Args:
+        data: The spec as written (kept as ``Spec.data``).
+        file: The file it came from.
+        warnings: The warnings found when it was checked.
+        filled: ``with_defaults(data)`` when the caller has it already.
+    """
+    filled = filled if filled is not None else with_defaults(data)
+    fit, prep, threading = filled["fit"], filled["data"], filled["threading"]
+    compile_ = filled["compile"]
+    first = filled["layers"][0]
     return Spec(
-        name=data.get("name", default("name")),
-        style=data.get("style", default("style")),
-        input_shape=tuple(first.get("input_shape") or checks.sample_shape(data)),
-        layers=tuple(_layer(entry) for entry in data["layers"]),
-        optimizer=_optimizer(compile_.get("optimizer", schema()["$defs"]["optimizer"]["default"])),
+        name=filled["name"],
+        style=filled["style"],
+        input_shape=tuple(first.get("input_shape") or sample_shape(filled)),
+        layers=tuple(_layer(entry) for entry in filled["layers"]),
+        optimizer=_optimizer(compile_["optimizer"], data["compile"].get("optimizer", compile_["optimizer"])),
         loss=_loss(compile_["loss"]),
-        metrics=tuple(compile_.get("metrics", [])),
-        steps_per_execution=compile_.get("steps_per_execution", default("compile", "steps_per_execution")),
-        jit_compile=compile_.get("jit_compile", default("compile", "jit_compile")),
-        epochs=fit.get("epochs", default("fit", "epochs")),
-        batch_size=fit.get("batch_size", default("fit", "batch_size")),
-        verbose=_verbose(fit.get("verbose", default("fit", "verbose"))),
-        validation_freq=_freq(fit.get("validation_freq", default("fit", "validation_freq"))),
-        validation_batch_size=fit.get("validation_batch_size", default("fit", "validation_batch_size")),
-        scale=float(prep.get("scale", default("data", "scale"))),
-        flatten=prep.get("flatten", default("data", "flatten")),
-        train_samples=prep.get("train_samples", default("data", "train_samples")),
-        test_size=validation.get("test_size", default("data", "validation", "test_size")),
-        random_state=validation.get("random_state", default("data", "validation", "random_state")),
-        seed=data.get("seed", default("seed")),
-        distribute=_distribute(data.get("distribute", {})),
-        intra_op_parallelism_threads=threading.get(
-            "intra_op_parallelism_threads", default("threading", "intra_op_parallelism_threads")),
-        inter_op_parallelism_threads=threading.get(
-            "inter_op_parallelism_threads", default("threading", "inter_op_parallelism_threads")),
+        metrics=tuple(compile_["metrics"]),
+        steps_per_execution=compile_["steps_per_execution"],
+        jit_compile=compile_["jit_compile"],
+        epochs=fit["epochs"],
+        batch_size=fit["batch_size"],
+        verbose=_verbose(fit["verbose"]),
+        validation_freq=_freq(fit["validation_freq"]),
+        validation_batch_size=fit["validation_batch_size"],
+        scale=float(prep["scale"]),
+        flatten=prep["flatten"],
+        train_samples=prep["train_samples"],
+        test_size=prep["validation"]["test_size"],
+        random_state=prep["validation"]["random_state"],
+        seed=filled["seed"],
+        distribute=_distribute(filled["distribute"]),
+        intra_op_parallelism_threads=threading["intra_op_parallelism_threads"],
+        inter_op_parallelism_threads=threading["inter_op_parallelism_threads"],
         file=file,
         data=data,
-        ignore_warnings=tuple(data.get("warnings", {}).get("ignore", [])),
+        ignore_warnings=tuple(filled["warnings"]["ignore"]),
         warnings=tuple(warnings),
     )

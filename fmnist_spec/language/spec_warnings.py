@@ -3,9 +3,11 @@
 Each warning has a stable code. ``validate`` and ``train`` show them (they
 never stop a run); a spec silences the ones it means with a top-level
 ``warnings: {ignore: [code, ...]}``. Like :mod:`fmnist_spec.language.checks`, each rule
-is a small generator over the schema-valid spec that yields
+is a small generator over the schema-valid spec with every default filled in
+(:func:`fmnist_spec.language.schema.with_defaults`) that yields
 ``(code, path, message, hint)`` and does not know about positions;
-:func:`run_warnings` attaches them.
+:func:`run_warnings` attaches them. The one rule about how a value was written
+(a leading zero) reads the parsed :class:`Source` instead.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable, Iterator
 
 from ..errors import WARNING, Problem
 from ..source.yaml_source import Source
+from .checks import split_sizes
+from .schema import default, with_defaults
 
 DROPOUT_RATE = 0.8
 """Dropout rates from this one up drop most of the signal.
@@ -21,7 +25,8 @@ DROPOUT_RATE = 0.8
 Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from
 Overfitting", JMLR 15 (2014), use 0.5 for hidden units."""
 LEARNING_RATES = {"SGD": 1.0, "Adagrad": 1.0, "RMSprop": 0.1, "Adam": 0.1}
-"""Learning rates above these are warned about; Keras's defaults are 0.01 (SGD) and 0.001 (the others)."""
+"""Learning rates above these are warned about (Keras's defaults, the schema's, are 0.01 for
+SGD and 0.001 for the others); keyed by the registry's optimizer class names."""
 EPOCHS = 100
 """More epochs than this are warned about (the notes train for 5)."""
 MIN_PIXEL_RANGE = 0.1
@@ -66,13 +71,13 @@ def warn_leading_zero_integers(source: Source) -> Iterator[Finding]:
         )
 
 
-def _layers(source: Source):
-    return list(enumerate(source.data["layers"]))
+def _layers(spec: dict):
+    return list(enumerate(spec["layers"]))
 
 
-def warn_hidden_softmax(source: Source) -> Iterator[Finding]:
+def warn_hidden_softmax(spec: dict) -> Iterator[Finding]:
     """softmax squashes a hidden layer's outputs to sum to 1, which starves the next layer."""
-    for i, layer in _layers(source)[:-1]:
+    for i, layer in _layers(spec)[:-1]:
         if layer.get("activation") == "softmax":
             yield (
                 "hidden-softmax",
@@ -83,17 +88,16 @@ def warn_hidden_softmax(source: Source) -> Iterator[Finding]:
             )
 
 
-def warn_sigmoid_output(source: Source) -> Iterator[Finding]:
+def warn_sigmoid_output(spec: dict) -> Iterator[Finding]:
     """sigmoid outputs do not sum to 1; Keras's categorical cross-entropy rescales them to.
 
     It trains (a fresh-user test measured 0.73 accuracy after 1 epoch on 6,000
     images, against 0.30 for a relu output), but it is not the softmax
     classifier the notes build."""
-    layers = _layers(source)
-    i, last = layers[-1]
-    loss = source.data["compile"]["loss"]
-    from_logits = isinstance(loss, dict) and loss.get("from_logits", False)
-    if last.get("type", "Dense") == "Dense" and last.get("activation") == "sigmoid" and not from_logits:
+    i, last = _layers(spec)[-1]
+    loss = spec["compile"]["loss"]
+    from_logits = isinstance(loss, dict) and loss["from_logits"]
+    if last["type"] == "Dense" and last["activation"] == "sigmoid" and not from_logits:
         yield (
             "sigmoid-output",
             ("layers", i, "activation"),
@@ -103,14 +107,14 @@ def warn_sigmoid_output(source: Source) -> Iterator[Finding]:
         )
 
 
-def warn_hidden_linear(source: Source) -> Iterator[Finding]:
+def warn_hidden_linear(spec: dict) -> Iterator[Finding]:
     """Two Dense layers with nothing non-linear between them equal one Dense layer."""
-    layers = _layers(source)
+    layers = _layers(spec)
     for i, layer in layers[:-1]:
-        if layer.get("type", "Dense") != "Dense" or layer.get("activation") not in (None, "linear"):
+        if layer["type"] != "Dense" or layer["activation"] not in (None, "linear"):
             continue
-        follows = [entry for _, entry in layers[i + 1 :] if entry.get("type") != "Dropout"]
-        if follows and follows[0].get("type", "Dense") == "Dense":
+        follows = [entry for _, entry in layers[i + 1 :] if entry["type"] != "Dropout"]
+        if follows and follows[0]["type"] == "Dense":
             yield (
                 "hidden-linear",
                 ("layers", i),
@@ -121,11 +125,11 @@ def warn_hidden_linear(source: Source) -> Iterator[Finding]:
             )
 
 
-def warn_high_dropout(source: Source) -> Iterator[Finding]:
+def warn_high_dropout(spec: dict) -> Iterator[Finding]:
     """Dropout rate of 0.8 or more keeps at most a fifth of the signal."""
-    for i, layer in _layers(source):
-        rate = layer.get("rate")
-        if layer.get("type") == "Dropout" and rate >= DROPOUT_RATE:
+    for i, layer in _layers(spec):
+        if layer["type"] == "Dropout" and layer["rate"] >= DROPOUT_RATE:
+            rate = layer["rate"]
             yield (
                 "high-dropout",
                 ("layers", i, "rate"),
@@ -135,25 +139,26 @@ def warn_high_dropout(source: Source) -> Iterator[Finding]:
             )
 
 
-def warn_high_learning_rate(source: Source) -> Iterator[Finding]:
+def warn_high_learning_rate(spec: dict) -> Iterator[Finding]:
     """Learning rates far above the usual range make the loss diverge."""
-    optimizer = source.data["compile"].get("optimizer")
-    if not isinstance(optimizer, dict) or "learning_rate" not in optimizer:
+    optimizer = spec["compile"]["optimizer"]
+    if not isinstance(optimizer, dict):  # a name string: Keras's default learning rate
         return
     kind, rate = optimizer["type"], optimizer["learning_rate"]
+    keras_default = default("$defs", kind, "learning_rate")
     if rate > LEARNING_RATES[kind]:
         yield (
             "high-learning-rate",
             ("compile", "optimizer", "learning_rate"),
             f"learning_rate {rate} is high for {kind} (Keras's default is "
-            f"{0.01 if kind == 'SGD' else 0.001}); the loss is likely to diverge or become NaN",
-            f"try {0.1 if kind == 'SGD' else 0.001}; " + _silence("high-learning-rate"),
+            f"{keras_default}); the loss is likely to diverge or become NaN",
+            f"try {0.1 if kind == 'SGD' else keras_default}; " + _silence("high-learning-rate"),
         )
 
 
-def warn_many_epochs(source: Source) -> Iterator[Finding]:
+def warn_many_epochs(spec: dict) -> Iterator[Finding]:
     """Hundreds of epochs without early stopping mostly overfit."""
-    epochs = source.data.get("fit", {}).get("epochs", 1)
+    epochs = spec["fit"]["epochs"]
     if epochs > EPOCHS:
         yield (
             "many-epochs",
@@ -164,16 +169,10 @@ def warn_many_epochs(source: Source) -> Iterator[Finding]:
         )
 
 
-def _split(source: Source) -> tuple[int, int, int]:
-    from .checks import split_sizes
-
-    return split_sizes(source.data)
-
-
-def warn_batch_larger_than_data(source: Source) -> Iterator[Finding]:
+def warn_batch_larger_than_data(spec: dict) -> Iterator[Finding]:
     """A batch larger than the training split means one gradient step per epoch."""
-    batch = source.data.get("fit", {}).get("batch_size", 32)
-    n_train = _split(source)[0]
+    batch = spec["fit"]["batch_size"]
+    n_train = split_sizes(spec)[0]
     if batch > n_train:
         yield (
             "batch-larger-than-data",
@@ -184,11 +183,11 @@ def warn_batch_larger_than_data(source: Source) -> Iterator[Finding]:
         )
 
 
-def warn_large_validation_split(source: Source) -> Iterator[Finding]:
+def warn_large_validation_split(spec: dict) -> Iterator[Finding]:
     """A validation split over half the data leaves less to train on than to validate on."""
-    n_train, n_val, _ = _split(source)
+    n_train, n_val, _ = split_sizes(spec)
     if n_val > n_train:
-        test_size = source.data["data"]["validation"]["test_size"]
+        test_size = spec["data"]["validation"]["test_size"]
         yield (
             "large-validation-split",
             ("data", "validation", "test_size"),
@@ -197,10 +196,10 @@ def warn_large_validation_split(source: Source) -> Iterator[Finding]:
         )
 
 
-def warn_tiny_pixels(source: Source) -> Iterator[Finding]:
+def warn_tiny_pixels(spec: dict) -> Iterator[Finding]:
     """A very large scale leaves every pixel near 0."""
-    scale = source.data.get("data", {}).get("scale")
-    if scale is not None and 255 / scale < MIN_PIXEL_RANGE:
+    scale = spec["data"]["scale"]
+    if 255 / scale < MIN_PIXEL_RANGE:
         yield (
             "tiny-pixels",
             ("data", "scale"),
@@ -210,8 +209,10 @@ def warn_tiny_pixels(source: Source) -> Iterator[Finding]:
         )
 
 
-WARNINGS: list[Callable[[Source], Iterator[Finding]]] = [
-    warn_leading_zero_integers,
+SOURCE_WARNINGS: list[Callable[[Source], Iterator[Finding]]] = [warn_leading_zero_integers]
+"""Rules about how values were written; they read the parsed :class:`Source`."""
+
+WARNINGS: list[Callable[[dict], Iterator[Finding]]] = [
     warn_hidden_softmax,
     warn_hidden_linear,
     warn_high_dropout,
@@ -222,32 +223,25 @@ WARNINGS: list[Callable[[Source], Iterator[Finding]]] = [
     warn_tiny_pixels,
     warn_sigmoid_output,
 ]
-"""Every warning rule, in the order they run."""
+"""Every rule about the filled-in spec, in the order they run (after :data:`SOURCE_WARNINGS`)."""
 
 
-def ignored(data: dict) -> set:
-    """Codes the spec silences with ``warnings: {ignore: [...]}``."""
-    return set(data.get("warnings", {}).get("ignore", []))
+def run_warnings(source: Source, filled: dict | None = None) -> list[Problem]:
+    """Every warning of a schema-valid ``source`` not silenced by the spec, located.
 
-
-def run_warnings(source: Source) -> list[Problem]:
-    """Every warning of a schema-valid ``source`` not silenced by the spec, located."""
-    silenced = ignored(source.data)
+    Args:
+        source: The parsed spec, for positions and how values were written.
+        filled: ``with_defaults(source.data)`` when the caller has it already.
+    """
+    filled = filled if filled is not None else with_defaults(source.data)
+    silenced = set(filled["warnings"]["ignore"])
+    findings = [f for rule in SOURCE_WARNINGS for f in rule(source)]
+    findings += [f for rule in WARNINGS for f in rule(filled)]
     problems = []
-    for rule in WARNINGS:
-        for code, path, message, hint in rule(source):
-            if code not in silenced:
-                problem = source.problem(path, message, hint, WARNING)
-                problems.append(
-                    Problem(
-                        problem.file,
-                        problem.line,
-                        problem.column,
-                        problem.path,
-                        problem.message,
-                        problem.hint,
-                        WARNING,
-                        code,
-                    )
-                )
+    for code, path, message, hint in findings:
+        if code in silenced:
+            continue
+        where = source.problem(path, message, hint, WARNING)
+        problems.append(Problem(where.file, where.line, where.column, where.path, where.message,
+                                where.hint, WARNING, code))
     return problems

@@ -1,8 +1,10 @@
 """Text -> checked spec: the front half of the pipeline, without TensorFlow.
 
-``parse -> schema problems -> check problems -> Spec``. The schema runs
-first; the cross-field checks run only on schema-valid data, since they rely
-on its types.
+``parse -> schema problems -> defaults filled in -> check problems -> Spec``.
+The schema runs first; the schema's defaults are then filled in once
+(:func:`fmnist_spec.language.schema.with_defaults`), and the cross-field checks,
+the warnings and :func:`fmnist_spec.language.spec.from_data` read that filled-in
+data, since they rely on its types.
 """
 
 from __future__ import annotations
@@ -11,37 +13,50 @@ from pathlib import Path
 
 from .checks import run_checks
 from ..errors import ERROR, Problem, SpecError, sort_problems
-from .schema import schema_problems
+from . import registry
+from .schema import default_optimizer, schema_problems, with_defaults
 from .spec import Spec, from_data
-from ..source.compose import compose
+from ..source.compose import NamedClasses, compose
 from .spec_warnings import run_warnings
 from ..source.yaml_source import Source, parse_text
 
 
-def _problems(source: Source) -> list[Problem]:
+NAMED_CLASSES = (NamedClasses(("compile", "optimizer"), registry.OPTIMIZER_CLASSES, default_optimizer()),)
+"""Values a ``--set`` of one of their arguments turns from a name into a mapping."""
+
+
+def compose_spec(path: str | Path, overrides=()) -> Source:
+    """:func:`fmnist_spec.source.compose.compose` with the spec language's :data:`NAMED_CLASSES`."""
+    return compose(path, overrides, NAMED_CLASSES)
+
+
+def _problems(source: Source) -> tuple[list[Problem], dict | None]:
+    """(every problem, the data with defaults filled in, or None when the schema check failed)."""
     if not isinstance(source.data, dict):
         kind = type(source.data).__name__
         kind = {"NoneType": "null", "str": "a string", "list": "a list", "int": "a number",
                 "float": "a number", "bool": "a boolean"}.get(kind, kind)
         return [source.problem((), f"the document is {kind}; a spec is a mapping of keys to values",
-                               "start the file with 'spec_version: 1' and a 'layers:' list")]
+                               "start the file with 'spec_version: 1' and a 'layers:' list")], None
     problems = schema_problems(source)
     if any(p.severity == ERROR for p in problems):
-        return problems
+        return problems, None
     if source.data.get("extends") is not None:  # text never composed (parse_spec): no file to resolve it
         return problems + [source.problem(
             ("extends",), "extends names a base file, which only a spec read from a file can resolve",
-            "use load_spec(path) or validate(path), or write the whole spec without extends", at_key=True)]
-    return problems + run_checks(source) + run_warnings(source)
+            "use load_spec(path) or validate(path), or write the whole spec without extends", at_key=True)], None
+    filled = with_defaults(source.data)
+    return problems + run_checks(source, filled) + run_warnings(source, filled), filled
 
 
 def check_source(source: Source) -> tuple[Spec | None, list[Problem]]:
     """(spec or None, every problem found, sorted by position)."""
-    problems = sort_problems(_problems(source))
+    problems, filled = _problems(source)
+    problems = sort_problems(problems)
     if any(p.severity == ERROR for p in problems):
         return None, problems
     warnings = tuple(p for p in problems if p.severity != ERROR)
-    return from_data(source.data, source.file, warnings), problems
+    return from_data(source.data, source.file, warnings, filled), problems
 
 
 def parse_spec(text: str, file: str = "<string>") -> Spec:
@@ -72,7 +87,7 @@ def load_spec(path: str | Path, overrides=()) -> Spec:
         SpecError: the file is missing or unreadable, is not valid YAML, breaks
             the schema or a check; ``err.problems`` lists every error.
     """
-    spec, problems = check_source(compose(path, overrides))
+    spec, problems = check_source(compose_spec(path, overrides))
     if spec is None:
         raise SpecError([p for p in problems if p.severity == ERROR])
     return spec
@@ -85,7 +100,7 @@ def check_file(path: str | Path, overrides=()) -> tuple[Spec | None, list[Proble
     errors are returned as problems (and no spec).
     """
     try:
-        source = compose(path, overrides)
+        source = compose_spec(path, overrides)
     except SpecError as exc:
         return None, exc.problems
     return check_source(source)

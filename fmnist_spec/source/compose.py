@@ -17,16 +17,20 @@ Rules:
   with list indices, ``compile.optimizer.learning_rate`` or
   ``layers[0].activation``; VALUE is read as YAML 1.2 (``0.01``, ``relu``,
   ``[28, 28]``, ``{type: SGD, momentum: 0.9}``). Missing mappings on the way
-  are created. Setting an argument of an optimizer given by name
-  (``optimizer: adam``) turns it into the mapping ``{type: Adam, ...}``.
+  are created. Setting an argument of a value given by name turns it into the
+  mapping of its class (``optimizer: adam`` becomes ``{type: Adam, ...}``).
 
-Nothing here imports TensorFlow.
+Which values are given by name, and their classes, is the spec language's
+vocabulary (:mod:`fmnist_spec.language.registry`); ``source/`` does not import
+``language/``, so the caller passes it as :class:`NamedClasses` (see
+:func:`fmnist_spec.language.validation.compose_spec`). Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +43,22 @@ MAX_EXTENDS = 10
 FILE, EXTENDS, SET, DEFAULT = "file", "extends", "--set", "default"
 """The kinds of origin, as ``render`` names them."""
 
-_OPTIMIZER_CLASSES = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam"}
 _KEY_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
+
+
+@dataclass(frozen=True)
+class NamedClasses:
+    """A value written either as a name string or as its class's mapping.
+
+    Attributes:
+        path: Where the value is, e.g. ``("compile", "optimizer")``.
+        classes: Name (lower case) -> class name, e.g. ``{"adam": "Adam"}``.
+        default: The name meant when the key is left out (``"rmsprop"``), or None.
+    """
+
+    path: tuple
+    classes: Mapping
+    default: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,7 +211,7 @@ def parse_key(key: str, label: str) -> tuple:
     return tuple(path)
 
 
-def _container_at(data: dict, path: tuple, label: str, origins: dict, here: Origin):
+def _container_at(data: dict, path: tuple, label: str, origins: dict, here: Origin, named=()):
     """The mapping or list that holds ``path[-1]``, creating missing mappings on the way."""
     node = data
     for depth, part in enumerate(path[:-1]):
@@ -205,7 +223,7 @@ def _container_at(data: dict, path: tuple, label: str, origins: dict, here: Orig
             if node.get(part) is None:
                 node[part] = {} if isinstance(nxt, str) else []
                 origins[path[:depth + 1]] = here
-            node = _optimizer_as_mapping(node, part, path[:depth + 1], nxt, label, origins)
+            node = _as_mapping(node, part, path[:depth + 1], nxt, label, origins, named)
         elif isinstance(node, list):
             if not isinstance(part, int):
                 raise SpecError([Problem(label, 1, 1, where, "is a list; use [index], not .key")])
@@ -220,22 +238,42 @@ def _container_at(data: dict, path: tuple, label: str, origins: dict, here: Orig
     return node
 
 
-def _optimizer_as_mapping(node: dict, part: str, path: tuple, nxt, label: str, origins: dict):
-    """``optimizer: adam`` becomes ``{type: Adam}`` when an argument of it is set."""
+def _as_mapping(node: dict, part: str, path: tuple, nxt, label: str, origins: dict, named=()):
+    """A name string at a :class:`NamedClasses` path becomes ``{type: Class}`` when an
+    argument of it is set (``optimizer: adam`` -> ``{type: Adam}``)."""
     value = node[part]
-    if path == ("compile", "optimizer") and isinstance(value, str) and isinstance(nxt, str):
-        if value.lower() not in _OPTIMIZER_CLASSES:
-            raise SpecError([Problem(label, 1, 1, "compile.optimizer",
-                                     f"the optimizer {value!r} is not known, so its {nxt} cannot be set",
-                                     "use one of: " + ", ".join(_OPTIMIZER_CLASSES))])
-        node[part] = {"type": _OPTIMIZER_CLASSES[value.lower()]}
+    entry = next((e for e in named if e.path == path), None)
+    if entry is not None and isinstance(value, str) and isinstance(nxt, str):
+        noun = path[-1]
+        if value.lower() not in entry.classes:
+            raise SpecError([Problem(label, 1, 1, format_path(path),
+                                     f"the {noun} {value!r} is not known, so its {nxt} cannot be set",
+                                     "use one of: " + ", ".join(entry.classes))])
+        node[part] = {"type": entry.classes[value.lower()]}
         if path in origins:  # the class comes from the name written there
             origins[path + ("type",)] = origins[path]
     return node[part]
 
 
-def apply_override(data: dict, argument: str, origins: dict, key_origins: dict) -> dict:
-    """Apply one ``KEY=VALUE`` to ``data`` (a copy is returned) and record its origins."""
+def _fill_named_default(data: dict, path: tuple, named) -> None:
+    """Write a :class:`NamedClasses` default (``optimizer: rmsprop``) that an override of one
+    of its arguments needs, when the value's parent mapping exists but the value was left out."""
+    for entry in named:
+        size = len(entry.path)
+        if entry.default is None or len(path) <= size or path[:size] != entry.path:
+            continue
+        parent = data
+        for part in entry.path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and entry.path[-1] not in parent:
+            parent[entry.path[-1]] = entry.default  # the default, made explicit to take arguments
+
+
+def apply_override(data: dict, argument: str, origins: dict, key_origins: dict, named=()) -> dict:
+    """Apply one ``KEY=VALUE`` to ``data`` (a copy is returned) and record its origins.
+
+    ``named`` lists the :class:`NamedClasses` values an override may open into a mapping.
+    """
     label = f"--set {argument}"
     if "=" not in argument:
         raise SpecError([Problem(label, None, None, "", "expected KEY=VALUE",
@@ -255,10 +293,8 @@ def apply_override(data: dict, argument: str, origins: dict, key_origins: dict) 
                                  format_path(path), p.message, p.hint) for p in exc.problems]) from None
     here = Origin(SET, label, 1, len(key) + 2)
     data = copy.deepcopy(data)
-    if "compile" in data and path[:2] == ("compile", "optimizer") and "optimizer" not in data["compile"] \
-            and len(path) > 2:
-        data["compile"]["optimizer"] = "rmsprop"  # Keras's default, made explicit to take arguments
-    container = _container_at(data, path, label, origins, here)
+    _fill_named_default(data, path, named)
+    container = _container_at(data, path, label, origins, here, named)
     last = path[-1]
     if isinstance(container, list):
         if not isinstance(last, int) or last >= len(container):
@@ -280,12 +316,14 @@ def apply_override(data: dict, argument: str, origins: dict, key_origins: dict) 
     return data
 
 
-def compose(path: str | Path, overrides=()) -> Source:
+def compose(path: str | Path, overrides=(), named=()) -> Source:
     """The spec at ``path`` with its ``extends`` bases and the ``overrides`` applied.
 
     Args:
         path: The spec file.
         overrides: ``KEY=VALUE`` strings, applied in order.
+        named: The :class:`NamedClasses` of the spec language (values an override
+            of one of their arguments turns from a name into a mapping).
 
     Returns:
         The plain :class:`Source` of the file when it has neither ``extends``
@@ -308,5 +346,5 @@ def compose(path: str | Path, overrides=()) -> Source:
     for argument in overrides:
         if not isinstance(data, dict):
             break
-        data = apply_override(data, argument, origins, key_origins)
+        data = apply_override(data, argument, origins, key_origins, named)
     return ComposedSource(str(path), data, origins, key_origins)

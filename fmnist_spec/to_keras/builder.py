@@ -10,10 +10,9 @@ warns).
 
 from __future__ import annotations
 
-import types
-
 import keras
 
+from .compat import graph_name_scope as use_graph_name  # the Keras name-scope workaround, see compat
 from .layers import LAYERS, LOSSES, OPTIMIZERS
 from ..language.names import graph_name
 from ..language.spec import Spec
@@ -30,29 +29,6 @@ def make_layers(spec: Spec) -> list:
             kwargs["name"] = layer.name
         made.append(LAYERS[layer.type](**kwargs))
     return made
-
-
-def use_graph_name(model, name: str) -> None:
-    """Make ``model`` open TensorFlow name scopes under ``name``, keeping ``model.name``.
-
-    Keras 3 opens ``model.name`` as a root TensorFlow name scope when it
-    builds, trains, evaluates or predicts; TensorFlow rejects names with spaces
-    or non-ASCII letters there (see :mod:`fmnist_spec.language.names`). This replaces
-    the model instance's ``_open_name_scope`` (a private Keras 3 method) so
-    the scope is ``name`` while summaries and saved files keep the display
-    name. Safe names are left alone.
-    """
-    if name == model.name:
-        return
-    from keras.src.backend import name_scope
-    from keras.src.backend.common.name_scope import current_path
-
-    def _open_name_scope(self):
-        if self._parent_path is None:
-            self._parent_path = current_path()
-        return name_scope(name, caller=self)
-
-    object.__setattr__(model, "_open_name_scope", types.MethodType(_open_name_scope, model))
 
 
 def build_model(spec: Spec, style: str | None = None) -> keras.Sequential:

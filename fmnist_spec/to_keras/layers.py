@@ -1,30 +1,24 @@
-"""Registries: spec ``type`` names -> Keras classes. Imports Keras.
+"""The registry's class names as Keras classes. Imports Keras.
 
-Explicit dict literals, so that only known classes can ever be built from a
-spec (no lookup by arbitrary name, no code from the spec).
+:mod:`fmnist_spec.language.registry` names every class a spec can use, as
+strings; here each name is looked up in its Keras module, and only those
+names, so no other class can ever be built from a spec (no lookup by an
+arbitrary name, no code from the spec). A name Keras no longer has fails at
+import, not in the middle of a run.
 """
 
 from __future__ import annotations
 
 import keras
 
-LAYERS = {
-    "Dense": keras.layers.Dense,
-    "Flatten": keras.layers.Flatten,
-    "Dropout": keras.layers.Dropout,
-}
+from ..language import registry
+
+LAYERS = {name: getattr(keras.layers, entry.class_name) for name, entry in registry.LAYERS.items()}
 """Layer ``type`` -> ``keras.layers`` class."""
 
-OPTIMIZERS = {
-    "SGD": keras.optimizers.SGD,
-    "Adagrad": keras.optimizers.Adagrad,
-    "RMSprop": keras.optimizers.RMSprop,
-    "Adam": keras.optimizers.Adam,
-}
-"""Optimizer ``type`` -> ``keras.optimizers`` class."""
+OPTIMIZERS = {entry.class_name: getattr(keras.optimizers, entry.class_name)
+              for entry in registry.OPTIMIZERS.values()}
+"""Optimizer class name (``Adam``) -> ``keras.optimizers`` class."""
 
-LOSSES = {
-    "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
-    "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
-}
+LOSSES = {name: getattr(keras.losses, entry.class_name) for name, entry in registry.LOSSES.items()}
 """Loss function name -> ``keras.losses`` class (used when ``from_logits`` is true)."""

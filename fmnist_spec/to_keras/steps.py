@@ -22,6 +22,10 @@ guide "Customizing what happens in fit() with TensorFlow"
 model instance only for the duration of ``fit``. Afterwards the model is a
 plain ``keras.Sequential`` again, compiled as the spec says, and it is saved
 that way.
+
+It relies on Keras internals (``Model.train_step(data)``, ``steps_per_execution``,
+``train_function``); :mod:`fmnist_spec.to_keras.compat` lists it with the other
+workarounds, and ``tests/test_compat.py`` watches those internals.
 """
 
 from __future__ import annotations

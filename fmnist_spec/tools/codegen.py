@@ -28,6 +28,7 @@ import textwrap
 from pathlib import Path
 
 from .. import __version__
+from ..language import registry
 from ..language.names import graph_name
 from ..language.schema import schema
 from ..language.spec import Spec
@@ -36,9 +37,6 @@ STYLES = ("list", "add")
 
 DATA_DIR_VARIABLE = "FASHION_MNIST_DIR"
 """Environment variable the generated script reads the data directory from."""
-
-_POSITIONAL = {"Dense": "units", "Dropout": "rate"}
-"""The argument each layer class takes first, written without its keyword as the notes do."""
 
 _LOADER = '''\
 def load_fashion_mnist(data_dir=None):
@@ -112,7 +110,7 @@ def layer_arguments(layer) -> list[str]:
     """
     defaults = _layer_defaults(layer.type)
     parts = []
-    first = _POSITIONAL.get(layer.type)
+    first = registry.layer(layer.type).first  # written without its keyword, as the notes do
     if first is not None:
         parts.append(_literal(layer.arguments[first]))
     for key, value in layer.arguments.items():
@@ -173,8 +171,7 @@ def _optimizer_argument(spec: Spec) -> str | None:
 def _loss_argument(spec: Spec) -> str:
     if not spec.loss.from_logits:
         return _literal(spec.loss.name)
-    cls = "".join(part.capitalize() for part in spec.loss.name.split("_"))
-    return f"keras.losses.{cls}(from_logits=True)"
+    return f"keras.losses.{registry.LOSSES[spec.loss.name].class_name}(from_logits=True)"
 
 
 def compile_lines(spec: Spec) -> list[str]:

@@ -28,14 +28,14 @@ import numpy as np
 
 from ..language import facts
 from ..errors import Problem, SpecError
+from ..language import registry
 from ..to_keras.layers import LAYERS, LOSSES, OPTIMIZERS
-from ..language.schema import schema
+from ..language.schema import default
 
-_AUTO_LAYER_NAME = re.compile(r"^(dense|flatten|dropout)(_\d+)?$")
+_AUTO_LAYER_NAME = re.compile(
+    r"^(" + "|".join(re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower() for kind in registry.LAYERS) + r")(_\d+)?$")
+"""Names Keras gives layers of the registry's classes (``dense``, ``dense_1``, ``flatten``, ...)."""
 _AUTO_MODEL_NAME = re.compile(r"^sequential(_\d+)?$")
-_OPTIMIZER_NAMES = {"SGD": "sgd", "Adagrad": "adagrad", "RMSprop": "rmsprop", "Adam": "adam"}
-_LOSS_CLASSES = {"SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
-                 "CategoricalCrossentropy": "categorical_crossentropy"}
 _IGNORED_LAYER_KEYS = {"name"}
 _IGNORED_OPTIMIZER_KEYS = {"name"}
 
@@ -84,7 +84,7 @@ def _short(value) -> str:
 
 def _initializer_name(config, where: str) -> str:
     """The spec's name (``he_normal``) of a serialized Keras initializer with default arguments."""
-    names = schema()["$defs"]["Dense"]["properties"]["kernel_initializer"]["enum"]
+    names = registry.INITIALIZERS
     for name in names:
         reference = keras.initializers.serialize(keras.initializers.get(name))
         if _normalise(reference) == _normalise(config):
@@ -98,7 +98,7 @@ def _layer_arguments(kind: str, config: dict, where: str) -> dict:
     """The spec arguments of a saved layer (before the reference check)."""
     if kind == "Dense":
         activation = config.get("activation")
-        allowed = schema()["$defs"]["Dense"]["properties"]["activation"]["anyOf"][0]["enum"]
+        allowed = registry.ACTIVATIONS
         if not isinstance(activation, str) or activation not in allowed:
             raise _Unsupported(where, f"activation={_short(activation)} is not a Keras activation "
                                "the spec language knows", "use one of: " + ", ".join(allowed))
@@ -108,7 +108,7 @@ def _layer_arguments(kind: str, config: dict, where: str) -> dict:
         if config.get("use_bias", True) is False:
             arguments["use_bias"] = False
         initializer = _initializer_name(config.get("kernel_initializer"), where)
-        if initializer != "glorot_uniform":
+        if initializer != default("$defs", "Dense", "kernel_initializer"):
             arguments["kernel_initializer"] = initializer
         return arguments
     if kind == "Dropout":
@@ -137,7 +137,7 @@ def layer_entry(entry: dict, index: int) -> dict:
     if differences:
         raise _Unsupported(where, f"{label} has {', '.join(differences)}, which the spec language cannot "
                            "express", f"a spec's {kind} takes only: "
-                           + ", ".join(k for k in schema()["$defs"][kind]["properties"] if k != "type"))
+                           + ", ".join(registry.LAYER_KEYS[1:] + registry.LAYERS[kind].arguments))
     out = {"type": kind} if kind != "Dense" else {}
     if name and not _AUTO_LAYER_NAME.match(name):
         out["name"] = name
@@ -152,34 +152,34 @@ def _optimizer(serialized: dict):
     if kind not in OPTIMIZERS:
         raise _Unsupported("compile.optimizer", f"the optimizer is {kind}, which the spec language cannot express",
                            "specs have the optimizers " + ", ".join(OPTIMIZERS))
-    props = schema()["$defs"][kind]["properties"]
     arguments = {}
-    for key, prop in props.items():
-        if key in config and key != "type" and _f32(config[key]) != _f32(prop.get("default")):
+    for key in registry.OPTIMIZERS[registry.OPTIMIZER_NAMES[kind]].arguments:
+        if key in config and _f32(config[key]) != _f32(default("$defs", kind, key)):
             arguments[key] = _f32(config[key])
     reference = OPTIMIZERS[kind](**arguments).get_config()
     differences = _differences(config, reference, _IGNORED_OPTIMIZER_KEYS)
     if differences:
         raise _Unsupported("compile.optimizer", f"{kind} has {', '.join(differences)}, which the spec "
                            "language cannot express",
-                           f"a spec's {kind} takes only: " + ", ".join(k for k in props if k != "type"))
+                           f"a spec's {kind} takes only: "
+                           + ", ".join(registry.OPTIMIZERS[registry.OPTIMIZER_NAMES[kind]].arguments))
     if not arguments:
-        return _OPTIMIZER_NAMES[kind]
+        return registry.OPTIMIZER_NAMES[kind]
     return {"type": kind, **arguments}
 
 
 def _loss(loss):
     if isinstance(loss, str) and loss in LOSSES:
         return loss
-    if isinstance(loss, dict) and loss.get("class_name") in _LOSS_CLASSES:
+    if isinstance(loss, dict) and loss.get("class_name") in registry.LOSS_NAMES:
         kind = loss["class_name"]
         from_logits = bool(loss.get("config", {}).get("from_logits", False))
-        reference = LOSSES[_LOSS_CLASSES[kind]](from_logits=from_logits).get_config()
+        reference = LOSSES[registry.LOSS_NAMES[kind]](from_logits=from_logits).get_config()
         differences = _differences(loss.get("config", {}), reference, {"name"})
         if differences:
             raise _Unsupported("compile.loss", f"{kind} has {', '.join(differences)}, which the spec "
                                "language cannot express", "a spec's loss takes only from_logits")
-        return {"type": kind, "from_logits": True} if from_logits else _LOSS_CLASSES[kind]
+        return {"type": kind, "from_logits": True} if from_logits else registry.LOSS_NAMES[kind]
     raise _Unsupported("compile.loss", f"the loss {_short(loss)} is not one the spec language knows",
                        "specs have the losses " + ", ".join(LOSSES))
 
@@ -193,7 +193,7 @@ def compile_entry(compile_config: dict | None) -> tuple[dict, bool]:
         out["optimizer"] = _optimizer(compile_config["optimizer"])
     out["loss"] = _loss(compile_config.get("loss"))
     metrics = compile_config.get("metrics") or []
-    allowed = schema()["properties"]["compile"]["properties"]["metrics"]["items"]["enum"]
+    allowed = list(registry.METRICS)
     if not isinstance(metrics, list) or any(m not in allowed for m in metrics):
         raise _Unsupported("compile.metrics", f"metrics={_short(metrics)} are not all ones the spec "
                            "language knows", "specs have the metrics " + ", ".join(allowed))

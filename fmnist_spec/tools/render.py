@@ -19,10 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from ..source.compose import DEFAULT, FILE, ComposedSource, Origin, compose
+from ..source.compose import DEFAULT, FILE, ComposedSource, Origin
 from ..errors import ERROR, SpecError
 from ..language.spec import Spec
-from ..language.validation import check_source
+from ..language.validation import check_source, compose_spec
 from ..source.yaml_source import Source
 
 COMMENT_COLUMN = 44
@@ -92,7 +92,7 @@ def render(path: str | Path, overrides=()) -> str:
     Raises:
         SpecError: the spec (with its bases and overrides) is invalid.
     """
-    source = compose(path, overrides)
+    source = compose_spec(path, overrides)
     spec, problems = check_source(source)
     if spec is None:
         raise SpecError([p for p in problems if p.severity == ERROR])

@@ -1,0 +1,172 @@
+"""Every workaround of a Keras or TensorFlow internal, in one place.
+
+Written against TensorFlow 2.21 and Keras 3.15 (the ranges ``pyproject.toml``
+pins). Each workaround below says what it works around, which upstream issue
+it answers (or that none was found), and which test in ``tests/test_compat.py``
+fails when the upstream behaviour it relies on or works around changes; when
+such a test fails after an upgrade, read the workaround's note before
+deleting or adapting it. :data:`WORKAROUNDS` lists them.
+
+Nothing here imports TensorFlow or Keras at import time: :func:`fast_exit`
+and :func:`tensorflow_error_cause` serve commands that may never load them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from dataclasses import dataclass
+
+TESTED_VERSIONS = {"tensorflow": "2.21", "keras": "3.15"}
+"""The TensorFlow and Keras minor versions these workarounds were written and tested against."""
+
+
+@dataclass(frozen=True)
+class Workaround:
+    """One workaround: what it is, where it is used, the upstream report, the test that watches it."""
+
+    function: str
+    problem: str
+    upstream: str
+    used_by: str
+    test: str
+
+
+WORKAROUNDS = (
+    Workaround(
+        "graph_name_scope",
+        "Keras 3 opens model.name as a root TensorFlow name scope in fit/evaluate/predict; TensorFlow "
+        "rejects names with spaces or non-ASCII letters there ('is not a valid root scope name')",
+        "no Keras 3 issue for model names found; same TensorFlow check on layer names: "
+        "keras-team/keras#16717 (tf-keras#544), and tensorflow/tensorflow#38754 (the check applies "
+        "only in graph mode, so build and summary succeed and fit fails)",
+        "to_keras/builder.py build_model, load_model",
+        "test_keras_still_opens_the_model_name_as_a_scope, test_non_ascii_model_name_still_fails_without_"
+        "the_scope_workaround, test_graph_name_scope_lets_a_non_ascii_model_fit",
+    ),
+    Workaround(
+        "BatchesPerCall (to_keras/steps.py)",
+        "Keras's steps_per_execution loop (multi_step_on_iterator) costs about 40 % of a small batch's "
+        "time on the CPU; the model's train_step is swapped for one running several batches per call",
+        "no upstream issue found (performance, measured in benchmarks/RESULTS.md); related: "
+        "keras-team/keras#20344 (steps_per_execution > 32 with tf.data fails)",
+        "running/train.py _plan and fit",
+        "test_train_step_still_takes_one_data_argument, test_keras_helpers_batches_per_call_uses_still_exist",
+    ),
+    Workaround(
+        "steps_per_execution_under_strategy",
+        "under a tf.distribute strategy Keras 3.15's multi-step loop fails ('You must feed a value for "
+        "placeholder tensor ... while/cond/Placeholder_1'): one step per call",
+        "no upstream issue found for this error; Keras 3 with MultiWorkerMirroredStrategy in general: "
+        "keras-team/keras#20585, tensorflow/tensorflow#72388",
+        "running/train.py _build",
+        "test_steps_per_execution_still_fails_under_a_mirrored_strategy",
+    ),
+    Workaround(
+        "tensorflow_error_cause",
+        "TensorFlow runtime errors start with 'Graph execution error:' and 'Detected at node' lines and "
+        "a traceback; the informative line is found by parsing the text",
+        "no upstream issue (message format, not a bug)",
+        "running/train.py _fit_multi_worker (today its _cause)",
+        "test_tensorflow_error_text_still_has_the_parsed_shape",
+    ),
+    Workaround(
+        "fast_exit",
+        "once TensorFlow is imported, interpreter teardown takes 0.5-1.1 s after the work is done "
+        "(benchmarks/RESULTS.md); the process runs its atexit handlers, flushes and leaves with os._exit",
+        "no upstream issue found",
+        "cli/main.py run (today inline)",
+        "test_fast_exit_runs_atexit_handlers_flushes_and_keeps_the_status, "
+        "test_private_atexit_runner_still_exists",
+    ),
+)
+"""Every workaround, with its upstream report and its watching test."""
+
+
+def graph_name_scope(model, name: str) -> None:
+    """Make ``model`` open TensorFlow name scopes under ``name``, keeping ``model.name``.
+
+    Keras 3 opens ``model.name`` as a root TensorFlow name scope when it
+    builds, trains, evaluates or predicts; TensorFlow rejects names with spaces
+    or non-ASCII letters there (see :mod:`fmnist_spec.language.names`). This
+    replaces the model instance's ``_open_name_scope`` (a private method of
+    ``keras.src.layers.layer.Layer`` in Keras 3.15) so the scope is ``name``
+    while summaries and saved files keep the display name. Does nothing when
+    ``name`` is already ``model.name``.
+
+    Args:
+        model: A Keras 3 model (or layer).
+        name: A TensorFlow-safe name (:func:`fmnist_spec.language.names.graph_name`).
+    """
+    if name == model.name:
+        return
+    from keras.src.backend import name_scope
+    from keras.src.backend.common.name_scope import current_path
+
+    def _open_name_scope(self):
+        if self._parent_path is None:
+            self._parent_path = current_path()
+        return name_scope(name, caller=self)
+
+    object.__setattr__(model, "_open_name_scope", types.MethodType(_open_name_scope, model))
+
+
+def steps_per_execution_under_strategy(steps_per_execution: int, strategy) -> int:
+    """The ``steps_per_execution`` to compile with: 1 under a ``tf.distribute`` strategy.
+
+    Args:
+        steps_per_execution: The spec's ``compile.steps_per_execution``, >= 1.
+        strategy: The ``tf.distribute.Strategy`` the model is built under, or None.
+    """
+    return 1 if strategy is not None else steps_per_execution
+
+
+_CONNECTION_WORDS = ("aborted", "unhealthy", "Connection", "Deadline", "crashed")
+_NOISE_PREFIXES = ("Graph execution error", "Detected at node", "File ")
+
+
+def tensorflow_error_cause(message: str, limit: int = 300) -> str:
+    """The informative line of a TensorFlow runtime error's text.
+
+    TensorFlow 2.21's ``tf.errors.OpError`` text is ``Graph execution error:``,
+    ``Detected at node ... defined at (most recent call last):``, a Python
+    traceback of ``File ...`` lines, then the op's own message. A line about a
+    lost peer (connection, deadline, aborted collective) wins; otherwise the
+    first line that is none of the above.
+
+    Args:
+        message: ``exc.message`` or ``str(exc)``.
+        limit: Longest line returned, in characters.
+
+    Returns:
+        One line, at most ``limit`` characters; ``"(no message)"`` for empty text.
+    """
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if any(word in line for word in _CONNECTION_WORDS):
+            return line[:limit]
+    useful = [line for line in lines if not line.startswith(_NOISE_PREFIXES)]
+    return (useful or lines or ["(no message)"])[0][:limit]
+
+
+def fast_exit(status: int) -> None:
+    """Leave the process with ``status``, skipping TensorFlow's slow interpreter teardown.
+
+    When TensorFlow was imported, run the ``atexit`` handlers (what the
+    interpreter runs first on exit; ``atexit._run_exitfuncs`` is private
+    CPython API), flush stdout and stderr and call ``os._exit``; otherwise
+    ``sys.exit(status)`` as usual. Call it only once every file is written
+    and closed.
+
+    Args:
+        status: The exit status, 0..255.
+    """
+    if "tensorflow" not in sys.modules:
+        sys.exit(status)
+    import atexit
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
