@@ -14,6 +14,7 @@ and :func:`tensorflow_error_cause` serve commands that may never load them.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import types
 from dataclasses import dataclass
@@ -68,7 +69,8 @@ WORKAROUNDS = (
         "TensorFlow runtime errors start with 'Graph execution error:' and 'Detected at node' lines and "
         "a traceback; the informative line is found by parsing the text",
         "no upstream issue (message format, not a bug)",
-        "running/train.py _fit_multi_worker (today its _cause)",
+        "running/train.py _fit_multi_worker (today its _cause, which returns '2 root error(s) found.' "
+        "for a multi-replica error; this one returns the op's message)",
         "test_tensorflow_error_text_still_has_the_parsed_shape",
     ),
     Workaround(
@@ -123,7 +125,9 @@ def steps_per_execution_under_strategy(steps_per_execution: int, strategy) -> in
 
 
 _CONNECTION_WORDS = ("aborted", "unhealthy", "Connection", "Deadline", "crashed")
-_NOISE_PREFIXES = ("Graph execution error", "Detected at node", "File ")
+_NOISE_PREFIXES = ("Graph execution error", "Detected at node", "File ", "[[")
+_ROOT_ERRORS = re.compile(r"^\d+ root error\(s\) found\.$")
+_ROOT_ERROR_PREFIX = re.compile(r"^\(\d+\) [A-Z_]+:\s*")
 
 
 def tensorflow_error_cause(message: str, limit: int = 300) -> str:
@@ -131,9 +135,12 @@ def tensorflow_error_cause(message: str, limit: int = 300) -> str:
 
     TensorFlow 2.21's ``tf.errors.OpError`` text is ``Graph execution error:``,
     ``Detected at node ... defined at (most recent call last):``, a Python
-    traceback of ``File ...`` lines, then the op's own message. A line about a
-    lost peer (connection, deadline, aborted collective) wins; otherwise the
-    first line that is none of the above.
+    traceback of ``File ...`` lines, then the op's own message; with several
+    failing ops (one per replica under a strategy) ``N root error(s) found.``
+    and one ``(i) INVALID_ARGUMENT:  message`` line each, followed by
+    ``[[node ...]]`` lines. A line about a lost peer (connection, deadline,
+    aborted collective) wins; otherwise the first line that is none of the
+    above, without its ``(i) CODE:`` prefix.
 
     Args:
         message: ``exc.message`` or ``str(exc)``.
@@ -142,11 +149,11 @@ def tensorflow_error_cause(message: str, limit: int = 300) -> str:
     Returns:
         One line, at most ``limit`` characters; ``"(no message)"`` for empty text.
     """
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    lines = [_ROOT_ERROR_PREFIX.sub("", line.strip()) for line in message.splitlines() if line.strip()]
     for line in lines:
         if any(word in line for word in _CONNECTION_WORDS):
             return line[:limit]
-    useful = [line for line in lines if not line.startswith(_NOISE_PREFIXES)]
+    useful = [line for line in lines if not line.startswith(_NOISE_PREFIXES) and not _ROOT_ERRORS.match(line)]
     return (useful or lines or ["(no message)"])[0][:limit]
 
 

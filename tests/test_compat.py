@@ -1,0 +1,194 @@
+"""Each workaround in fmnist_spec.to_keras.compat, and the upstream behaviour it relies on or works
+around: these tests fail when a Keras or TensorFlow upgrade changes that behaviour."""
+
+import atexit
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import ROOT
+from fmnist_spec.to_keras import compat
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _python(code: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (a failed TensorFlow name scope poisons its process)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def test_every_workaround_names_its_upstream_report_and_its_tests():
+    names = {w.function.split(" ")[0] for w in compat.WORKAROUNDS}
+    assert names == {"graph_name_scope", "BatchesPerCall", "steps_per_execution_under_strategy",
+                     "tensorflow_error_cause", "fast_exit"}
+    here = open(__file__, encoding="utf-8").read()
+    for workaround in compat.WORKAROUNDS:
+        assert workaround.upstream and workaround.used_by
+        for test in workaround.test.split(", "):
+            assert f"def {test}(" in here, test
+
+
+def test_tested_versions_are_the_installed_ones():
+    import keras
+    import tensorflow as tf
+
+    assert keras.__version__.startswith(compat.TESTED_VERSIONS["keras"] + ".")
+    assert tf.__version__.startswith(compat.TESTED_VERSIONS["tensorflow"] + ".")
+
+
+# --- graph_name_scope
+
+
+def test_keras_still_opens_the_model_name_as_a_scope():
+    import keras
+    from keras.src.backend import name_scope  # noqa: F401  the workaround's imports
+    from keras.src.backend.common.name_scope import current_path  # noqa: F401
+
+    assert "_open_name_scope" in vars(keras.layers.Layer)
+    assert list(inspect.signature(keras.layers.Layer._open_name_scope).parameters) == ["self"]
+    assert "_parent_path" in inspect.getsource(keras.layers.Layer._open_name_scope)
+
+
+_FIT_NAMED = """
+import numpy as np, keras
+from fmnist_spec.to_keras import compat
+def fit(fixed):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")],
+                             name="패션 MNIST 모델")
+    if fixed:
+        compat.graph_name_scope(model, "MNIST_1c7f0b")
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.fit(np.zeros((8, 4), "float32"), np.zeros(8, "int32"), epochs=1, verbose=0)
+    return model.name
+"""
+
+
+def test_graph_name_scope_lets_a_non_ascii_model_fit():
+    result = _python(_FIT_NAMED + "print(fit(True))")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("패션 MNIST 모델")  # the display name is kept
+
+
+def test_non_ascii_model_name_still_fails_without_the_scope_workaround():
+    """When this fails, TensorFlow or Keras accept such names now: graph_name_scope can go."""
+    result = _python(_FIT_NAMED + "fit(False)")
+    assert result.returncode != 0
+    assert "is not a valid root scope name" in result.stderr
+
+
+# --- BatchesPerCall (to_keras/steps.py)
+
+
+def test_train_step_still_takes_one_data_argument():
+    import keras
+
+    assert list(inspect.signature(keras.Model.train_step).parameters) == ["self", "data"]
+
+
+def test_keras_helpers_batches_per_call_uses_still_exist():
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=3)
+    assert model.steps_per_execution == 3
+    assert hasattr(model, "train_function") and hasattr(model, "test_function")
+    assert callable(model.get_metrics_result)
+    assert callable(keras.utils.unpack_x_y_sample_weight)
+    assert issubclass(keras.callbacks.ProgbarLogger, keras.callbacks.Callback)
+
+
+# --- steps_per_execution_under_strategy and tensorflow_error_cause
+
+
+def test_steps_per_execution_under_strategy_is_one_only_under_a_strategy():
+    assert compat.steps_per_execution_under_strategy(100, None) == 100
+    assert compat.steps_per_execution_under_strategy(100, object()) == 1
+
+
+_MIRRORED = """
+import json, numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from fmnist_spec.to_keras import compat
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+x = np.random.rand(64, 4).astype("float32"); y = np.random.randint(0, 3, 64)
+ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+out = {}
+for steps in (4, compat.steps_per_execution_under_strategy(4, strategy)):
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", steps_per_execution=steps)
+    try:
+        model.fit(ds, epochs=1, verbose=0)
+        out[steps] = "ok"
+    except tf.errors.OpError as exc:
+        out[steps] = {"text": exc.message, "cause": compat.tensorflow_error_cause(exc.message)}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def mirrored():
+    import json
+
+    result = _python(_MIRRORED)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_steps_per_execution_still_fails_under_a_mirrored_strategy(mirrored):
+    """When the first assertion fails, Keras's multi-step loop works under a strategy: drop the workaround."""
+    assert mirrored["4"] != "ok"
+    assert mirrored["4"]["cause"].startswith("You must feed a value for placeholder tensor")
+    assert mirrored["1"] == "ok"
+
+
+def test_tensorflow_error_text_still_has_the_parsed_shape(mirrored):
+    lines = [line.strip() for line in mirrored["4"]["text"].splitlines() if line.strip()]
+    assert lines[0] == "Graph execution error:"
+    assert lines[1].startswith("Detected at node ")
+    assert any(line.startswith("File ") for line in lines)
+    assert "2 root error(s) found." in lines  # one failing op per replica
+    assert any(line.startswith("(0) INVALID_ARGUMENT:") for line in lines)
+
+
+def test_tensorflow_error_cause_prefers_a_lost_peer():
+    text = ("Graph execution error:\n\nDetected at node x defined at (most recent call last):\n"
+            '  File "a.py", line 1\nCollective ops is aborted by: Connection reset by peer\n')
+    assert compat.tensorflow_error_cause(text) == "Collective ops is aborted by: Connection reset by peer"
+    assert compat.tensorflow_error_cause("") == "(no message)"
+    assert len(compat.tensorflow_error_cause("x" * 1000)) == 300
+
+
+# --- fast_exit
+
+
+def test_private_atexit_runner_still_exists():
+    assert callable(atexit._run_exitfuncs)
+
+
+def test_fast_exit_runs_atexit_handlers_flushes_and_keeps_the_status(tmp_path):
+    marker = tmp_path / "atexit-ran"
+    code = f"""
+    import atexit, sys
+    import tensorflow
+    from fmnist_spec.to_keras import compat
+    atexit.register(lambda: open({str(marker)!r}, "w").write("yes"))
+    sys.stdout.write("unflushed")
+    compat.fast_exit(3)
+    """
+    result = _python(code)
+    assert result.returncode == 3 and result.stdout == "unflushed" and marker.read_text() == "yes"
+
+
+def test_fast_exit_exits_the_usual_way_without_tensorflow():
+    result = _python("import sys\nfrom fmnist_spec.to_keras import compat\ncompat.fast_exit(4)\n"
+                     "print('tensorflow' in sys.modules)")
+    assert result.returncode == 4 and "tensorflow" not in result.stderr
