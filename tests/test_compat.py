@@ -192,3 +192,26 @@ def test_fast_exit_exits_the_usual_way_without_tensorflow():
     result = _python("import sys\nfrom fmnist_spec.to_keras import compat\ncompat.fast_exit(4)\n"
                      "print('tensorflow' in sys.modules)")
     assert result.returncode == 4 and "tensorflow" not in result.stderr
+
+
+def test_pyproject_pins_the_tested_minor_versions():
+    """pyproject.toml admits exactly the Keras and TensorFlow minor versions the workarounds were tested on."""
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    pins = [Requirement(r) for r in project["dependencies"]]
+    tested = {"keras": compat.TESTED_VERSIONS["keras"], "tensorflow": compat.TESTED_VERSIONS["tensorflow"],
+              "tensorflow-cpu": compat.TESTED_VERSIONS["tensorflow"]}
+    for req in pins:
+        if req.name in tested:
+            minor = tested[req.name]
+            assert f"{minor}.0" in req.specifier and f"{minor}.99" in req.specifier, req
+            major, number = minor.split(".")
+            assert f"{major}.{int(number) + 1}.0" not in req.specifier, req
+            assert f"{major}.{int(number) - 1}.0" not in req.specifier, req
+    assert {req.name for req in pins} >= set(tested)
+    installed = [req for req in pins if req.name in tested and (req.marker is None or req.marker.evaluate())]
+    assert installed and all(version(req.name) in req.specifier for req in installed)
