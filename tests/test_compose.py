@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from conftest import ROOT, SPECS
-from fmnist_spec import load_spec, validate
+from fmnist_spec import SpecError, load_spec, validate
 from fmnist_spec.source.compose import compose
 
 RELU_ADAM = ROOT / "specs" / "relu_adam.yaml"
@@ -193,3 +193,20 @@ def test_cli_set_on_validate_build_codegen_and_train(tmp_path):
     assert result.returncode == 0 and "39,760 parameters" in result.stdout, result.stdout
     result = run("train", "specs/relu_adam.yaml", "--set", "fit.epochs=zero")
     assert result.returncode == 2 and "--set fit.epochs=zero:1:12" in result.stderr
+
+
+def test_compose_opens_whatever_named_values_the_language_gives_it(tmp_path):
+    """source/ knows no optimizer names: the spec language passes them (and could pass losses)."""
+    from fmnist_spec.source.compose import NamedClasses
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(BASE, "utf-8")
+    losses = NamedClasses(("compile", "loss"), {"sparse_categorical_crossentropy": "SparseCategoricalCrossentropy"})
+    source = compose(path, ["compile.loss.from_logits=true"], (losses,))
+    assert source.data["compile"]["loss"] == {"type": "SparseCategoricalCrossentropy", "from_logits": True}
+    with pytest.raises(SpecError) as err:  # without the vocabulary a name has no keys to set
+        compose(path, ["compile.loss.from_logits=true"])
+    assert "which has no keys or items to set" in err.value.problems[0].message
+    optimizers = NamedClasses(("compile", "optimizer"), {"sgd": "SGD"}, default="sgd")
+    source = compose(path, ["compile.optimizer.momentum=0.5"], (optimizers,))
+    assert source.data["compile"]["optimizer"] == {"type": "SGD", "momentum": 0.5}

@@ -106,3 +106,26 @@ def test_every_key_and_definition_has_a_title_for_editors():
     assert untitled == []
     assert all("title" in d for d in schema()["$defs"].values())
     assert schema()["$id"].endswith("model-spec.schema.json")
+
+
+def test_defaults_are_filled_in_once_from_the_schema():
+    from fmnist_spec.language.schema import default, with_defaults
+
+    written = {"spec_version": 1,
+               "layers": [{"type": "Flatten", "input_shape": [28, 28]}, {"units": 10, "activation": "softmax"}],
+               "compile": {"optimizer": {"type": "Adam", "learning_rate": 0.01},
+                           "loss": {"type": "SparseCategoricalCrossentropy"}},
+               "data": {"train_samples": 600}}
+    filled = with_defaults(written)
+    assert filled["layers"][1] == {"type": "Dense", "units": 10, "activation": "softmax", "use_bias": True,
+                                   "kernel_initializer": "glorot_uniform"}
+    assert "input_shape" not in filled["layers"][1]  # no default: stays absent
+    assert filled["compile"]["optimizer"] == {"type": "Adam", "learning_rate": 0.01, "beta_1": 0.9,
+                                              "beta_2": 0.999, "epsilon": 1e-07, "amsgrad": False}
+    assert filled["compile"]["loss"] == {"type": "SparseCategoricalCrossentropy", "from_logits": False}
+    assert filled["data"]["validation"] == {"test_size": 0.2, "random_state": 42}
+    assert filled["data"]["train_samples"] == 600 and filled["fit"]["epochs"] == default("fit", "epochs")
+    assert filled["distribute"]["strategy"] == "default" and filled["warnings"] == {"ignore": []}
+    assert "fit" not in written and "type" not in written["layers"][1]  # the written data are unchanged
+    named = with_defaults({**written, "compile": {"loss": "sparse_categorical_crossentropy"}})
+    assert named["compile"]["optimizer"] == "rmsprop"  # a name string: Keras's own defaults apply
