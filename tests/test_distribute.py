@@ -105,7 +105,7 @@ def test_distribute_section_defaults_and_resolves():
     assert spec.distribute.per_replica_batch_size is None and spec.distribute.timeout_seconds == 120
     resolved = spec.resolved()["distribute"]
     assert resolved == {"strategy": "mirrored", "devices": ["/cpu:0", "/cpu:1"],
-                        "per_replica_batch_size": None, "timeout_seconds": 120}
+                        "per_replica_batch_size": None, "timeout_seconds": 120, "workers": None, "worker_index": None}
     plain = parse_spec("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
                        "  - {units: 10, activation: softmax}\ncompile: {loss: sparse_categorical_crossentropy}\n")
     assert plain.distribute.strategy == "default"
