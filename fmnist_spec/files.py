@@ -1,15 +1,24 @@
 """Writing outputs whole or not at all: a temporary file in the same
 directory, then ``os.replace``, so an interrupted run never leaves a
-half-written file under the final name."""
+half-written file under the final name.
+
+Every temporary file is named ``.<name>.tmp-<pid>-<random><suffix>``; one left
+behind by a process killed mid-write is recognised by its dead pid and removed
+by :func:`remove_stale_temporaries`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import yaml
+
+_TEMPORARY = re.compile(r"^\..+\.tmp-(?P<pid>[0-9]+)-")
 
 
 def _umask() -> int:
@@ -18,13 +27,64 @@ def _umask() -> int:
     return mask
 
 
+def pid_alive(pid: int) -> bool:
+    """True when a process ``pid`` exists (``os.kill(pid, 0)``)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _temp_beside(path: Path, suffix: str) -> Path:
     """An empty temporary file next to ``path``, with the permissions a plain
     ``open()`` would give (mkstemp's are 0600)."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=suffix, dir=path.parent)
     os.close(fd)
     os.chmod(name, 0o666 & ~_umask())
     return Path(name)
+
+
+def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], None], suffix: str = ".tmp") -> None:
+    """Write ``path`` whole or not at all.
+
+    Args:
+        path: The file to write; its directory must exist.
+        content: Text (written as UTF-8), bytes, or a function that writes the
+            file at the temporary path it is given (``model.save``, ``savefig``).
+        suffix: The temporary file's suffix, for writers that choose the format
+            by it (``.keras``, ``.png``).
+
+    Raises:
+        OSError: the file could not be written (the old ``path``, if any, is unchanged).
+    """
+    path = Path(path)
+    tmp = _temp_beside(path, suffix)
+    try:
+        if isinstance(content, str):
+            tmp.write_text(content, encoding="utf-8")
+        elif isinstance(content, bytes):
+            tmp.write_bytes(content)
+        else:
+            content(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Delete the temporary files of :func:`atomic_write` in ``directory`` whose
+    writing process is gone; return what was deleted."""
+    removed = []
+    for path in Path(directory).glob(".*.tmp-*"):
+        match = _TEMPORARY.match(path.name)
+        if match and not pid_alive(int(match["pid"])):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def check_writable_dir(directory: str | Path) -> None:
@@ -45,32 +105,19 @@ def check_writable_dir(directory: str | Path) -> None:
 
 def write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    path = Path(path)
-    tmp = _temp_beside(path, ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, text)
 
 
 def write_json(path: str | Path, data) -> None:
     """Write ``data`` as indented JSON atomically."""
-    write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_yaml(path: str | Path, data) -> None:
     """Write ``data`` as block-style YAML atomically (keys in the given order)."""
-    write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    atomic_write(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 def save_model(model, path: str | Path) -> None:
     """``model.save`` to a temporary ``.keras`` file, then rename it to ``path``."""
-    path = Path(path)
-    tmp = _temp_beside(path, ".keras")
-    try:
-        model.save(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, model.save, suffix=".keras")

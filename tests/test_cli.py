@@ -89,7 +89,7 @@ def test_build_summary_prints_keras_summary_with_korean_name(tmp_path):
 
 
 def test_train_missing_data_dir_exits_1(tmp_path):
-    result = run("train", "specs/relu_adam.yaml", "--data-dir", str(tmp_path))
+    result = run("train", "specs/relu_adam.yaml", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run"))
     assert result.returncode == 1
     assert "missing train-images-idx3-ubyte.gz" in result.stderr and "Traceback" not in result.stderr
 

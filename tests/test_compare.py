@@ -1,7 +1,10 @@
 import csv
+from dataclasses import replace
 import json
 import subprocess
+import signal
 import sys
+import time
 
 import pytest
 from conftest import ROOT
@@ -70,7 +73,7 @@ def test_compare_writes_tables_and_runs_then_reuses_finished_runs(tiny_data_dir,
     assert [m.stat().st_mtime_ns for m in models] == stamps
     assert [r["test_accuracy"] for r in second.rows] == [r["test_accuracy"] for r in first.rows]
     with pytest.raises(AssertionError, match="trained again"):
-        compare(specs[:1], epochs=3, out=tmp_path / "cmp", data_dir=tiny_data_dir, log=lines.append)
+        compare([replace(specs[0], epochs=3)], out=tmp_path / "cmp", data_dir=tiny_data_dir, log=lines.append)
 
 
 def test_a_changed_spec_yaml_is_not_taken_for_a_finished_run(tiny_data_dir, tmp_path):
@@ -122,3 +125,54 @@ def test_cli_compare_text_shows_keras_progress_then_the_table(tiny_data_dir, tmp
     assert " - val_accuracy: " in lines[2]
     header = next(i for i, line in enumerate(lines) if line.startswith("spec "))
     assert lines[header].split() == list(COLUMNS[:-1]) and lines[header + 2].startswith("relu ")
+
+
+NAN = ("spec_version: 1\nseed: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
+       "  - {units: 64, activation: exponential, kernel_initializer: ones}\n  - {units: 10, activation: softmax}\n"
+       "compile: {optimizer: sgd, loss: sparse_categorical_crossentropy, steps_per_execution: 1}\n"
+       "fit: {epochs: 2, batch_size: 8, verbose: 0}\n")
+
+
+def test_a_nan_run_gets_its_row_and_later_specs_still_train(tiny_data_dir, tmp_path):
+    nan = tmp_path / "nan.yaml"
+    nan.write_text(NAN)
+    specs = [nan, *tiny_specs(tmp_path)[:1]]
+    result = compare(specs, out=tmp_path / "cmp", data_dir=tiny_data_dir, log=lambda line: None)
+    assert [r["status"] for r in result.rows] == ["nan_loss", "finished"] and not result.ok
+    assert result.rows[0]["val_accuracy"] is None and result.rows[1]["val_accuracy"] is not None
+    with open(tmp_path / "cmp" / "comparison.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [r["status"] for r in table] == ["nan_loss", "finished"] and table[0]["val_loss"] == ""
+    again = compare(specs, out=tmp_path / "cmp", data_dir=tiny_data_dir, log=lambda line: None)
+    assert all(r["cached"] for r in again.rows)  # an ended NaN run is not trained again
+
+
+def test_ctrl_c_in_compare_exits_130_with_the_finished_rows_then_resumes(real_data, tmp_path):
+    fast, slow = tmp_path / "fast.yaml", tmp_path / "slow.yaml"
+    fast.write_text(TINY.format(name="fast", activation="relu", optimizer="adam").replace("epochs: 2", "epochs: 1")
+                    + "")
+    slow_text = ("spec_version: 1\nseed: 3\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
+                 "  - {units: 64, activation: relu}\n  - {units: 10, activation: softmax}\n"
+                 "compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}\n"
+                 "fit: {epochs: 30, batch_size: 32, verbose: 2}\ndata: {train_samples: 4000}\n")
+    slow.write_text(slow_text)
+    out = tmp_path / "cmp"
+    args = [sys.executable, "-m", "fmnist_spec", "compare", str(fast), str(slow), "--out", str(out)]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metadata = out / f".{run_key(load_spec(slow))}.partial" / "backup" / "training_metadata.json"
+    deadline = time.monotonic() + 300
+    while not metadata.is_file():
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "run the same command again" in err
+    with open(out / "comparison.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [(r["spec"], r["status"]) for r in table] == [("fast", "finished"), ("slow", "interrupted")]
+    slow.write_text(slow_text.replace("epochs: 30", "epochs: 30"))
+    lines = []
+    result = compare([load_spec(fast), load_spec(slow)], out=out, data=real_data, verbose=0, log=lines.append)
+    assert [r["status"] for r in result.rows] == ["finished", "finished"] and result.rows[0]["cached"]
+    assert lines[1].startswith(f"[2/2] {slow}: resuming 30 epochs")

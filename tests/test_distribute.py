@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import pytest
+from fmnist_spec.running.run_folder import RunFolder
 from conftest import ROOT
 
 from fmnist_spec import parse_spec
@@ -318,6 +319,10 @@ def test_mirrored_on_two_logical_cpus_matches_single_device(tmp_path):
     assert abs(accuracy[0] - accuracy[1]) <= 0.02
     history = json.loads((tmp_path / "mirrored" / "history.json").read_text())
     assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    # the same run folder whatever the strategy
+    files = {strategy: sorted(p.name for p in (tmp_path / strategy).iterdir()) for strategy in runs}
+    assert files["mirrored"] == files["default"] == sorted(RunFolder.FILES)
+    assert mirrored["status"] == "finished" and mirrored["epochs_finished"] == 1
 
 
 @pytest.mark.distributed
@@ -338,8 +343,7 @@ def test_two_workers_on_loopback_train_and_the_chiefs_model_loads(tmp_path, real
         finish(processes, timeout=1)
     outputs = [(tmp_path / f"worker{i}.out").read_text() for i in (0, 1)]
     assert codes == [0, 0], outputs
-    assert sorted(p.name for p in out.iterdir()) == ["history.json", "metrics.json", "model.keras",
-                                                    "spec.yaml", "worker-0.log", "worker-1.log"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(RunFolder.FILES + ("worker-0.log", "worker-1.log"))
     for i in (0, 1):
         log = (out / f"worker-{i}.log").read_text("utf-8")
         assert "cluster formed: 2 replica(s) in sync" in log and "Epoch 1/1" in log and "trained:" in log

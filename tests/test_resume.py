@@ -43,7 +43,7 @@ def test_nan_loss_stops_training_and_the_run_folder_says_so(tiny_data_dir, tmp_p
     result = train(parse_spec(NAN_SPEC), out=tmp_path / "run", data_dir=tiny_data_dir)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "nan_loss" and metrics["stopped_at"] == {"epoch": 1, "batch": 1}
-    assert "NaN" in metrics["message"] and result.metrics == metrics
+    assert "NaN" in metrics["message"] and result.metrics.as_dict() == metrics
     assert not (tmp_path / "run" / "model.keras").exists()
     assert not (tmp_path / "run" / "backup").exists()
     assert json.loads((tmp_path / "run" / "history.json").read_text())["loss"] == [None]  # 1 epoch, not 3
@@ -52,8 +52,8 @@ def test_nan_loss_stops_training_and_the_run_folder_says_so(tiny_data_dir, tmp_p
 def test_nan_with_several_steps_per_call_names_the_last_batch_checked(tiny_data_dir, tmp_path, capsys):
     spec = parse_spec(NAN_SPEC.replace("steps_per_execution: 1", "steps_per_execution: 4"))
     metrics = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir).metrics
-    assert metrics["status"] == "nan_loss" and metrics["stopped_at"] == {"epoch": 1, "batch": 4}
-    assert "by batch 4" in metrics["message"] and "steps_per_execution" in metrics["message"]
+    assert metrics.status == "nan_loss" and metrics.stopped_at == {"epoch": 1, "batch": 4}
+    assert "by batch 4" in metrics.message and "steps_per_execution" in metrics.message
     # Keras's own TerminateOnNaN line counts batches too (0-based), not calls of the train function
     assert "Batch 3: Invalid loss" in capsys.readouterr().out
 
@@ -71,11 +71,9 @@ def test_resume_without_a_backup_and_a_backup_without_resume_are_refused(tiny_da
     spec = parse_spec(SLOW_SPEC.replace("EPOCHS", "1").replace("data: {train_samples: 4000}", ""))
     with pytest.raises(RunFolderError, match="nothing to resume"):
         train(spec, out=tmp_path / "run", data_dir=tiny_data_dir, resume=True)
-    (tmp_path / "run" / "backup").mkdir(parents=True)
-    (tmp_path / "run" / "backup" / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
-    with pytest.raises(
-        RunFolderError, match=r"interrupted run \(2 epoch\(s\) finished\); continue it with --resume"
-    ):
+    (tmp_path / ".run.partial" / "backup").mkdir(parents=True)
+    (tmp_path / ".run.partial" / "backup" / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
+    with pytest.raises(RunFolderError, match=r"interrupted run \(2 epoch\(s\) finished\) waits in"):
         train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
 
 
@@ -102,13 +100,17 @@ def _start(spec, out, *extra):
 def _wait_for_first_epoch(process, out, timeout=120):
     """Until log.csv has a row and the backup records the finished epoch; the process must still run."""
     deadline = time.monotonic() + timeout
-    log, metadata = out / "log.csv", out / "backup" / "training_metadata.json"
+    log, metadata = _partial(out) / "log.csv", _partial(out) / "backup" / "training_metadata.json"
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         if log.is_file() and len(log.read_text().splitlines()) >= 2 and metadata.is_file():
             return
         time.sleep(0.05)
     pytest.fail("the first epoch did not finish in time")
+
+
+def _partial(out):
+    return out.parent / f".{out.name}.partial"
 
 
 def _epochs_in_log(out):
@@ -124,7 +126,8 @@ def _check_finished_run(out, epochs):
     assert metrics["status"] == "finished" and metrics["epochs"] == epochs
     model = load_model(out / "model.keras")
     assert model.count_params() == metrics["parameters"] == 784 * 256 + 256 + 2570
-    assert not (out / "backup").exists()
+    assert not (out / "backup").exists() and not _partial(out).exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and not p.name.endswith(".lock")]
     return history, metrics
 
 
@@ -136,9 +139,9 @@ def test_sigkill_after_an_epoch_then_resume_gives_every_epoch_once(real_data, tm
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     assert first.returncode == -signal.SIGKILL
-    assert (out / "backup").is_dir() and not (out / "model.keras").exists()
-    assert json.loads((out / "metrics.json").read_text())["status"] == "running"
-    killed_at = sorted(set(_epochs_in_log(out)))
+    assert (_partial(out) / "backup").is_dir() and not out.exists()
+    assert json.loads((_partial(out) / "metrics.json").read_text())["status"] == "running"
+    killed_at = sorted(set(_epochs_in_log(_partial(out))))
     assert killed_at and max(killed_at) < 3
 
     loaded = parse_spec(spec.read_text(), str(spec))
@@ -147,7 +150,7 @@ def test_sigkill_after_an_epoch_then_resume_gives_every_epoch_once(real_data, tm
     # resumed in this process (TensorFlow is already loaded here), as `train --resume` does
     result = train(loaded, out=out, data=real_data, verbose=0, resume=True)
     history, metrics = _check_finished_run(out, 4)
-    assert result.history == history
+    assert result.history == history and result.metrics.as_dict() == metrics
     assert metrics["resumed_from_epoch"] >= 1  # did not start again from epoch 0
     assert metrics["resumed_from_epoch"] in (len(killed_at), len(killed_at) - 1)
     assert history["accuracy"][-1] > history["accuracy"][0]
@@ -163,12 +166,13 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_exits_130(real_data, tmp_pa
     assert first.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert f"resume with: fmnist-spec train {spec} --out {out} --resume" in stderr
-    metrics = json.loads((out / "metrics.json").read_text())
+    partial = _partial(out)
+    metrics = json.loads((partial / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and 1 <= metrics["epochs_finished"] < 5
-    history = json.loads((out / "history.json").read_text())
+    history = json.loads((partial / "history.json").read_text())
     assert {len(values) for values in history.values()} == {metrics["epochs_finished"]}
-    assert (out / "backup").is_dir() and not (out / "model.keras").exists()
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no half-written temporary files
+    assert (partial / "backup").is_dir() and not out.exists()
+    assert not [p for p in partial.iterdir() if p.name.startswith(".")]  # no half-written temporary files
     # the printed command works: resume through the CLI (in this process) and finish
     assert main(["train", str(spec), "--out", str(out), "--resume"]) == 0
     _check_finished_run(out, 5)
@@ -177,6 +181,7 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_exits_130(real_data, tmp_pa
 def test_an_interrupted_run_with_every_epoch_done_resumes_to_evaluate_and_save(
     tiny_data_dir, tmp_path, monkeypatch
 ):
+    import fmnist_spec.running.run_folder as run_folder_module
     import fmnist_spec.running.train as train_module
 
     spec = parse_spec(
@@ -184,18 +189,19 @@ def test_an_interrupted_run_with_every_epoch_done_resumes_to_evaluate_and_save(
         .replace("data: {train_samples: 4000}", "")
         .replace("verbose: 2", "verbose: 0")
     )
-    real_save = train_module.save_model
+    real_save = run_folder_module.save_model
 
     def interrupted_save(model, path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "save_model", interrupted_save)
+    monkeypatch.setattr(run_folder_module, "save_model", interrupted_save)
     with pytest.raises(train_module.TrainingInterrupted) as stopped:
         train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
     assert (stopped.value.epochs_finished, stopped.value.epochs) == (2, 2)
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "interrupted"
-    monkeypatch.setattr(train_module, "save_model", real_save)
+    assert stopped.value.resumable
+    assert json.loads((tmp_path / ".run.partial" / "metrics.json").read_text())["status"] == "interrupted"
+    monkeypatch.setattr(run_folder_module, "save_model", real_save)
     result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir, resume=True)
-    assert result.metrics["status"] == "finished" and result.metrics["resumed_from_epoch"] == 2
+    assert result.metrics.status == "finished" and result.metrics.resumed_from_epoch == 2
     assert {len(v) for v in result.history.values()} == {2}
     assert (tmp_path / "run" / "model.keras").is_file() and not (tmp_path / "run" / "backup").exists()

@@ -14,7 +14,8 @@ from conftest import ROOT
 
 from fmnist_spec import parse_spec
 from fmnist_spec.to_keras.steps import BatchesPerCall
-from fmnist_spec.running.train import Splits, _plan, train
+from fmnist_spec.running.fit import _plan
+from fmnist_spec.running.train import Splits, train
 
 
 def _model(seed: int, dropout: bool = True):
@@ -132,7 +133,7 @@ def test_xla_keeps_keras_own_loop(jit_compile, steps):
 @pytest.fixture
 def evaluated(monkeypatch):
     """The number of images of every ``training._evaluate`` call, in order."""
-    from fmnist_spec.running import train as training
+    from fmnist_spec.running import fit as training
 
     sizes = []
     evaluate = training._evaluate
@@ -153,8 +154,8 @@ def test_validation_figures_are_fit_last_pass_and_equal_evaluate(real_data, tmp_
 
     splits = prepare(spec, real_data)
     again = result.model.evaluate(splits.x_val, splits.y_val, batch_size=1024, verbose=0, return_dict=True)
-    assert result.metrics["validation"] == {k: float(v) for k, v in again.items()}
-    assert result.metrics["validation"]["loss"] == result.history["val_loss"][-1]
+    assert result.metrics.validation == {k: float(v) for k, v in again.items()}
+    assert result.metrics.validation["loss"] == result.history["val_loss"][-1]
 
 
 def test_validation_is_evaluated_when_the_last_epoch_was_not_validated(tiny_data_dir, tmp_path, evaluated):
@@ -164,7 +165,7 @@ def test_validation_is_evaluated_when_the_last_epoch_was_not_validated(tiny_data
                       "fit: {epochs: 3, batch_size: 8, verbose: 0, validation_freq: 2}\n")
     result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
     assert evaluated == [10, 20]  # validation and test
-    assert set(result.metrics["validation"]) == {"loss", "accuracy"}
+    assert set(result.metrics.validation) == {"loss", "accuracy"}
 
 
 def test_console_command_runs_exit_handlers_and_flushes_before_leaving(tmp_path):

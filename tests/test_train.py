@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import keras
 import pytest
@@ -82,8 +83,8 @@ def test_same_seed_gives_the_same_history(tiny_data_dir, tmp_path, compile_extra
     first = train(parse_spec(text), out=tmp_path / "a", data_dir=tiny_data_dir)
     second = train(parse_spec(text), out=tmp_path / "b", data_dir=tiny_data_dir)
     assert first.history == second.history
-    assert first.metrics["validation"] == second.metrics["validation"]
-    assert first.metrics["test"] == second.metrics["test"]
+    assert first.metrics.validation == second.metrics.validation
+    assert first.metrics.test == second.metrics.test
 
 
 def test_steps_per_execution_does_not_change_the_history(tiny_data_dir, tmp_path):
@@ -101,7 +102,7 @@ def test_validation_freq_validates_only_those_epochs(tiny_data_dir, tmp_path, fr
     result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
     assert len(result.history["loss"]) == 3 and len(result.history["val_loss"]) == 3  # one entry per epoch
     assert sum(v is not None for v in result.history["val_loss"]) == validated  # None: not validated
-    assert set(result.metrics["validation"]) == {"loss", "accuracy"}
+    assert set(result.metrics.validation) == {"loss", "accuracy"}
     resolved = yaml.safe_load((tmp_path / "run" / "spec.yaml").read_text("utf-8"))
     assert parse_spec(yaml.safe_dump(resolved)).validation_freq == spec.validation_freq
 
@@ -127,10 +128,10 @@ def test_validation_batch_size_does_not_change_training(tiny_data_dir, tmp_path)
     assert small.history["val_loss"] == pytest.approx(large.history["val_loss"], rel=1e-5)
 
 
-def test_seed_argument_overrides_the_spec_and_is_recorded(tiny_data_dir, tmp_path):
+def test_a_seed_set_on_the_spec_is_recorded(tiny_data_dir, tmp_path):
     text = _seeded().replace("seed: 7\n", "")
-    first = train(parse_spec(text), seed=11, out=tmp_path / "a", data_dir=tiny_data_dir)
-    second = train(parse_spec(text), seed=11, out=tmp_path / "b", data_dir=tiny_data_dir)
+    first = train(replace(parse_spec(text), seed=11), out=tmp_path / "a", data_dir=tiny_data_dir)
+    second = train(replace(parse_spec(text), seed=11), out=tmp_path / "b", data_dir=tiny_data_dir)
     assert first.history == second.history
     assert yaml.safe_load((tmp_path / "a" / "spec.yaml").read_text("utf-8"))["seed"] == 11
 
@@ -138,10 +139,10 @@ def test_seed_argument_overrides_the_spec_and_is_recorded(tiny_data_dir, tmp_pat
 @pytest.mark.slow
 def test_one_epoch_on_real_fashion_mnist_beats_080(real_data, tmp_path):
     spec = load_spec(ROOT / "specs" / "relu_adam.yaml")
-    result = train(spec, epochs=1, out=tmp_path / "run", data=real_data, verbose=0)
-    assert result.metrics["samples"]["train"] == 48_000
-    assert result.metrics["validation"]["accuracy"] > 0.80
-    assert result.metrics["test"]["accuracy"] > 0.78
+    result = train(replace(spec, epochs=1), out=tmp_path / "run", data=real_data, verbose=0)
+    assert result.metrics.samples["train"] == 48_000
+    assert result.metrics.validation["accuracy"] > 0.80
+    assert result.metrics.test["accuracy"] > 0.78
     assert isinstance(result.model, keras.Sequential)
 
 

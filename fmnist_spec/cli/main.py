@@ -128,12 +128,11 @@ def _model_facts(model, style: str, saved, plotted) -> dict:
 
 
 def _where(spec, args):
-    """(spec with --distribute/--timeout applied, cluster or None); ValueError for bad arguments."""
+    """The spec with --distribute/--timeout/--workers/--worker-index applied; ValueError for bad arguments."""
     from ..running.distributed.cluster import cluster_from_args, cluster_from_env
 
     settings = spec.distribute
     strategy = args.distribute or settings.strategy
-    cluster = None
     if args.workers is not None or args.worker_index is not None:
         if args.workers is None or args.worker_index is None:
             raise ValueError("--workers and --worker-index go together: --workers HOST:PORT,HOST:PORT "
@@ -142,39 +141,34 @@ def _where(spec, args):
         if args.distribute not in (None, "multi_worker_mirrored"):
             raise ValueError(f"--workers starts a multi-worker run, but --distribute is {args.distribute}")
         strategy = "multi_worker_mirrored"
-    elif strategy == "multi_worker_mirrored":
+        settings = dataclasses.replace(settings, workers=tuple(cluster.workers), worker_index=cluster.index)
+    elif strategy == "multi_worker_mirrored" and settings.workers is None:
         cluster_from_env()  # a malformed TF_CONFIG is bad input
     if strategy != "mirrored" and settings.devices is not None:
         settings = dataclasses.replace(settings, devices=None)
     settings = dataclasses.replace(settings, strategy=strategy)
     if args.timeout is not None:
         settings = dataclasses.replace(settings, timeout_seconds=args.timeout)
-    return dataclasses.replace(spec, distribute=settings), cluster
+    return dataclasses.replace(spec, distribute=settings)
 
 
 def cmd_train(args) -> int:
     """Train a spec on Fashion-MNIST and write the run folder; with --workers, start one
     worker of a multi-worker cluster (MultiWorkerMirroredStrategy)."""
-    from ..files import check_writable_dir
     from ..running.train import default_out_dir
 
     spec = _load(args.spec, args.set)
     try:
-        spec, cluster = _where(spec, args)
+        spec = _where(spec, args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT
+    spec = dataclasses.replace(spec, epochs=args.epochs or spec.epochs, style=args.style or spec.style,
+                               seed=args.seed if args.seed is not None else spec.seed)
     out = args.out or str(default_out_dir(spec))
-    try:
-        check_writable_dir(out)
-    except OSError as exc:
-        print(f"error: --out: {exc}", file=sys.stderr)
-        return BAD_INPUT
     _quiet_tensorflow()
-    from ..running.data import DataError
-    from ..running.distributed.strategy import DistributeError
-    from ..running.run_folder import NAN_LOSS, RunFolderError
-    from ..running.train import TrainingInterrupted, train
+    from ..running.train import (DataError, DistributeError, RunFolderError, RunWriteError, TrainingInterrupted,
+                                 train)
 
     if args.tensorboard:
         import importlib.util
@@ -187,38 +181,40 @@ def cmd_train(args) -> int:
     # Keras's progress bar is for terminals; in a log file one line per epoch reads better.
     verbose = 2 if spec.verbose == "auto" and not sys.stdout.isatty() else None
     try:
-        result = train(spec, epochs=args.epochs, out=out, data_dir=args.data_dir,
-                       style=args.style, verbose=verbose, tensorboard=args.tensorboard,
-                       resume=args.resume, cluster=cluster, seed=args.seed)
-    except (DataError, DistributeError) as exc:
+        result = train(spec, out=out, overwrite=args.overwrite, resume=args.resume, data_dir=args.data_dir,
+                       verbose=verbose, tensorboard=args.tensorboard)
+    except (DataError, DistributeError, RunWriteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
     except RunFolderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT
     except TrainingInterrupted as exc:
+        if not exc.resumable:
+            print(f"\ninterrupted before the first epoch finished; nothing was kept", file=sys.stderr)
+            return INTERRUPTED
         again = ["fmnist-spec", "train", args.spec, "--out", out, "--resume"]
         again += ["--epochs", str(args.epochs)] if args.epochs else []
         again += ["--data-dir", args.data_dir] if args.data_dir else []
-        print(f"\ninterrupted: {exc.epochs_finished} of {exc.epochs} epochs finished and kept in {out} "
+        print(f"\ninterrupted: {exc.epochs_finished} of {exc.epochs} epochs finished and kept in {exc.partial_dir} "
               f"(backup/, log.csv, history.json)\nresume with: {' '.join(again)}", file=sys.stderr)
         return INTERRUPTED
     m = result.metrics
     if not result.is_chief:
-        print(f"\n{spec.name}: this worker finished {m['epochs']} epochs; the chief writes the run folder "
-              f"(validation accuracy {m['validation'].get('accuracy', float('nan')):.4f})")
+        print(f"\n{spec.name}: this worker finished {m.epochs} epochs; the chief writes the run folder "
+              f"(validation accuracy {m.validation.get('accuracy', float('nan')):.4f})")
         print(f"log: {result.out_dir}")
-        return OK
-    if m["status"] == NAN_LOSS:
-        print(f"error: {m['message']}\n  hint: lower the learning rate, check data.scale, or use a "
+        return FAILED if result.output_lost else OK
+    if m.status == "nan_loss":
+        print(f"error: {m.message}\n  hint: lower the learning rate, check data.scale, or use a "
               f"bounded activation; the run folder {result.out_dir} records status nan_loss", file=sys.stderr)
         return FAILED
-    train_acc = m["train"].get("accuracy", m["train"].get("sparse_categorical_accuracy"))
-    epochs = f"{m['epochs']} epoch" + ("s" if m["epochs"] != 1 else "")
-    print(f"\n{spec.name}: {epochs} in {m['fit_seconds']:.1f} s "
-          f"on {m['samples']['train']:,} images ({m['data_source']})")
+    train_acc = m.train.get("accuracy", m.train.get("sparse_categorical_accuracy"))
+    epochs = f"{m.epochs} epoch" + ("s" if m.epochs != 1 else "")
+    print(f"\n{spec.name}: {epochs} in {m.fit_seconds:.1f} s "
+          f"on {m.samples['train']:,} images ({m.data_source})")
     for split in ("train", "validation", "test"):
-        figures = ", ".join(f"{k} {v:.4f}" for k, v in m[split].items())
+        figures = ", ".join(f"{k} {v:.4f}" for k, v in getattr(m, split).items())
         print(f"  {split:<10} {figures}")
     if train_acc is None:
         print("  (add 'metrics: [accuracy]' to compile to see accuracy)")
@@ -226,6 +222,10 @@ def cmd_train(args) -> int:
           f"epoch log: {result.out_dir / 'log.csv'})")
     if args.tensorboard:
         print(f"TensorBoard logs: {args.tensorboard} (view with: tensorboard --logdir {args.tensorboard})")
+    if result.output_lost:
+        print(f"error: writing progress to stdout failed; the run finished and is in {result.out_dir}",
+              file=sys.stderr)
+        return FAILED
     return OK
 
 
@@ -332,18 +332,11 @@ _seed = _integer(0, 2**32 - 1)
 
 def cmd_compare(args) -> int:
     """Train several specs (reusing finished runs) and print one table of their figures."""
-    from ..files import check_writable_dir
-
     specs = [load_spec(path) for path in args.specs]
-    if args.out:
-        try:
-            check_writable_dir(args.out)
-        except OSError as exc:
-            print(f"error: --out: {exc}", file=sys.stderr)
-            return BAD_INPUT
+    specs = [dataclasses.replace(spec, epochs=args.epochs or spec.epochs) for spec in specs]
     _quiet_tensorflow()
+    from ..running.run_folder import RunFolderError
     from ..tools import compare as cmp
-    from ..running.data import DataError
 
     as_json = args.format == "json"
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if as_json else None
@@ -354,19 +347,23 @@ def cmd_compare(args) -> int:
     elif not sys.stdout.isatty() and all(spec.verbose == "auto" for spec in specs):
         verbose = 2
     try:
-        result = cmp.compare(specs, epochs=args.epochs, out=args.out, data_dir=args.data_dir,
-                             verbose=verbose, log=progress)
-    except DataError as exc:
+        result = cmp.compare(specs, out=args.out, data_dir=args.data_dir, verbose=verbose, log=progress)
+    except RunFolderError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return FAILED
+        return BAD_INPUT
+    except cmp.CompareInterrupted as exc:
+        result = exc.result
+        print(f"\ninterrupted: {len(result.rows) - 1} of {len(specs)} run(s) done; tables in {result.out_dir}; "
+              "run the same command again to continue", file=sys.stderr)
+        return INTERRUPTED
     if as_json:
         sys.stdout.write(cmp.to_json(result.rows))
-        return OK
+        return OK if result.ok else FAILED
     print()
     sys.stdout.write(cmp.to_text(result.rows))
     out = result.out_dir
     print(f"tables: {out / 'comparison.csv'}, {out / 'comparison.md'}; curves: {out / 'learning_curves.png'}")
-    return OK
+    return OK if result.ok else FAILED
 
 
 def add_compare_parser(sub) -> None:
@@ -497,6 +494,8 @@ def parser() -> argparse.ArgumentParser:
                    help="also write TensorBoard logs there (keras.callbacks.TensorBoard)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in the run folder from its last finished epoch")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run in the run folder (only once the new run has finished)")
     _add_set(p)
     p.add_argument("--distribute", choices=("default", "mirrored", "multi_worker_mirrored"),
                    help="override distribute.strategy (tf.distribute strategy)")

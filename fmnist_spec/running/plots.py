@@ -7,12 +7,12 @@ the other outputs (see :mod:`fmnist_spec.files`).
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_write
 from ..language.facts import CLASS_NAMES
 
 DPI = 100
@@ -35,12 +35,7 @@ def _save(figure, path: str | Path) -> None:
     """Save in the format the suffix names (``.png``; ``.svg`` and ``.pdf`` work too)."""
     path = Path(path)
     kind = path.suffix.lower().lstrip(".") or "png"
-    tmp = path.with_name(f".{path.name}.tmp.{kind}")
-    try:
-        figure.savefig(tmp, format=kind, dpi=DPI)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format=kind, dpi=DPI), suffix=f".{kind}")
 
 
 def learning_curves(histories: dict, path: str | Path, title: str = "Learning curves") -> None:
@@ -147,10 +142,6 @@ def draw_model(model, path: str | Path) -> None:
 
     check_graphviz()
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    try:
-        keras.utils.plot_model(model, to_file=str(tmp), show_shapes=True, show_layer_names=True,
-                               show_layer_activations=True, dpi=DPI)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: keras.utils.plot_model(model, to_file=str(tmp), show_shapes=True,
+                                                          show_layer_names=True, show_layer_activations=True,
+                                                          dpi=DPI), suffix=path.suffix)

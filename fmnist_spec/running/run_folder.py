@@ -1,17 +1,20 @@
-"""The run folder of ``train``: its files, its status, and resuming an interrupted run.
+"""The run folder: one type that owns its file names and reads and writes them.
 
-A run folder holds, when a run has finished::
+A published run folder (``runs/relu_adam/``) holds::
 
-    spec.yaml      the resolved spec (written first)
-    log.csv        one row per finished epoch (keras.callbacks.CSVLogger, append mode)
-    history.json   the same figures as lists, one value per epoch
-    metrics.json   final figures and "status": "finished", "nan_loss" or "interrupted"
-    model.keras    the trained model (finished runs only)
+    spec.yaml            the resolved spec (every default filled in)
+    log.csv              one row per finished epoch (keras.callbacks.CSVLogger)
+    history.json         the same figures as lists, one value per epoch (null for NaN)
+    learning_curves.png  loss and accuracy per epoch
+    metrics.json         final figures and status (:class:`fmnist_spec.running.metrics.Metrics`)
+    model.keras          the trained model (status finished only)
+    worker-<i>.log       multi-worker runs: one log per worker
 
-While a run is going, and after it was interrupted, ``backup/`` holds
-``keras.callbacks.BackupAndRestore``'s state as of the last finished epoch;
-it is deleted once the results are written. ``train --resume`` continues from
-it. Imports no TensorFlow.
+While a run trains it lives in ``.<name>.partial/`` beside the target, with
+``backup/`` (``keras.callbacks.BackupAndRestore``'s state after the last
+finished epoch); an interrupted run stays there for ``train --resume``.
+``.<name>.lock`` beside the target is the lock a training process holds.
+See ``docs/run-folder.md``. Imports no TensorFlow.
 """
 
 from __future__ import annotations
@@ -24,43 +27,175 @@ from pathlib import Path
 
 import yaml
 
-LOG = "log.csv"
-BACKUP = "backup"
-FINISHED, NAN_LOSS, INTERRUPTED, RUNNING = "finished", "nan_loss", "interrupted", "running"
-"""Values of ``status`` in metrics.json."""
+from ..files import remove_stale_temporaries, save_model, write_json, write_yaml
+from .metrics import Metrics
 
 
 class RunFolderError(Exception):
-    """The run folder does not fit what was asked (``--resume`` with nothing to
-    resume, an interrupted run without ``--resume``, or a changed spec). The
-    message says what to do; the CLI exits with status 2."""
+    """The run folder does not fit what was asked (nothing to resume, a changed
+    spec, a finished run without ``--overwrite``, an output path that would
+    overwrite something else). The message says what to do; the CLI exits 2."""
 
 
-def backup_dir(out_dir: str | Path) -> Path:
-    """``<out_dir>/backup``, the ``backup_dir`` of ``keras.callbacks.BackupAndRestore``."""
-    return Path(out_dir) / BACKUP
+class RunFolderBusy(RunFolderError):
+    """Another process holds the run folder's lock; raised before any work."""
 
 
-def has_backup(out_dir: str | Path) -> bool:
-    """True when an interrupted run left a backup in ``out_dir``."""
-    directory = backup_dir(out_dir)
-    return directory.is_dir() and any(directory.iterdir())
+class RunWriteError(Exception):
+    """The run folder could not be written (disk full, read-only, I/O error).
+    The message names the path and what is left usable; the CLI exits 1."""
 
 
-def remove_backup(out_dir: str | Path) -> None:
-    """Delete ``backup/`` once the run's results are written."""
-    shutil.rmtree(backup_dir(out_dir), ignore_errors=True)
+class RunFolder:
+    """A run folder's files (see the module doc). ``RunFolder("runs/x")`` touches nothing."""
 
+    SPEC, MODEL, METRICS, HISTORY = "spec.yaml", "model.keras", "metrics.json", "history.json"
+    LOG, CURVES, BACKUP = "log.csv", "learning_curves.png", "backup"
+    FILES = (SPEC, LOG, HISTORY, CURVES, METRICS, MODEL)
+    """Every file a finished single-process run has."""
 
-def backed_up_epochs(out_dir: str | Path) -> int:
-    """Epochs finished according to the backup (Keras's ``training_metadata.json``); 0 if none."""
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
-        path = backup_dir(out_dir) / name
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    # -- names ------------------------------------------------------------------------------
+    spec_path = property(lambda self: self.path / self.SPEC)
+    model_path = property(lambda self: self.path / self.MODEL)
+    metrics_path = property(lambda self: self.path / self.METRICS)
+    history_path = property(lambda self: self.path / self.HISTORY)
+    log_path = property(lambda self: self.path / self.LOG)
+    curves_path = property(lambda self: self.path / self.CURVES)
+    backup_path = property(lambda self: self.path / self.BACKUP)
+
+    def worker_log(self, name: str) -> Path:
+        """``<folder>/<name>.log``, e.g. ``worker-1.log``."""
+        return self.path / f"{name}.log"
+
+    @property
+    def partial(self) -> RunFolder:
+        """``<parent>/.<name>.partial``: where this run trains and where an interrupted run waits."""
+        return RunFolder(self.path.parent / f".{self.path.name}.partial")
+
+    @property
+    def lock_path(self) -> Path:
+        """``<parent>/.<name>.lock``: the lock file (outside the folder, which is renamed)."""
+        return self.path.parent / f".{self.path.name}.lock"
+
+    # -- reading ----------------------------------------------------------------------------
+    def holds_run(self) -> bool:
+        """True when ``metrics.json`` exists (written first, with status running)."""
+        return self.metrics_path.is_file()
+
+    def read_metrics(self) -> Metrics | None:
+        """The run's :class:`Metrics`, or None without a readable ``metrics.json``."""
         try:
-            return int(json.loads(path.read_text("utf-8"))["epoch"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return 0
+            return Metrics.from_dict(json.loads(self.metrics_path.read_text("utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def read_spec(self) -> dict | None:
+        """The resolved spec in ``spec.yaml``, or None."""
+        try:
+            data = yaml.safe_load(self.spec_path.read_text("utf-8"))
+        except (OSError, yaml.YAMLError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def read_history(self) -> dict:
+        """``history.json``: metric -> one value per epoch; ``{}`` when missing."""
+        try:
+            return json.loads(self.history_path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def read_log(self, epochs: int | None = None) -> dict:
+        """The history in ``log.csv`` (see :func:`read_log`)."""
+        return read_log(self.path, epochs)
+
+    # -- writing (each file atomically) -----------------------------------------------------
+    def write_spec(self, resolved: dict) -> None:
+        write_yaml(self.spec_path, resolved)
+
+    def write_metrics(self, metrics: Metrics) -> None:
+        write_json(self.metrics_path, metrics.as_dict())
+
+    def write_history(self, history: dict) -> None:
+        write_json(self.history_path, history)
+
+    def save_model(self, model) -> None:
+        save_model(model, self.model_path)
+
+    def write_curves(self, title: str, history: dict) -> None:
+        from .plots import learning_curves
+
+        learning_curves({title: history}, self.curves_path, title=f"{title}: learning curves")
+
+    def remove_temporaries(self) -> None:
+        """Delete temporary files of writers that were killed (their pid is gone)."""
+        if self.path.is_dir():
+            remove_stale_temporaries(self.path)
+
+    # -- the backup of an interrupted run ---------------------------------------------------
+    def has_backup(self) -> bool:
+        return self.backup_path.is_dir() and any(self.backup_path.iterdir())
+
+    def backed_up_epochs(self) -> int:
+        """Epochs finished according to Keras's ``training_metadata.json``; 0 if none."""
+        for name in ("training_metadata.json", "training_metadata.json.bkp"):
+            epoch = _metadata_epoch(self.backup_path / name)
+            if epoch is not None:
+                return epoch
+        return 0
+
+    def check_backup(self) -> int:
+        """Make sure the backup can be restored; return its epochs.
+
+        Keras writes ``latest.weights.h5`` and ``training_metadata.json`` after each
+        epoch and keeps the previous pair as ``*.bkp`` (``double_checkpoint``). A pair
+        whose HDF5 file does not open or whose metadata does not parse (a write cut
+        short by a full disk or a kill) is replaced by the previous pair.
+
+        Raises:
+            RunFolderError: neither pair is usable; the message says how to discard it.
+        """
+        latest = (self.backup_path / "latest.weights.h5", self.backup_path / "training_metadata.json")
+        previous = tuple(p.with_name(p.name + ".bkp") for p in latest)
+        problem = _pair_problem(*latest)
+        if problem is None:
+            return _metadata_epoch(latest[1])
+        if _pair_problem(*previous) is None:
+            for source, target in zip(previous, latest):
+                shutil.copyfile(source, target)
+            return _metadata_epoch(latest[1])
+        raise RunFolderError(
+            f"{self.backup_path}: the backup of the interrupted run is damaged ({problem}) and has no usable "
+            f"previous copy\n  hint: run again with --overwrite instead of --resume to discard it and start again")
+
+    def remove_backup(self) -> None:
+        shutil.rmtree(self.backup_path, ignore_errors=True)
+
+
+def _metadata_epoch(path: Path) -> int | None:
+    try:
+        return int(json.loads(path.read_text("utf-8"))["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _pair_problem(weights: Path, metadata: Path) -> str | None:
+    """Why a backup's weights and metadata cannot be restored, or None."""
+    if _metadata_epoch(metadata) is None:
+        return f"{metadata.name} is missing or unreadable"
+    try:
+        import h5py
+
+        with h5py.File(weights, "r") as fh:
+            fh.visit(lambda name: None)  # reads every group header
+    except Exception as exc:  # h5py raises OSError, KeyError or RuntimeError for damaged files
+        return f"{weights.name} does not open: {str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__}"
+    return None
 
 
 def _number(text: str):
@@ -83,7 +218,7 @@ def read_log(out_dir: str | Path, epochs: int | None = None) -> dict:
         out_dir: The run folder.
         epochs: Keep only epochs ``0 .. epochs - 1`` (None: all).
     """
-    path = Path(out_dir) / LOG
+    path = Path(out_dir) / RunFolder.LOG
     if not path.is_file():
         return {}
     rows: dict = {}
@@ -102,61 +237,3 @@ def read_log(out_dir: str | Path, epochs: int | None = None) -> dict:
         for key, value in rows[epoch].items():
             history.setdefault(key, []).append(value)
     return history
-
-
-def logged_epochs(out_dir: str | Path) -> list[int]:
-    """Epoch numbers (0-based) present in ``log.csv``, each once, in order."""
-    path = Path(out_dir) / LOG
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        found = {int(row["epoch"]) for row in csv.DictReader(fh) if (row.get("epoch") or "").isdigit()}
-    return sorted(found)
-
-
-def _comparable(resolved: dict) -> dict:
-    """The resolved spec without what may change on resume (epochs, warning settings)."""
-    data = json.loads(json.dumps(resolved))
-    data.get("fit", {}).pop("epochs", None)
-    data.pop("warnings", None)
-    return data
-
-
-def prepare(out_dir: Path, resolved: dict, resume: bool) -> int:
-    """Get ``out_dir`` ready for a fresh or a resumed run; return the epochs already done.
-
-    Raises:
-        RunFolderError: ``resume`` without a backup; a backup without
-            ``resume``; or a resumed spec that differs from the one the run
-            started with (other than ``fit.epochs``).
-    """
-    interrupted = has_backup(out_dir)
-    if resume and not interrupted:
-        raise RunFolderError(
-            f"{out_dir}: nothing to resume (no {BACKUP}/ folder: the run finished, or "
-            "never finished an epoch); run without --resume to start again"
-        )
-    if interrupted and not resume:
-        done = backed_up_epochs(out_dir)
-        raise RunFolderError(
-            f"{out_dir} holds an interrupted run ({done} epoch(s) finished); continue it "
-            f"with --resume, or remove {backup_dir(out_dir)} to start again"
-        )
-    if resume:
-        if not (out_dir / "spec.yaml").is_file():
-            raise RunFolderError(
-                f"{out_dir}: spec.yaml is missing, so the backup cannot be matched to a "
-                f"spec; remove {backup_dir(out_dir)} to start again"
-            )
-        previous = yaml.safe_load((out_dir / "spec.yaml").read_text("utf-8"))
-        if _comparable(previous) != _comparable(resolved):
-            raise RunFolderError(
-                f"{out_dir}: the spec differs from the one the interrupted run started "
-                f"with ({out_dir / 'spec.yaml'}); resume with that spec, or start a new "
-                "run in another --out"
-            )
-        return backed_up_epochs(out_dir)
-    for name in (LOG, "history.json", "metrics.json", "model.keras"):
-        (out_dir / name).unlink(missing_ok=True)
-    remove_backup(out_dir)
-    return 0

@@ -20,7 +20,6 @@ import numpy as np
 
 from ..language import facts
 
-RUN_MODEL, RUN_SPEC = "model.keras", "spec.yaml"
 DEFAULT_SCALE = 255.0
 
 
@@ -88,19 +87,22 @@ def locate(target: str | Path) -> tuple[Path, Path | None]:
     Raises:
         InputError: the path is neither a run folder with ``model.keras`` nor a ``.keras`` file.
     """
+    from ..running.run_folder import RunFolder
+
     target = Path(target)
     if target.is_dir():
-        model = target / RUN_MODEL
+        folder = RunFolder(target)
+        model = folder.model_path
         if not model.is_file():
-            raise InputError(f"{target}: no {RUN_MODEL} in this folder; expected a run folder written by "
+            raise InputError(f"{target}: no {RunFolder.MODEL} in this folder; expected a run folder written by "
                              f"'fmnist-spec train' or a .keras file")
-        spec = target / RUN_SPEC
+        spec = folder.spec_path
         return model, spec if spec.is_file() else None
     if target.suffix != ".keras" or not target.is_file():
         what = "no such file" if not target.exists() else "not a .keras file"
         raise InputError(f"{target}: {what}; expected a run folder or a .keras model file")
-    spec = target.with_name(RUN_SPEC)
-    return target, spec if target.name == RUN_MODEL and spec.is_file() else None
+    spec = RunFolder(target.parent).spec_path
+    return target, spec if target.name == RunFolder.MODEL and spec.is_file() else None
 
 
 def load(target: str | Path):

@@ -93,13 +93,17 @@ class StrategyLoop:
             return self.strategy.reduce("SUM", per_replica, axis=None)
         return step
 
-    def _run(self, step, dataset, phase: str) -> dict:
+    def _run(self, step, dataset, phase: str, on_batch=None) -> dict:
         totals = None
         self.beat(f"{phase}, at step 1")
         for i, batch in enumerate(self.strategy.experimental_distribute_dataset(dataset)):
             values = step(batch).numpy().astype(float).tolist()
             totals = values if totals is None else [a + b for a, b in zip(totals, values)]
             self.beat(f"{phase}, after step {i + 1}")
+            if on_batch is not None:
+                on_batch(i, {"loss": values[0] / values[1] if values[1] else float("nan")})
+                if self.model.stop_training:
+                    break
         if totals is None or totals[1] == 0:
             raise ValueError(f"{phase}: the dataset gave no samples")
         count = totals[1]
@@ -111,7 +115,7 @@ class StrategyLoop:
         """Loss and metrics over every sample of ``dataset``: ``{"loss": float, "accuracy": float, ...}``."""
         return self._run(self._eval_step, dataset, phase)
 
-    def fit(self, train, validation, epochs: int, log=None) -> dict:
+    def fit(self, train, validation, epochs: int, log=None, callbacks=None) -> dict:
         """Train for ``epochs`` passes over ``train``, evaluating ``validation`` after each.
 
         Args:
@@ -119,19 +123,37 @@ class StrategyLoop:
                 :func:`fmnist_spec.running.distributed.strategy.make_dataset`).
             epochs: Number of passes.
             log: Called with one line per epoch (``Epoch 1/5 - 3.1s - loss: ... - val_accuracy: ...``).
+            callbacks: A ``keras.callbacks.CallbackList``; called as ``fit`` calls it (train, epoch
+                and batch begin/end, the step's loss as the batch's ``logs``). A callback that sets
+                ``model.stop_training`` (``TerminateOnNaN``) ends training after that step.
 
         Returns:
             The history, as ``History.history``: name -> one float per epoch.
         """
         history: dict = {}
+        self.model.stop_training = False
+        if callbacks is not None:
+            callbacks.on_train_begin()
+        on_batch = callbacks.on_train_batch_end if callbacks is not None else None
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
-            figures = self._run(self._train_step, train, f"training epoch {epoch}/{epochs}")
-            val = self.evaluate(validation, f"validating epoch {epoch}/{epochs}")
-            figures.update({f"val_{k}": v for k, v in val.items()})
+            if callbacks is not None:
+                callbacks.on_epoch_begin(epoch - 1)
+            figures = self._run(self._train_step, train, f"training epoch {epoch}/{epochs}", on_batch)
+            if self.model.stop_training:
+                figures = {key: float("nan") for key in figures}
+            else:
+                val = self.evaluate(validation, f"validating epoch {epoch}/{epochs}")
+                figures.update({f"val_{k}": v for k, v in val.items()})
             for key, value in figures.items():
                 history.setdefault(key, []).append(value)
             if log is not None:
                 shown = " - ".join(f"{k}: {v:.4f}" for k, v in figures.items())
                 log(f"Epoch {epoch}/{epochs} - {time.perf_counter() - start:.1f}s - {shown}")
+            if callbacks is not None:
+                callbacks.on_epoch_end(epoch - 1, dict(figures))
+            if self.model.stop_training:
+                break
+        if callbacks is not None:
+            callbacks.on_train_end()
         return history

@@ -1,0 +1,53 @@
+"""Preparing the data as the notes do (``../shared/seeds``): pixels divided by
+``scale``, optionally reshaped to 784, the 60,000 training images split with
+scikit-learn's ``train_test_split(test_size=0.2, random_state=42)`` into
+48,000 for training and 12,000 for validation; the 10,000 test images are only
+evaluated. No TensorFlow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from ..language.spec import Spec
+from .data import FashionMNIST
+
+
+@dataclass
+class Splits:
+    """Prepared arrays: images ``(n, 28, 28)`` or ``(n, 784)`` float32 in
+    0..255/scale, labels ``(n,)`` uint8."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    def samples(self) -> dict:
+        """``{"train": n, "validation": n, "test": n}``."""
+        return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
+
+
+def prepare(spec: Spec, data: FashionMNIST) -> Splits:
+    """Scale, reshape and split the data as ``spec.data`` says.
+
+    The uint8 images are split first and each part is then scaled once into a
+    new float32 array (``np.divide(..., dtype=float32)``, no float64 and no
+    intermediate copy), so the peak is about one float32 copy of the data:
+    188 MB for the 60,000 training images instead of the notes' 2 x 376 MB
+    of float64. The values are the same as scaling before the split.
+    """
+    def scaled(images: np.ndarray) -> np.ndarray:
+        out = np.divide(images, np.float32(spec.scale), dtype=np.float32)
+        return out.reshape(len(out), -1) if spec.flatten else out
+
+    images, labels = data.train_images, data.train_labels
+    if spec.train_samples is not None:
+        images, labels = images[: spec.train_samples], labels[: spec.train_samples]
+    x_train, x_val, y_train, y_val = train_test_split(
+        images, labels, test_size=spec.test_size, random_state=spec.random_state)
+    return Splits(scaled(x_train), y_train, scaled(x_val), y_val, scaled(data.test_images), data.test_labels)
