@@ -184,11 +184,10 @@ def _plan(model, spec: Spec, splits: Splits) -> BatchesPerCall:
 
 def _build(spec: Spec, strategy=None):
     from ..to_keras.builder import build_model, compile_model
+    from ..to_keras.compat import steps_per_execution_under_strategy
 
-    if strategy is not None and spec.steps_per_execution != 1:
-        # Keras 3.15's multi-step loop fails on a distributed dataset ("You must feed a value for
-        # placeholder tensor ... while/cond/Placeholder_1"): one step per call under a strategy.
-        spec = replace(spec, steps_per_execution=1)
+    spec = replace(spec, steps_per_execution=steps_per_execution_under_strategy(spec.steps_per_execution,
+                                                                                  strategy))
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_model(spec)
         compile_model(model, spec)

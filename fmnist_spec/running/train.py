@@ -115,16 +115,6 @@ def set_threads(intra_op: int, inter_op: int) -> None:
                           stacklevel=3)
 
 
-def _cause(message: str) -> str:
-    """The informative line of a TensorFlow runtime error (not "Graph execution error:")."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    for line in lines:
-        if any(word in line for word in ("aborted", "unhealthy", "Connection", "Deadline", "crashed")):
-            return line[:300]
-    useful = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node", "File "))]
-    return (useful or lines or ["(no message)"])[0][:300]
-
-
 def _where_batch(spec: Spec, batch: int) -> str:
     """Keras checks the loss once per call of ``steps_per_execution`` batches."""
     if spec.steps_per_execution == 1:

@@ -52,7 +52,7 @@ WORKAROUNDS = (
         "time on the CPU; the model's train_step is swapped for one running several batches per call",
         "no upstream issue found (performance, measured in benchmarks/RESULTS.md); related: "
         "keras-team/keras#20344 (steps_per_execution > 32 with tf.data fails)",
-        "running/train.py _plan and fit",
+        "running/fit.py _plan and fit_default",
         "test_train_step_still_takes_one_data_argument, test_keras_helpers_batches_per_call_uses_still_exist",
     ),
     Workaround(
@@ -61,7 +61,7 @@ WORKAROUNDS = (
         "placeholder tensor ... while/cond/Placeholder_1'): one step per call",
         "no upstream issue found for this error; Keras 3 with MultiWorkerMirroredStrategy in general: "
         "keras-team/keras#20585, tensorflow/tensorflow#72388",
-        "running/train.py _build",
+        "running/fit.py _build",
         "test_steps_per_execution_still_fails_under_a_mirrored_strategy",
     ),
     Workaround(
@@ -69,8 +69,7 @@ WORKAROUNDS = (
         "TensorFlow runtime errors start with 'Graph execution error:' and 'Detected at node' lines and "
         "a traceback; the informative line is found by parsing the text",
         "no upstream issue (message format, not a bug)",
-        "running/train.py _fit_multi_worker (today its _cause, which returns '2 root error(s) found.' "
-        "for a multi-replica error; this one returns the op's message)",
+        "running/distributed/fit_workers.py fit_multi_worker",
         "test_tensorflow_error_text_still_has_the_parsed_shape",
     ),
     Workaround(

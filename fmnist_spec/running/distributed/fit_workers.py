@@ -91,9 +91,9 @@ def fit_multi_worker(job: Job) -> Fitted:
             validation = last_validation(history, spec.epochs)  # StrategyLoop validates every epoch
             test = loop.evaluate(test_ds, "evaluating the test set")
         except tf.errors.OpError as exc:
-            from ..train import _cause
+            from ...to_keras.compat import tensorflow_error_cause
 
-            first = _cause(exc.message or str(exc))
+            first = tensorflow_error_cause(exc.message or str(exc))
             log(f"failed while {watchdog.phase}: {type(exc).__name__}: {first}")
             raise DistributeError(f"{cluster.name} failed while {watchdog.phase}: {type(exc).__name__}: {first}\n"
                                   "  hint: another worker probably stopped; see its log") from None
