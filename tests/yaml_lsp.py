@@ -246,6 +246,7 @@ def completion_labels(server: YamlLanguageServer, folder: Path, schema: Path, bo
     """Labels completion offers in a document with ``body`` at ``line`` (of ``body``) and ``column``."""
     path = folder / name
     text = document(schema, body)
+    folder.mkdir(parents=True, exist_ok=True)
     path.write_text(text, "utf-8")
     server.open(path, text)
     try:
