@@ -9,7 +9,7 @@ Keras's defaults (batch size 32, no validation during fit), then
 
 The notes load the data with ``keras.datasets.fashion_mnist.load_data()``;
 here the same four IDX files fmnist-spec reads are read with
-:func:`fmnist_spec.data.load_fashion_mnist` (no TensorFlow involved), so both
+:func:`fmnist_spec.running.data.load_fashion_mnist` (no TensorFlow involved), so both
 sides train on identical arrays. Run by hand::
 
     python benchmarks/baseline_keras.py [--epochs 5] [--train-samples N]
@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fmnist_spec.data import load_fashion_mnist
+from fmnist_spec.running.data import load_fashion_mnist
 
 
 def main() -> None:

@@ -69,7 +69,7 @@ def child(settings: dict, epochs: int) -> dict:
     import keras
     from sklearn.model_selection import train_test_split
 
-    from fmnist_spec.data import load_fashion_mnist
+    from fmnist_spec.running.data import load_fashion_mnist
 
     data = load_fashion_mnist(download=False)
     if settings["dtype"] == "float64":
@@ -89,8 +89,8 @@ def child(settings: dict, epochs: int) -> dict:
         fit_args["validation_data"] = (x_val, y_val)
         fit_args["validation_batch_size"] = settings.get("validation_batch_size")
     start, cpu_start = time.perf_counter(), time.process_time()
-    if settings.get("batches_per_call"):  # fmnist-spec's default: fmnist_spec.steps
-        from fmnist_spec.steps import BatchesPerCall
+    if settings.get("batches_per_call"):  # fmnist-spec's default: fmnist_spec.to_keras.steps
+        from fmnist_spec.to_keras.steps import BatchesPerCall
 
         plan = BatchesPerCall(32, settings["batches_per_call"], len(y_train))
         with plan.installed(model):

@@ -8,29 +8,29 @@ run (:mod:`.training`). Importing this package does not import TensorFlow;
 """
 
 from .errors import Problem, SpecError
-from .spec import Spec
-from .validation import load_spec, parse_spec, validate
+from .language.spec import Spec
+from .language.validation import load_spec, parse_spec, validate
 
 __version__ = "0.1.0"
 
 
 def build_model(spec, style=None):
-    """Build the ``keras.Sequential`` of ``spec``; see :func:`fmnist_spec.builder.build_model`."""
-    from .builder import build_model as _build
+    """Build the ``keras.Sequential`` of ``spec``; see :func:`fmnist_spec.to_keras.builder.build_model`."""
+    from .to_keras.builder import build_model as _build
 
     return _build(spec, style)
 
 
 def train(spec, **kwargs):
-    """Train ``spec`` on Fashion-MNIST; see :func:`fmnist_spec.training.train`."""
-    from .training import train as _train
+    """Train ``spec`` on Fashion-MNIST; see :func:`fmnist_spec.running.train.train`."""
+    from .running.train import train as _train
 
     return _train(spec, **kwargs)
 
 
 def load_model(path):
-    """Load a saved model safely; see :func:`fmnist_spec.builder.load_model`."""
-    from .builder import load_model as _load
+    """Load a saved model safely; see :func:`fmnist_spec.to_keras.builder.load_model`."""
+    from .to_keras.builder import load_model as _load
 
     return _load(path)
 

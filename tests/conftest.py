@@ -37,7 +37,7 @@ def tiny_data_dir(tmp_path):
 
 @pytest.fixture(scope="session")
 def real_data():
-    from fmnist_spec.data import DataError, load_fashion_mnist
+    from fmnist_spec.running.data import DataError, load_fashion_mnist
 
     try:
         return load_fashion_mnist(download=False)

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import ROOT, SPECS
 from fmnist_spec import build_model, load_model, load_spec, parse_spec
-from fmnist_spec.names import graph_name, is_graph_safe
+from fmnist_spec.language.names import graph_name, is_graph_safe
 
 
 def _architecture(model):
@@ -43,7 +43,7 @@ def test_layer_arguments_reach_keras():
     assert dropout.rate == 0.3
     assert dense.use_bias is False and dense.count_params() == 7840
     assert float(np.abs(dense.kernel.numpy()).sum()) == 0.0
-    from fmnist_spec.builder import compile_model
+    from fmnist_spec.to_keras.builder import compile_model
 
     compile_model(model, spec)
     opt = model.optimizer
@@ -73,7 +73,7 @@ def test_unsafe_model_name_builds_summarises_trains_saves_and_loads(name, tmp_pa
                       "  - {name: output, units: 10, activation: softmax}\n"
                       "compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}\n"
                       "data: {flatten: true}\n")
-    from fmnist_spec.builder import compile_model
+    from fmnist_spec.to_keras.builder import compile_model
 
     model = build_model(spec)
     model.summary()
@@ -106,7 +106,7 @@ def test_whole_numbers_reach_keras_as_floats_where_keras_wants_floats():
                       "  loss: sparse_categorical_crossentropy\n")
     assert spec.optimizer.arguments["learning_rate"] == 1.0
     assert isinstance(spec.optimizer.arguments["learning_rate"], float)  # keras: "should be float" for int 1
-    from fmnist_spec.builder import compile_model
+    from fmnist_spec.to_keras.builder import compile_model
 
     model = build_model(spec)
     compile_model(model, spec)

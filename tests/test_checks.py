@@ -1,6 +1,6 @@
 from fmnist_spec import parse_spec
-from fmnist_spec.validation import check_source
-from fmnist_spec.yaml_source import parse_text
+from fmnist_spec.language.validation import check_source
+from fmnist_spec.source.yaml_source import parse_text
 
 HEAD = "spec_version: 1\nlayers:\n"
 TAIL = "compile: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}\n"

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import ROOT, SPECS, write_fashion_dir
 from fmnist_spec import build_model, load_spec, parse_spec
-from fmnist_spec.builder import make_optimizer
-from fmnist_spec.codegen import generate
+from fmnist_spec.to_keras.builder import make_optimizer
+from fmnist_spec.tools.codegen import generate
 
 STYLES = ("list", "add")
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 from conftest import ROOT
 from fmnist_spec import load_spec, parse_spec
-from fmnist_spec.compare import COLUMNS, compare, run_key
+from fmnist_spec.tools.compare import COLUMNS, compare, run_key
 from png_check import assert_real_png
 
 TINY = ("spec_version: 1\nname: {name}\nseed: 1\nlayers:\n"
@@ -63,7 +63,7 @@ def test_compare_writes_tables_and_runs_then_reuses_finished_runs(tiny_data_dir,
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr("fmnist_spec.training.train", no_training)
+    monkeypatch.setattr("fmnist_spec.running.train.train", no_training)
     lines.clear()
     second = compare(specs, out=tmp_path / "cmp", data_dir=tiny_data_dir, log=lines.append)
     assert all(r["cached"] for r in second.rows) and all("cached, not retrained" in line for line in lines)

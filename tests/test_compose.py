@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT, SPECS
 from fmnist_spec import load_spec, validate
-from fmnist_spec.compose import compose
+from fmnist_spec.source.compose import compose
 
 RELU_ADAM = ROOT / "specs" / "relu_adam.yaml"
 

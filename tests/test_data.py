@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import write_fashion_dir, write_idx
-from fmnist_spec import data as data_mod
-from fmnist_spec.data import DataError, load_fashion_mnist, read_idx
+from fmnist_spec.running import data as data_mod
+from fmnist_spec.running.data import DataError, load_fashion_mnist, read_idx
 
 
 def test_reads_tiny_idx_files_written_by_the_test(tiny_data_dir):

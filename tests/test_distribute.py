@@ -21,7 +21,7 @@ from conftest import ROOT
 
 from fmnist_spec import parse_spec
 from fmnist_spec.cli import main
-from fmnist_spec.cluster import (
+from fmnist_spec.running.distributed.cluster import (
     Cluster,
     DistributeError,
     cluster_from_args,
@@ -104,14 +104,15 @@ def test_distribute_section_defaults_and_resolves():
     assert spec.distribute.per_replica_batch_size is None and spec.distribute.timeout_seconds == 120
     resolved = spec.resolved()["distribute"]
     assert resolved == {"strategy": "mirrored", "devices": ["/cpu:0", "/cpu:1"],
-                        "per_replica_batch_size": None, "timeout_seconds": 120}
+                        "per_replica_batch_size": None, "timeout_seconds": 120,
+                        "workers": None, "worker_index": None}
     plain = parse_spec("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
                        "  - {units: 10, activation: softmax}\ncompile: {loss: sparse_categorical_crossentropy}\n")
     assert plain.distribute.strategy == "default"
 
 
 def test_global_batch_size_follows_per_replica_batch_size():
-    from fmnist_spec.distribute import global_batch_size
+    from fmnist_spec.running.distributed.strategy import global_batch_size
 
     spec = parse_spec(SPEC.format(samples=100, strategy="mirrored", extra=", per_replica_batch_size: 16"))
     assert global_batch_size(spec.distribute, spec.batch_size, replicas=2) == 32
@@ -188,7 +189,7 @@ def test_rendezvous_does_not_count_a_peer_that_gave_up_before_the_answer():
     # The peer's side is played here: it answers every hello with "ok" on its own port, so
     # worker-0 reaches it; but its one hello to worker-0 is abandoned before the answer (as a
     # peer whose wait timed out). worker-0 must not count that hello and must keep waiting.
-    from fmnist_spec.cluster import _token
+    from fmnist_spec.running.distributed.cluster import _token
 
     ports = free_ports(2)
     cluster = cluster_from_args(f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}", 0)
@@ -247,8 +248,8 @@ def test_rendezvous_tells_workers_of_another_cluster_apart():
 def test_devices_that_cannot_be_made_are_a_clear_error():
     import tensorflow as tf
 
-    from fmnist_spec.distribute import make_strategy
-    from fmnist_spec.spec import DistributeSpec
+    from fmnist_spec.running.distributed.strategy import make_strategy
+    from fmnist_spec.language.spec import DistributeSpec
 
     tf.constant(1.0)  # TensorFlow has initialised its devices in this process
     with pytest.raises(DistributeError, match="needs 6 CPU devices but TensorFlow has already initialised"):
@@ -259,7 +260,7 @@ def test_devices_that_cannot_be_made_are_a_clear_error():
 
 def test_watchdog_ends_a_process_that_makes_no_progress():
     code = ("import sys, time\n"
-            "from fmnist_spec.distribute import Watchdog\n"
+            "from fmnist_spec.running.distributed.strategy import Watchdog\n"
             "def expire(phase, waited): print(f'error: no progress for {waited:.1f} s while {phase}', flush=True)\n"
             "dog = Watchdog(0.5, expire, 'step 1').start()\n"
             "for i in range(3): time.sleep(0.2); dog.beat(f'after step {i + 1}')\n"
@@ -324,7 +325,7 @@ def test_two_workers_on_loopback_train_and_the_chiefs_model_loads(tmp_path, real
     import keras
 
     from fmnist_spec import load_model, load_spec
-    from fmnist_spec.training import prepare
+    from fmnist_spec.running.train import prepare
 
     spec = spec_file(tmp_path, samples=4000, strategy="multi_worker_mirrored")
     workers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))

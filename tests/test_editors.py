@@ -20,8 +20,8 @@ from conftest import BAD_SPECS, ROOT, SPECS
 from yaml_lsp import POSITIONS, SERVER, YamlLanguageServer, completion_labels, default_settings
 
 from fmnist_spec.errors import SpecError
-from fmnist_spec.schema import OPTIMIZER_CLASSES, default, default_optimizer, schema, schema_problems
-from fmnist_spec.yaml_source import read_source
+from fmnist_spec.language.schema import OPTIMIZER_CLASSES, default, default_optimizer, schema, schema_problems
+from fmnist_spec.source.yaml_source import read_source
 
 SCHEMA = ROOT / "schemas" / "model-spec.schema.json"
 EVERY_KEY = Path(__file__).parent / "editor_specs" / "every_key.yaml"
@@ -149,7 +149,7 @@ def test_a_value_that_is_neither_name_nor_mapping_gets_one_diagnostic(server, wo
 # --- completion -------------------------------------------------------------------------------
 def _expected_names() -> dict:
     """The names each tested position must offer, from the package's registries and the schema."""
-    from fmnist_spec.layers import LAYERS, LOSSES, OPTIMIZERS
+    from fmnist_spec.to_keras.layers import LAYERS, LOSSES, OPTIMIZERS
 
     assert {name.lower() for name in OPTIMIZERS} == set(OPTIMIZER_CLASSES)
     dense = schema()["$defs"]["Dense"]["properties"]
@@ -191,7 +191,7 @@ def test_top_level_compile_item_inserts_the_key_with_its_colon(server, workspace
 
 
 def test_optimizer_mapping_type_offers_every_optimizer_class(server, workspace):
-    from fmnist_spec.layers import OPTIMIZERS
+    from fmnist_spec.to_keras.layers import OPTIMIZERS
 
     path = workspace / "completion" / "optimizer_type.yaml"
     _open(server, path, "spec_version: 1\ncompile:\n  optimizer:\n    type: \n")
@@ -220,6 +220,26 @@ def test_every_default_is_written_in_its_description_for_hover():
     missing = [node["title"] for node in _with_defaults(schema())
                if f"Default: {_shown(node['default'])}" not in node.get("description", "")]
     assert missing == []
+
+
+def _any_ofs(node):
+    if isinstance(node, dict):
+        if "anyOf" in node:
+            yield node
+        for key, value in node.items():
+            if key != "if":  # an if's anyOf combines conditions, not values
+                yield from _any_ofs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _any_ofs(value)
+
+
+def test_every_any_of_has_an_untitled_first_branch_and_titled_others():
+    """Hover shows the key's own title and description for the usual value, and one header, not 'X || X'."""
+    wrong = [node.get("title") for node in _any_ofs(schema())
+             if {"title", "description"} & set(node["anyOf"][0])
+             or not all("title" in branch for branch in node["anyOf"][1:])]
+    assert wrong == []
 
 
 NAMES = ("spec_version: 1\nlayers:\n  - {units: 10, activation: softmax}\n"
@@ -299,7 +319,7 @@ def test_installed_schema_gives_a_spec_anywhere_completion_and_checks(tmp_path, 
 
 def test_schema_install_writes_the_packaged_schema_to_the_default_folder(tmp_path, monkeypatch, capsys):
     from fmnist_spec.cli import main
-    from fmnist_spec.schema import schema_text
+    from fmnist_spec.language.schema import schema_text
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert main(["schema", "--install"]) == 0

@@ -8,8 +8,8 @@ from PIL import Image
 from conftest import write_fashion_dir
 from fmnist_spec import build_model, load_model, parse_spec, train
 from fmnist_spec.cli import main
-from fmnist_spec.evaluate import InputError, evaluate, predict, read_image
-from fmnist_spec.facts import CLASS_NAMES
+from fmnist_spec.tools.evaluate import InputError, evaluate, predict, read_image
+from fmnist_spec.language.facts import CLASS_NAMES
 from fmnist_spec.files import save_model
 from png_check import assert_real_png
 
@@ -78,7 +78,7 @@ def test_a_logits_model_gets_softmax_before_the_loss(tiny, tmp_path):
         evaluation = evaluate(target, data_dir=tiny)
         assert evaluation.preparation.from_logits
         assert evaluation.loss == pytest.approx(result.metrics["test"]["loss"], rel=1e-4)
-    from fmnist_spec.data import read_dir
+    from fmnist_spec.running.data import read_dir
 
     image = read_dir(tiny).test_images[0]
     logits = result.model.predict(image[None].astype(np.float32) / 255.0, verbose=0)[0]
@@ -115,7 +115,7 @@ def write_png(path, pixels, mode="L"):
 
 
 def test_predict_names_the_class_the_model_ranks_first(run, tiny, tmp_path, capsys):
-    from fmnist_spec.data import read_dir
+    from fmnist_spec.running.data import read_dir
 
     test_images = read_dir(tiny).test_images[:4]
     paths = [write_png(tmp_path / f"img{i}.png", image) for i, image in enumerate(test_images)]
@@ -153,7 +153,7 @@ def test_predict_refuses_a_file_that_is_no_image(run, tmp_path, capsys):
 def test_compare_evaluate_and_predict_on_real_fashion_mnist(real_data, tmp_path):
     from conftest import ROOT
     from fmnist_spec import load_spec
-    from fmnist_spec.compare import compare
+    from fmnist_spec.tools.compare import compare
 
     spec = load_spec(ROOT / "specs" / "relu_adam.yaml")
     [row] = compare([spec], epochs=1, out=tmp_path / "cmp", data=real_data, verbose=0,

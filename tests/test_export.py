@@ -8,8 +8,8 @@ import pytest
 
 from conftest import ROOT, SPECS
 from fmnist_spec import SpecError, build_model, load_spec, parse_spec
-from fmnist_spec.builder import compile_model
-from fmnist_spec.export import export_text
+from fmnist_spec.to_keras.builder import compile_model
+from fmnist_spec.tools.export import export_text
 
 
 def _architecture(model, spec):
@@ -74,7 +74,7 @@ def test_compiled_model_with_every_spec_argument_round_trips(tmp_path):
 
 
 def test_model_of_a_training_run_exports_to_its_spec(tmp_path, tiny_data_dir):
-    from fmnist_spec.training import train  # the package attribute is shadowed once the module is imported
+    from fmnist_spec.running.train import train  # the package attribute is shadowed once the module is imported
 
     spec = load_spec(ROOT / "specs" / "sgd_nesterov.yaml", ["fit.epochs=1", "data.train_samples=40"])
     result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir, verbose=0)

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from conftest import SPECS
 from fmnist_spec import SpecError, parse_spec, validate
-from fmnist_spec.validation import check_source
-from fmnist_spec.yaml_source import parse_text
+from fmnist_spec.language.validation import check_source
+from fmnist_spec.source.yaml_source import parse_text
 
 EXAMPLES = int(os.environ.get("FMNIST_FUZZ_EXAMPLES", "200"))
 """Examples per property; set FMNIST_FUZZ_EXAMPLES=5000 for a longer, randomised run by hand."""
@@ -191,7 +191,7 @@ def test_shipped_specs_with_a_random_value_give_located_problems_or_success(text
     except SpecError as err:
         assert err.line is not None
         return
-    from fmnist_spec.shapes import infer
+    from fmnist_spec.language.shapes import infer
 
     rows = infer(spec.data["layers"], spec.input_shape)
     assert rows[-1].output_shape == (None, 10)

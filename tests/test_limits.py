@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 
 from fmnist_spec import SpecError, parse_spec, validate
-from fmnist_spec.yaml_source import MAX_BYTES
+from fmnist_spec.source.yaml_source import MAX_BYTES
 
 SECONDS = 5.0
 PEAK_BYTES = 100 * 2**20

@@ -3,7 +3,7 @@ import pytest
 
 from conftest import ROOT
 from fmnist_spec.cli import main
-from fmnist_spec.plots import confusion_matrix, confusion_png, learning_curves
+from fmnist_spec.running.plots import confusion_matrix, confusion_png, learning_curves
 from png_check import assert_real_png
 
 HISTORY = {"loss": [0.9, 0.6, 0.5], "accuracy": [0.70, 0.80, 0.83],
@@ -45,7 +45,7 @@ def test_build_plot_draws_the_model(tmp_path, capsys):
 
 
 def test_build_plot_without_graphviz_says_how_to_install_it(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("fmnist_spec.plots.shutil.which", lambda name: None)
+    monkeypatch.setattr("fmnist_spec.running.plots.shutil.which", lambda name: None)
     assert main(["build", str(ROOT / "specs" / "relu_flatten.yaml"), "--plot", str(tmp_path / "m.png")]) == 1
     err = capsys.readouterr().err
     assert "Graphviz's 'dot' program was not found on PATH" in err

@@ -9,7 +9,7 @@ import yaml
 
 from conftest import ROOT, SPECS
 from fmnist_spec import SpecError, load_spec, parse_spec
-from fmnist_spec.render import render
+from fmnist_spec.tools.render import render
 
 RELU_ADAM = ROOT / "specs" / "relu_adam.yaml"  # extends relu_flatten.yaml, sets the optimizer
 RELU_FLATTEN = ROOT / "specs" / "relu_flatten.yaml"

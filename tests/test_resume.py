@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT
 from fmnist_spec import load_model, parse_spec, train
 from fmnist_spec.cli import main
-from fmnist_spec.runs import RunFolderError, read_log
+from fmnist_spec.running.run_folder import RunFolderError, read_log
 
 NAN_SPEC = """spec_version: 1
 seed: 1
@@ -177,7 +177,7 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_exits_130(real_data, tmp_pa
 def test_an_interrupted_run_with_every_epoch_done_resumes_to_evaluate_and_save(
     tiny_data_dir, tmp_path, monkeypatch
 ):
-    import fmnist_spec.training as train_module
+    import fmnist_spec.running.train as train_module
 
     spec = parse_spec(
         SLOW_SPEC.replace("EPOCHS", "2")

@@ -5,8 +5,8 @@ import jsonschema
 import pytest
 
 from conftest import ROOT, SPECS
-from fmnist_spec.schema import did_you_mean, schema, schema_text
-from fmnist_spec.yaml_source import read_source
+from fmnist_spec.language.schema import did_you_mean, schema, schema_text
+from fmnist_spec.source.yaml_source import read_source
 
 
 def test_published_schema_is_the_packaged_one():

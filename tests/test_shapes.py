@@ -2,7 +2,7 @@ import pytest
 
 from conftest import SPECS
 from fmnist_spec import build_model, load_spec
-from fmnist_spec.shapes import infer
+from fmnist_spec.language.shapes import infer
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.name for p in SPECS])

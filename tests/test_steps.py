@@ -1,4 +1,4 @@
-"""Batches per train_step call (fmnist_spec.steps): the same training as plain Keras fit."""
+"""Batches per train_step call (fmnist_spec.to_keras.steps): the same training as plain Keras fit."""
 
 import json
 import os
@@ -13,8 +13,8 @@ import tensorflow as tf
 from conftest import ROOT
 
 from fmnist_spec import parse_spec
-from fmnist_spec.steps import BatchesPerCall
-from fmnist_spec.training import Splits, _plan, train
+from fmnist_spec.to_keras.steps import BatchesPerCall
+from fmnist_spec.running.train import Splits, _plan, train
 
 
 def _model(seed: int, dropout: bool = True):
@@ -132,7 +132,7 @@ def test_xla_keeps_keras_own_loop(jit_compile, steps):
 @pytest.fixture
 def evaluated(monkeypatch):
     """The number of images of every ``training._evaluate`` call, in order."""
-    from fmnist_spec import training
+    from fmnist_spec.running import train as training
 
     sizes = []
     evaluate = training._evaluate
@@ -149,7 +149,7 @@ def test_validation_figures_are_fit_last_pass_and_equal_evaluate(real_data, tmp_
                       "data: {train_samples: 3000}\n")
     result = train(spec, out=tmp_path / "run", data=real_data)
     assert evaluated == [10000]  # the test images only: the validation pass of fit's last epoch is reused
-    from fmnist_spec.training import prepare
+    from fmnist_spec.running.train import prepare
 
     splits = prepare(spec, real_data)
     again = result.model.evaluate(splits.x_val, splits.y_val, batch_size=1024, verbose=0, return_dict=True)

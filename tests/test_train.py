@@ -6,7 +6,7 @@ import yaml
 
 from conftest import ROOT
 from fmnist_spec import load_model, load_spec, parse_spec, train
-from fmnist_spec.training import prepare
+from fmnist_spec.running.train import prepare
 
 
 def test_prepare_splits_as_the_notes(real_data):
@@ -149,7 +149,7 @@ def test_thread_settings_reach_tensorflow_in_a_fresh_process():
     import subprocess
     import sys
 
-    code = ("from fmnist_spec.training import set_threads; set_threads(1, 2); import tensorflow as tf; "
+    code = ("from fmnist_spec.running.train import set_threads; set_threads(1, 2); import tensorflow as tf; "
             "tf.constant(1.0) + 1.0; t = tf.config.threading; "
             "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
@@ -160,7 +160,7 @@ def test_thread_settings_reach_tensorflow_in_a_fresh_process():
 def test_thread_settings_after_tensorflow_started_only_warn():
     import tensorflow as tf
 
-    from fmnist_spec.training import set_threads
+    from fmnist_spec.running.train import set_threads
 
     tf.constant(1.0) + 1.0  # starts TensorFlow's runtime
     current = tf.config.threading.get_intra_op_parallelism_threads()
@@ -178,6 +178,6 @@ def test_threading_defaults_are_one_thread_and_a_spec_can_change_them():
 
 def test_package_train_stays_the_function_after_the_module_is_imported():
     import fmnist_spec
-    import fmnist_spec.training  # noqa: F401
+    import fmnist_spec.running.train  # noqa: F401
 
     assert callable(fmnist_spec.train) and fmnist_spec.train.__name__ == "train"

@@ -51,7 +51,7 @@ def test_test_size_in_percent_explains_scikit_learn_and_the_split():
 def test_split_sizes_follow_scikit_learn():
     from sklearn.model_selection import train_test_split
 
-    from fmnist_spec.checks import split_sizes
+    from fmnist_spec.language.checks import split_sizes
 
     assert split_sizes({}) == (48_000, 12_000, 10_000)
     for n, test_size in [(10, 0.25), (1000, 0.33), (59_999, 0.1)]:

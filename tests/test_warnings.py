@@ -7,8 +7,8 @@ import pytest
 from conftest import ROOT, WARNING_SPECS
 from fmnist_spec import parse_spec, validate
 from fmnist_spec.cli import main
-from fmnist_spec.schema import schema
-from fmnist_spec.spec_warnings import CODES, WARNINGS
+from fmnist_spec.language.schema import schema
+from fmnist_spec.language.spec_warnings import CODES, WARNINGS
 
 
 def _expectation(path):
@@ -50,8 +50,8 @@ def test_unknown_warning_code_is_an_error_with_a_suggestion():
 
 
 def validate_text(extra):
-    from fmnist_spec.validation import check_source
-    from fmnist_spec.yaml_source import parse_text
+    from fmnist_spec.language.validation import check_source
+    from fmnist_spec.source.yaml_source import parse_text
 
     text = (
         "spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from fmnist_spec.errors import SpecError
-from fmnist_spec.yaml_source import MAX_BYTES, parse_text, read_source
+from fmnist_spec.source.yaml_source import MAX_BYTES, parse_text, read_source
 
 
 def test_yaml_12_scalars_are_read_as_a_user_means_them():

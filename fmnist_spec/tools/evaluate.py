@@ -6,7 +6,7 @@ How to prepare the pixels comes from the run folder's ``spec.yaml``
 ``.keras`` file without that folder is prepared from what the model itself
 says: ``flatten`` when its input is ``(None, 784)``, pixels divided by 255,
 and its output taken as logits unless the last layer applies softmax.
-Models are loaded with :func:`fmnist_spec.builder.load_model` (Keras's
+Models are loaded with :func:`fmnist_spec.to_keras.builder.load_model` (Keras's
 ``safe_mode``).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import facts
+from ..language import facts
 
 RUN_MODEL, RUN_SPEC = "model.keras", "spec.yaml"
 DEFAULT_SCALE = 255.0
@@ -111,8 +111,8 @@ def load(target: str | Path):
             ``(28, 28)`` / ``(784,)``.
         fmnist_spec.SpecError: the run folder's ``spec.yaml`` is invalid.
     """
-    from .builder import load_model
-    from .validation import load_spec
+    from ..to_keras.builder import load_model
+    from ..language.validation import load_spec
 
     model_path, spec_path = locate(target)
     try:
@@ -139,8 +139,8 @@ def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=Non
 
     Args:
         target: A run folder (``model.keras`` + ``spec.yaml``) or a ``.keras`` file.
-        data_dir: Directory of the four IDX files (see :mod:`fmnist_spec.data`).
-        data: Already loaded data (tests); default :func:`fmnist_spec.data.load_fashion_mnist`.
+        data_dir: Directory of the four IDX files (see :mod:`fmnist_spec.running.data`).
+        data: Already loaded data (tests); default :func:`fmnist_spec.running.data.load_fashion_mnist`.
 
     Returns:
         An :class:`Evaluation`. One ``model.predict`` pass; losses are
@@ -151,12 +151,12 @@ def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=Non
 
     Raises:
         InputError: see :func:`load`.
-        fmnist_spec.data.DataError: Fashion-MNIST could not be loaded.
+        fmnist_spec.running.data.DataError: Fashion-MNIST could not be loaded.
     """
     import keras
 
-    from .data import load_fashion_mnist
-    from .plots import confusion_matrix
+    from ..running.data import load_fashion_mnist
+    from ..running.plots import confusion_matrix
 
     model, prep, model_path = load(target)
     data = data if data is not None else load_fashion_mnist(data_dir)

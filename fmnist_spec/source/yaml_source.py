@@ -16,9 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from .errors import Problem, SpecError
+from ..errors import Problem, SpecError
 from .yaml12 import LEADING_ZERO, TAG, Yaml12Loader, scalar_value
-from .yaml_limits import MAX_BYTES, MAX_DEPTH, MAX_ITEMS, MAX_NODES, check_size, check_structure
+from .limits import MAX_BYTES, MAX_DEPTH, MAX_ITEMS, MAX_NODES, check_size, check_structure
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_ITEMS", "MAX_NODES", "Source", "decode", "format_path",
            "parse_text", "read_source"]
@@ -39,7 +39,7 @@ class Source:
         text: The decoded text.
         leading_zeros: (JSON path, text as written) of each integer written
             with a leading zero (``010``), which YAML 1.1 tools read as octal; see
-            :mod:`fmnist_spec.spec_warnings`.
+            :mod:`fmnist_spec.language.spec_warnings`.
     """
 
     file: str

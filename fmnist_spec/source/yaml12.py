@@ -1,7 +1,7 @@
 """PyYAML's safe loader with YAML 1.2 core-schema scalars.
 
 ``1e-3`` is a float, ``yes``/``no``/``on``/``off`` stay strings, ``010`` is
-the decimal 10 (YAML 1.1 reads it as octal 8; :mod:`fmnist_spec.spec_warnings`
+the decimal 10 (YAML 1.1 reads it as octal 8; :mod:`fmnist_spec.language.spec_warnings`
 warns about it). Source: YAML 1.2.2, section 10.3 "Core Schema"
 (yaml.org/spec/1.2.2/#103-core-schema).
 """

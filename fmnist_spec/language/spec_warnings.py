@@ -2,7 +2,7 @@
 
 Each warning has a stable code. ``validate`` and ``train`` show them (they
 never stop a run); a spec silences the ones it means with a top-level
-``warnings: {ignore: [code, ...]}``. Like :mod:`fmnist_spec.checks`, each rule
+``warnings: {ignore: [code, ...]}``. Like :mod:`fmnist_spec.language.checks`, each rule
 is a small generator over the schema-valid spec that yields
 ``(code, path, message, hint)`` and does not know about positions;
 :func:`run_warnings` attaches them.
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from .errors import WARNING, Problem
-from .yaml_source import Source
+from ..errors import WARNING, Problem
+from ..source.yaml_source import Source
 
 DROPOUT_RATE = 0.8
 """Dropout rates from this one up drop most of the signal.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .facts import CLASS_NAMES
+from ..language.facts import CLASS_NAMES
 
 DPI = 100
 

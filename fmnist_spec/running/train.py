@@ -1,11 +1,11 @@
 """Compile, fit, evaluate and write the run folder: the only stateful step.
 
 Where the spec trains follows its ``distribute`` section (see
-:mod:`fmnist_spec.distribute`): ``default`` fits on NumPy arrays in this
+:mod:`fmnist_spec.running.distributed.strategy`): ``default`` fits on NumPy arrays in this
 process; ``mirrored`` builds and compiles inside ``MirroredStrategy.scope()``
 and fits on ``tf.data`` pipelines; ``multi_worker_mirrored`` builds inside
 ``MultiWorkerMirroredStrategy.scope()`` and trains with the strategy's own
-step (:mod:`fmnist_spec.strategy_loop`), because ``model.fit`` fails there.
+step (:mod:`fmnist_spec.running.distributed.strategy_loop`), because ``model.fit`` fails there.
 All three give the same history, metrics and run folder; in a multi-worker
 run only the chief writes them, and every worker writes its own log.
 
@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from . import runs
+from . import run_folder as runs
 from .data import FashionMNIST, load_fashion_mnist
-from .files import save_model, write_json, write_yaml
-from .names import graph_name
-from .spec import Spec, run_spec
-from .steps import BatchesPerCall
+from ..files import save_model, write_json, write_yaml
+from ..language.names import graph_name
+from ..language.spec import Spec, run_spec
+from ..to_keras.steps import BatchesPerCall
 
 
 @dataclass
@@ -215,10 +215,10 @@ def _where_batch(spec: Spec, batch: int) -> str:
 
 
 def _plan(model, spec: Spec, splits: Splits) -> BatchesPerCall:
-    """``steps_per_execution`` batches of ``batch_size`` per ``train_step`` call (:mod:`fmnist_spec.steps`).
+    """``steps_per_execution`` batches of ``batch_size`` per ``train_step`` call (:mod:`fmnist_spec.to_keras.steps`).
 
     With XLA (``compile.jit_compile`` true) Keras's own loop is kept: XLA compiles the
-    batch loop of :mod:`fmnist_spec.steps` into code about 30 times slower on the CPU
+    batch loop of :mod:`fmnist_spec.to_keras.steps` into code about 30 times slower on the CPU
     (22 s instead of 0.6 s per epoch of the notes' model, measured).
     """
     steps = 1 if model.jit_compile else spec.steps_per_execution
@@ -226,7 +226,7 @@ def _plan(model, spec: Spec, splits: Splits) -> BatchesPerCall:
 
 
 def write_curves(spec: Spec, history: dict, path: Path) -> None:
-    """The run's learning curves (:func:`fmnist_spec.plots.learning_curves`),
+    """The run's learning curves (:func:`fmnist_spec.running.plots.learning_curves`),
     titled by the spec's file name (its display name may need fonts matplotlib lacks)."""
     from .plots import learning_curves
 
@@ -268,7 +268,7 @@ def _history(history) -> dict:
 
 
 def _build(spec: Spec, style: str | None, strategy=None):
-    from .builder import build_model, compile_model
+    from ..to_keras.builder import build_model, compile_model
 
     if strategy is not None and spec.steps_per_execution != 1:
         # Keras 3.15's multi-step loop fails on a distributed dataset ("You must feed a value for
@@ -282,7 +282,7 @@ def _build(spec: Spec, style: str | None, strategy=None):
 
 def _fit_mirrored(spec: Spec, splits: Splits, epochs: int, style, verbose) -> _Fitted:
     """``MirroredStrategy``: build and compile in its scope, ``model.fit`` on ``tf.data``."""
-    from .distribute import global_batch_size, make_dataset, make_strategy
+    from .distributed.strategy import global_batch_size, make_dataset, make_strategy
 
     strategy = make_strategy(spec.distribute)
     seed_everything(spec.seed)
@@ -319,8 +319,8 @@ def _fit_multi_worker(spec: Spec, splits: Splits, epochs: int, style, verbose, o
                       cluster) -> _Fitted:
     """``MultiWorkerMirroredStrategy``: build in its scope, train with ``strategy.run`` steps,
     guarded by a watchdog; this process is one worker of ``cluster``."""
-    from .cluster import Cluster, DistributeError, cluster_from_env, rendezvous, timeout_message
-    from .distribute import Watchdog, WorkerLog, global_batch_size, guarded, make_dataset, make_strategy
+    from .distributed.cluster import Cluster, DistributeError, cluster_from_env, rendezvous, timeout_message
+    from .distributed.strategy import Watchdog, WorkerLog, global_batch_size, guarded, make_dataset, make_strategy
 
     given = cluster
     cluster = cluster or cluster_from_env() or Cluster(("localhost:0",), 0)
@@ -336,7 +336,7 @@ def _fit_multi_worker(spec: Spec, splits: Splits, epochs: int, style, verbose, o
         f"{' (chief)' if cluster.is_chief else ''}, timeout {timeout:g} s")
     import tensorflow as tf
 
-    from .strategy_loop import StrategyLoop
+    from .distributed.strategy_loop import StrategyLoop
 
     try:
         waited = rendezvous(cluster, timeout, log)
@@ -393,7 +393,7 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
         spec: A checked spec; ``spec.distribute`` says where it trains.
         epochs: Overrides ``fit.epochs`` when given.
         out: The run folder (created); default :func:`default_out_dir`.
-        data_dir: Directory of the four IDX files (see :mod:`fmnist_spec.data`).
+        data_dir: Directory of the four IDX files (see :mod:`fmnist_spec.running.data`).
         style: Overrides ``spec.style`` (``"list"`` or ``"add"``).
         verbose: Overrides ``fit.verbose`` (0, 1, 2 or ``"auto"``).
         seed: Overrides ``seed`` (recorded in the run's ``spec.yaml``).
@@ -402,29 +402,29 @@ def train(spec: Spec, *, epochs: int | None = None, out: str | Path | None = Non
             epoch (Keras's ``BackupAndRestore``).
         tensorboard: A directory for TensorBoard logs (``keras.callbacks.TensorBoard``).
         cluster: For ``multi_worker_mirrored``: this worker's
-            :class:`fmnist_spec.distribute.Cluster`; None reads ``TF_CONFIG``.
+            :class:`fmnist_spec.running.distributed.strategy.Cluster`; None reads ``TF_CONFIG``.
 
     Returns:
         A :class:`TrainResult`. The run folder holds ``spec.yaml``,
         ``log.csv`` (Keras's ``CSVLogger``, one row per epoch), ``history.json``,
         ``learning_curves.png``, ``metrics.json`` (with ``status``) and,
         when the run finished, ``model.keras``; each JSON/YAML/Keras file is
-        written atomically (see :mod:`fmnist_spec.runs`). A run whose loss
+        written atomically (see :mod:`fmnist_spec.running.run_folder`). A run whose loss
         became NaN stops (``TerminateOnNaN``), has ``status: nan_loss`` and no
         ``model.keras``. With a ``distribute`` strategy other than
         ``default`` (see :func:`_train_distributed`), a multi-worker run adds
         one ``<worker>.log`` per worker, and only the chief writes the files.
 
     Raises:
-        fmnist_spec.data.DataError: Fashion-MNIST could not be loaded.
-        fmnist_spec.runs.RunFolderError: ``resume`` with nothing to resume, an
+        fmnist_spec.running.data.DataError: Fashion-MNIST could not be loaded.
+        fmnist_spec.running.run_folder.RunFolderError: ``resume`` with nothing to resume, an
             interrupted run in ``out`` without ``resume``, or a changed spec.
         TrainingInterrupted: Ctrl-C; the finished epochs are kept.
-        fmnist_spec.distribute.DistributeError: a device is missing, or a
+        fmnist_spec.running.distributed.strategy.DistributeError: a device is missing, or a
             collective step failed (a worker that waits longer than
             ``distribute.timeout_seconds`` exits with status 1 instead).
     """
-    from .builder import build_model, compile_model
+    from ..to_keras.builder import build_model, compile_model
 
     spec = replace(spec, seed=seed) if seed is not None else spec
     epochs = epochs or spec.epochs

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import Problem, SpecError
+from ..errors import Problem, SpecError
 from .yaml_source import Source, format_path, parse_text, read_source
 
 MAX_EXTENDS = 10

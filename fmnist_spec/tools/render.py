@@ -19,11 +19,11 @@ from pathlib import Path
 
 import yaml
 
-from .compose import DEFAULT, FILE, ComposedSource, Origin, compose
-from .errors import ERROR, SpecError
-from .spec import Spec
-from .validation import check_source
-from .yaml_source import Source
+from ..source.compose import DEFAULT, FILE, ComposedSource, Origin, compose
+from ..errors import ERROR, SpecError
+from ..language.spec import Spec
+from ..language.validation import check_source
+from ..source.yaml_source import Source
 
 COMMENT_COLUMN = 44
 """Column (0-based) where provenance comments start when the value is shorter."""

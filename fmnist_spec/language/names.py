@@ -10,7 +10,7 @@ Policy, applied everywhere (build, train, save, load):
 
 * Model names are free text. ``model.name`` keeps the display name, so
   ``summary()`` and the saved ``.keras`` file show it; the graph uses
-  :func:`graph_name` of it (see :func:`fmnist_spec.builder.use_graph_name`).
+  :func:`graph_name` of it (see :func:`fmnist_spec.to_keras.builder.use_graph_name`).
 * Layer names must already be graph-safe (the schema's pattern); anything else
   is a spec error at the name's line, since Keras also uses them in weight paths.
 """

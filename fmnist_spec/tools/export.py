@@ -1,6 +1,6 @@
 """Saved ``keras.Sequential`` (``.keras`` file) -> spec data. Imports Keras.
 
-The reverse of :mod:`fmnist_spec.builder`. Each layer's spec arguments are
+The reverse of :mod:`fmnist_spec.to_keras.builder`. Each layer's spec arguments are
 read from its ``get_config()``; then the layer the spec would build is made
 and its config compared with the saved one key by key, so any setting the
 spec language cannot express (a ``kernel_regularizer``, a seeded initializer,
@@ -26,10 +26,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import facts
-from .errors import Problem, SpecError
-from .layers import LAYERS, LOSSES, OPTIMIZERS
-from .schema import schema
+from ..language import facts
+from ..errors import Problem, SpecError
+from ..to_keras.layers import LAYERS, LOSSES, OPTIMIZERS
+from ..language.schema import schema
 
 _AUTO_LAYER_NAME = re.compile(r"^(dense|flatten|dropout)(_\d+)?$")
 _AUTO_MODEL_NAME = re.compile(r"^sequential(_\d+)?$")
@@ -267,7 +267,7 @@ def _layout(data: dict) -> str:
 def export_text(path: str | Path) -> tuple[str, list[str]]:
     """The spec of the saved model at ``path`` as YAML text, and notes for the user.
 
-    The model is loaded with :func:`fmnist_spec.builder.load_model` (Keras's
+    The model is loaded with :func:`fmnist_spec.to_keras.builder.load_model` (Keras's
     ``safe_mode``: no code from the file runs). The text is checked with
     :func:`fmnist_spec.parse_spec` before it is returned.
 
@@ -277,8 +277,8 @@ def export_text(path: str | Path) -> tuple[str, list[str]]:
             problem's ``path`` names the layer, ``layers[1]``, and the message
             the class or argument), or the resulting spec is not valid.
     """
-    from .builder import load_model
-    from .validation import parse_spec
+    from ..to_keras.builder import load_model
+    from ..language.validation import parse_spec
 
     file = str(path)
     if not Path(path).is_file():

@@ -11,9 +11,9 @@ import math
 from typing import Callable, Iterator
 
 from . import facts
-from .errors import ERROR, Problem
+from ..errors import ERROR, Problem
 from .shapes import format_shape, infer
-from .yaml_source import Source
+from ..source.yaml_source import Source
 
 MAX_PARAMS = 50_000_000
 """Largest model accepted, in parameters (200 MB of float32 weights)."""
@@ -246,6 +246,28 @@ def check_multi_worker_split_is_seeded(spec: dict) -> Iterator[Finding]:
                "give an integer, e.g. random_state: 42")
 
 
+def check_workers_form_a_cluster(spec: dict) -> Iterator[Finding]:
+    """distribute.workers and worker_index go together, the index names a worker, and only
+    a multi_worker_mirrored run has workers."""
+    section = spec.get("distribute", {})
+    workers, index = section.get("workers"), section.get("worker_index")
+    strategy = section.get("strategy", "default")
+    if workers is None and index is None:
+        return
+    if workers is None or index is None:
+        given, missing = ("workers", "worker_index") if index is None else ("worker_index", "workers")
+        yield (("distribute", given), f"{given} is given without {missing}",
+               "give both: --workers HOST:PORT,HOST:PORT --worker-index I (0 is the chief)")
+    elif index >= len(workers):
+        yield (("distribute", "worker_index"),
+               f"worker_index {index} is not a position in the {len(workers)} workers "
+               f"(expected 0..{len(workers) - 1})", "0 is the chief, the first address of workers")
+    if workers is not None and strategy != "multi_worker_mirrored":
+        yield (("distribute", "workers"),
+               f"workers form a multi-worker cluster, but the strategy here is {strategy}",
+               "set 'strategy: multi_worker_mirrored' (--workers on the command line sets it)")
+
+
 CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_layer_names_unique,
     check_input_shape_on_first_layer,
@@ -258,6 +280,7 @@ CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_split_leaves_both_sides,
     check_scale_normalises_pixels,
     check_devices_belong_to_mirrored,
+    check_workers_form_a_cluster,
     check_multi_worker_split_is_seeded,
 ]
 """Every check, in the order they run."""

@@ -21,8 +21,8 @@ from pathlib import Path
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from .errors import Problem
-from .yaml_source import Source
+from ..errors import Problem
+from ..source.yaml_source import Source
 
 # Keys people write from other tools or older Keras versions -> the key meant.
 KEY_ALIASES = {
@@ -328,7 +328,7 @@ def install_schema(directory: str | Path | None = None) -> Path:
     Raises:
         OSError: the folder cannot be created or written.
     """
-    from .files import write_text
+    from ..files import write_text
 
     folder = Path(directory if directory is not None else schema_install_dir()).expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ import dataclasses
 import os
 import sys
 
-from .errors import SpecError, render_json
-from .validation import check_file, load_spec
+from ..errors import SpecError, render_json
+from ..language.validation import check_file, load_spec
 
 OK, FAILED, BAD_INPUT, INTERRUPTED = 0, 1, 2, 130
 
@@ -30,8 +30,8 @@ def _print_problems(problems) -> None:
 
 def cmd_validate(args) -> int:
     """Check specs against the schema and the cross-field rules; no TensorFlow."""
-    from .checks import split_sizes
-    from .shapes import infer, summary_table
+    from ..language.checks import split_sizes
+    from ..language.shapes import infer, summary_table
 
     status = OK
     everything = []
@@ -57,7 +57,7 @@ def cmd_validate(args) -> int:
 
 def cmd_schema(args) -> int:
     """Print the spec language's JSON Schema, or install it for editors (--install)."""
-    from .schema import install_schema, modeline, schema_text
+    from ..language.schema import install_schema, modeline, schema_text
 
     if args.install is None:
         sys.stdout.write(schema_text())
@@ -81,7 +81,7 @@ def _load(path, overrides=()):
 
 def cmd_build(args) -> int:
     """Build the Keras model of a spec; print its summary or save it."""
-    from .files import check_writable_dir, save_model
+    from ..files import check_writable_dir, save_model
 
     spec = _load(args.spec, args.set)
     if args.save:
@@ -91,10 +91,10 @@ def cmd_build(args) -> int:
             print(f"error: --save {args.save}: {exc}", file=sys.stderr)
             return BAD_INPUT
     _quiet_tensorflow()
-    from .builder import build_model
+    from ..to_keras.builder import build_model
 
     if args.plot:
-        from .plots import INSTALL_GRAPHVIZ, GraphvizMissing, check_graphviz, draw_model
+        from ..running.plots import INSTALL_GRAPHVIZ, GraphvizMissing, check_graphviz, draw_model
 
         try:
             check_graphviz()
@@ -138,7 +138,7 @@ def _model_facts(model, style: str, saved, plotted) -> dict:
 
 def _where(spec, args):
     """(spec with --distribute/--timeout applied, cluster or None); ValueError for bad arguments."""
-    from .cluster import cluster_from_args, cluster_from_env
+    from ..running.distributed.cluster import cluster_from_args, cluster_from_env
 
     settings = spec.distribute
     strategy = args.distribute or settings.strategy
@@ -164,8 +164,8 @@ def _where(spec, args):
 def cmd_train(args) -> int:
     """Train a spec on Fashion-MNIST and write the run folder; with --workers, start one
     worker of a multi-worker cluster (MultiWorkerMirroredStrategy)."""
-    from .files import check_writable_dir
-    from .training import default_out_dir
+    from ..files import check_writable_dir
+    from ..running.train import default_out_dir
 
     spec = _load(args.spec, args.set)
     try:
@@ -180,10 +180,10 @@ def cmd_train(args) -> int:
         print(f"error: --out: {exc}", file=sys.stderr)
         return BAD_INPUT
     _quiet_tensorflow()
-    from .data import DataError
-    from .distribute import DistributeError
-    from .runs import NAN_LOSS, RunFolderError
-    from .training import TrainingInterrupted, train
+    from ..running.data import DataError
+    from ..running.distributed.strategy import DistributeError
+    from ..running.run_folder import NAN_LOSS, RunFolderError
+    from ..running.train import TrainingInterrupted, train
 
     if args.tensorboard:
         import importlib.util
@@ -240,7 +240,7 @@ def cmd_train(args) -> int:
 
 def cmd_codegen(args) -> int:
     """Write the spec as a standalone Keras script (keras.Sequential, compile, fit)."""
-    from .codegen import generate
+    from ..tools.codegen import generate
 
     spec = load_spec(args.spec, args.set)
     text = generate(spec, args.style)
@@ -252,7 +252,7 @@ def _write_or_print(text: str, output: str | None, done: str) -> int:
     if not output:
         sys.stdout.write(text)
         return OK
-    from .files import write_text
+    from ..files import write_text
 
     try:
         write_text(output, text)
@@ -265,7 +265,7 @@ def _write_or_print(text: str, output: str | None, done: str) -> int:
 
 def cmd_render(args) -> int:
     """Print the resolved spec (defaults filled in), each value marked file, extends, --set or default."""
-    from .render import render
+    from ..tools.render import render
 
     sys.stdout.write(render(args.spec, args.set))
     return OK
@@ -274,7 +274,7 @@ def cmd_render(args) -> int:
 def cmd_export(args) -> int:
     """Write the spec of a saved keras.Sequential (.keras file): layers, compile settings, name."""
     _quiet_tensorflow()
-    from .export import export_text
+    from ..tools.export import export_text
 
     text, notes = export_text(args.model)
     for note in notes:
@@ -341,7 +341,7 @@ _seed = _integer(0, 2**32 - 1)
 
 def cmd_compare(args) -> int:
     """Train several specs (reusing finished runs) and print one table of their figures."""
-    from .files import check_writable_dir
+    from ..files import check_writable_dir
 
     specs = [load_spec(path) for path in args.specs]
     if args.out:
@@ -351,8 +351,8 @@ def cmd_compare(args) -> int:
             print(f"error: --out: {exc}", file=sys.stderr)
             return BAD_INPUT
     _quiet_tensorflow()
-    from . import compare as cmp
-    from .data import DataError
+    from ..tools import compare as cmp
+    from ..running.data import DataError
 
     as_json = args.format == "json"
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if as_json else None
@@ -394,8 +394,8 @@ def add_compare_parser(sub) -> None:
 def cmd_evaluate(args) -> int:
     """Evaluate a run folder or a .keras model on the test set, overall and per class."""
     _quiet_tensorflow()
-    from .data import DataError
-    from .evaluate import InputError, evaluate, report
+    from ..running.data import DataError
+    from ..tools.evaluate import InputError, evaluate, report
 
     try:
         result = evaluate(args.target, data_dir=args.data_dir)
@@ -407,7 +407,7 @@ def cmd_evaluate(args) -> int:
         return FAILED
     sys.stdout.write(report(result))
     if args.confusion:
-        from .plots import confusion_png
+        from ..running.plots import confusion_png
 
         confusion_png(result.confusion, args.confusion,
                       title=f"Confusion matrix, test set (accuracy {result.accuracy:.4f})")
@@ -429,7 +429,7 @@ def add_evaluate_parser(sub) -> None:
 def cmd_predict(args) -> int:
     """Print the predicted class and its probability for 28x28 grayscale images."""
     _quiet_tensorflow()
-    from .evaluate import InputError, predict
+    from ..tools.evaluate import InputError, predict
 
     try:
         predictions = predict(args.model, args.images)

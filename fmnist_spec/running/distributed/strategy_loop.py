@@ -27,7 +27,7 @@ import time
 import keras
 import tensorflow as tf
 
-from .layers import LOSSES
+from ...to_keras.layers import LOSSES
 
 _METRICS = {
     "accuracy": keras.metrics.sparse_categorical_accuracy,
@@ -46,7 +46,7 @@ class StrategyLoop:
         strategy: The ``tf.distribute`` strategy.
         spec: The spec (its loss, ``from_logits`` and metric names are used).
         beat: Called after every step with a description of what comes next
-            (a :meth:`fmnist_spec.distribute.Watchdog.beat`); may be None.
+            (a :meth:`fmnist_spec.running.distributed.strategy.Watchdog.beat`); may be None.
     """
 
     def __init__(self, model, strategy, spec, beat=None):
@@ -116,7 +116,7 @@ class StrategyLoop:
 
         Args:
             train, validation: ``tf.data`` datasets of global batches (see
-                :func:`fmnist_spec.distribute.make_dataset`).
+                :func:`fmnist_spec.running.distributed.strategy.make_dataset`).
             epochs: Number of passes.
             log: Called with one line per epoch (``Epoch 1/5 - 3.1s - loss: ... - val_accuracy: ...``).
 

@@ -1,6 +1,6 @@
 """Train several specs and put their figures side by side.
 
-Each run is an ordinary run folder (see :func:`fmnist_spec.training.train`) named
+Each run is an ordinary run folder (see :func:`fmnist_spec.running.train.train`) named
 by :func:`run_key`, a hash of the resolved spec with the epochs override
 applied. A folder whose ``metrics.json`` exists (written last by ``train``)
 and whose ``spec.yaml`` equals the resolved spec is a finished run: it is
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from .files import write_text
-from .spec import Spec, run_spec
+from ..files import write_text
+from ..language.spec import Spec, run_spec
 
 COLUMNS = ("spec", "parameters", "epochs", "train_accuracy", "train_loss", "val_accuracy", "val_loss",
            "test_accuracy", "test_loss", "fit_seconds", "cached", "run")
@@ -104,7 +104,7 @@ def compare(specs: list, *, epochs: int | None = None, out: str | Path | None = 
         out: Output directory (default ``runs/compare``): run folders
             ``<run_key>/``, ``comparison.csv``, ``comparison.md`` and
             ``learning_curves.png`` (every run overlaid).
-        data_dir: Directory of the four IDX files (see :mod:`fmnist_spec.data`).
+        data_dir: Directory of the four IDX files (see :mod:`fmnist_spec.running.data`).
         data: Already loaded data (tests); default: loaded once, only if some run must train.
         verbose: Overrides ``fit.verbose`` of every run.
         log: Called with one progress line per run (default: print to stdout).
@@ -113,11 +113,11 @@ def compare(specs: list, *, epochs: int | None = None, out: str | Path | None = 
         A :class:`CompareResult`.
 
     Raises:
-        fmnist_spec.data.DataError: Fashion-MNIST could not be loaded.
+        fmnist_spec.running.data.DataError: Fashion-MNIST could not be loaded.
     """
-    from .data import load_fashion_mnist
-    from .plots import learning_curves
-    from .training import train
+    from ..running.data import load_fashion_mnist
+    from ..running.plots import learning_curves
+    from ..running.train import train
 
     log = log or (lambda line: print(line, flush=True))
     out_dir = Path(out) if out is not None else DEFAULT_OUT

@@ -12,7 +12,7 @@ Where the generated code differs from what the notes wrote, it says why in a
 comment: ``input_shape=`` becomes a leading ``keras.Input(shape=...)``
 (Keras 3 warns about ``input_shape`` on layers), and a model name that
 TensorFlow rejects as a graph scope (``패션 MNIST 모델``) is replaced by its
-graph-safe form (see :mod:`fmnist_spec.names`), since ``fit`` would fail on it.
+graph-safe form (see :mod:`fmnist_spec.language.names`), since ``fit`` would fail on it.
 
 The data loader of the script reads the four IDX gzip files from a directory
 (the script's first argument, or ``$FASHION_MNIST_DIR``, or Debian's
@@ -27,10 +27,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from . import __version__
-from .names import graph_name
-from .schema import schema
-from .spec import Spec
+from .. import __version__
+from ..language.names import graph_name
+from ..language.schema import schema
+from ..language.spec import Spec
 
 STYLES = ("list", "add")
 

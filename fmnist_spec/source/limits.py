@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import yaml
 
-from .errors import Problem, SpecError
+from ..errors import Problem, SpecError
 from .yaml12 import Yaml12Loader
 
 MAX_BYTES = 256 * 1024

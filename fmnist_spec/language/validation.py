@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .checks import run_checks
-from .errors import ERROR, Problem, SpecError, sort_problems
+from ..errors import ERROR, Problem, SpecError, sort_problems
 from .schema import schema_problems
 from .spec import Spec, from_data
-from .compose import compose
+from ..source.compose import compose
 from .spec_warnings import run_warnings
-from .yaml_source import Source, parse_text
+from ..source.yaml_source import Source, parse_text
 
 
 def _problems(source: Source) -> list[Problem]:
@@ -61,7 +61,7 @@ def load_spec(path: str | Path, overrides=()) -> Spec:
 
     Args:
         path: The spec file; a spec with ``extends: base.yaml`` is merged over
-            its base (see :mod:`fmnist_spec.compose`).
+            its base (see :mod:`fmnist_spec.source.compose`).
         overrides: ``KEY=VALUE`` strings (``fit.epochs=10``), applied after
             the files and checked as if they were written there.
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import facts
+from ..language import facts
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",

@@ -5,23 +5,23 @@ What works where (measured on TensorFlow 2.21 / Keras 3.15, CPU):
 
 * ``MirroredStrategy`` (one process, one replica per device, here logical CPU
   devices made with ``tf.config.set_logical_device_configuration``):
-  ``model.fit`` works; :mod:`fmnist_spec.training` uses it.
+  ``model.fit`` works; :mod:`fmnist_spec.running.train` uses it.
 * ``MultiWorkerMirroredStrategy`` (one process per worker): ``model.fit``
   fails in every worker with "Attempt to convert a value (PerReplica:{...})
   ... to a Tensor" (keras-team/keras#20585, tensorflow/tensorflow#72388); the
   strategy's own step, ``strategy.run`` in a ``tf.function`` over
   ``strategy.experimental_distribute_dataset``, trains correctly
-  (:mod:`fmnist_spec.strategy_loop`).
+  (:mod:`fmnist_spec.running.distributed.strategy_loop`).
 * A worker whose peers never come up waits forever inside
   ``MultiWorkerMirroredStrategy()``, holding Python's GIL (no Python thread
   or signal handler runs) and ignoring SIGTERM. So before TensorFlow is
   asked to form the cluster, :func:`rendezvous` waits (in Python, for at
   most ``timeout_seconds``) until every worker has been reached and has
   reached this one, and names the workers that did not answer
-  (:func:`fmnist_spec.cluster.rendezvous`). During training,
+  (:func:`fmnist_spec.running.distributed.cluster.rendezvous`). During training,
   :class:`Watchdog` stops a worker whose steps make no progress.
 
-The cluster and its rendezvous are in :mod:`fmnist_spec.cluster`.
+The cluster and its rendezvous are in :mod:`fmnist_spec.running.distributed.cluster`.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def make_strategy(settings, cluster: Cluster | None = None):
     """The ``tf.distribute`` strategy of a spec's ``distribute`` section.
 
     Args:
-        settings: A :class:`fmnist_spec.spec.DistributeSpec`.
+        settings: A :class:`fmnist_spec.language.spec.DistributeSpec`.
         cluster: For ``multi_worker_mirrored``: the cluster; it is written to
             ``TF_CONFIG`` before the strategy is made. None: use ``TF_CONFIG``
             as found (unset: a one-worker cluster on this machine).

@@ -1,7 +1,7 @@
 """Typed, already-valid spec objects with every default filled in.
 
 Defaults come from the JSON Schema's ``default`` keywords (see
-:func:`fmnist_spec.schema.default`), so the schema is their single source.
+:func:`fmnist_spec.language.schema.default`), so the schema is their single source.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class LossSpec:
 
 @dataclass(frozen=True)
 class DistributeSpec:
-    """Where the spec trains (the ``distribute`` section; see :mod:`fmnist_spec.distribute`).
+    """Where the spec trains (the ``distribute`` section; see :mod:`fmnist_spec.running.distributed.strategy`).
 
     Attributes:
         strategy: ``"default"``, ``"mirrored"`` or ``"multi_worker_mirrored"``.
@@ -54,19 +54,26 @@ class DistributeSpec:
         per_replica_batch_size: Samples per replica per step, or None (the
             global batch is then ``fit.batch_size``).
         timeout_seconds: Multi-worker: longest wait for the other workers, seconds.
+        workers: Multi-worker: every worker's ``"host:port"``, the chief first, or
+            None (the cluster then comes from ``TF_CONFIG``).
+        worker_index: Multi-worker: this worker's position in ``workers``, or None.
     """
 
     strategy: str = "default"
     devices: tuple | None = None
     per_replica_batch_size: int | None = None
     timeout_seconds: float = 120
+    workers: tuple | None = None
+    worker_index: int | None = None
 
     def resolved(self) -> dict:
         """The section as plain data, every default filled in."""
         return {"strategy": self.strategy,
                 "devices": list(self.devices) if self.devices is not None else None,
                 "per_replica_batch_size": self.per_replica_batch_size,
-                "timeout_seconds": self.timeout_seconds}
+                "timeout_seconds": self.timeout_seconds,
+                "workers": list(self.workers) if self.workers is not None else None,
+                "worker_index": self.worker_index}
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ class Spec:
     """A checked spec.
 
     Attributes:
-        name: The model's name (any text; see :mod:`fmnist_spec.names`).
+        name: The model's name (any text; see :mod:`fmnist_spec.language.names`).
         style: ``"list"`` or ``"add"``.
         input_shape: Shape of one sample without the batch axis, e.g. ``(784,)``.
         layers: The layers after the input, in order.
@@ -229,12 +236,15 @@ def _loss(given) -> LossSpec:
 
 def _distribute(given: dict) -> DistributeSpec:
     devices = given.get("devices", default("distribute", "devices"))
+    workers = given.get("workers", default("distribute", "workers"))
     return DistributeSpec(
         strategy=given.get("strategy", default("distribute", "strategy")),
         devices=tuple(devices) if devices is not None else None,
         per_replica_batch_size=given.get("per_replica_batch_size",
                                          default("distribute", "per_replica_batch_size")),
         timeout_seconds=given.get("timeout_seconds", default("distribute", "timeout_seconds")),
+        workers=tuple(workers) if workers is not None else None,
+        worker_index=given.get("worker_index", default("distribute", "worker_index")),
     )
 
 

@@ -15,8 +15,8 @@ import types
 import keras
 
 from .layers import LAYERS, LOSSES, OPTIMIZERS
-from .names import graph_name
-from .spec import Spec
+from ..language.names import graph_name
+from ..language.spec import Spec
 
 STYLES = ("list", "add")
 
@@ -37,7 +37,7 @@ def use_graph_name(model, name: str) -> None:
 
     Keras 3 opens ``model.name`` as a root TensorFlow name scope when it
     builds, trains, evaluates or predicts; TensorFlow rejects names with spaces
-    or non-ASCII letters there (see :mod:`fmnist_spec.names`). This replaces
+    or non-ASCII letters there (see :mod:`fmnist_spec.language.names`). This replaces
     the model instance's ``_open_name_scope`` (a private Keras 3 method) so
     the scope is ``name`` while summaries and saved files keep the display
     name. Safe names are left alone.
