@@ -56,10 +56,19 @@ def cmd_validate(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    """Print the spec language's JSON Schema."""
-    from ..language.schema import schema_text
+    """Print the spec language's JSON Schema, or install it for editors (--install)."""
+    from ..language.schema import install_schema, modeline, schema_text
 
-    sys.stdout.write(schema_text())
+    if args.install is None:
+        sys.stdout.write(schema_text())
+        return OK
+    try:
+        path = install_schema(args.install or None)
+    except OSError as exc:
+        print(f"fmnist-spec schema: cannot install the schema: {exc}", file=sys.stderr)
+        return FAILED
+    print(f"installed {path}; make this the first line of a spec (docs/editors.md):", file=sys.stderr)
+    print(modeline(path))
     return OK
 
 
@@ -470,6 +479,9 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_validate)
 
     p = sub.add_parser("schema", help=cmd_schema.__doc__, description=cmd_schema.__doc__)
+    p.add_argument("--install", nargs="?", const="", type=_out_dir, metavar="DIR",
+                   help="write model-spec.schema.json to DIR (default ~/.local/share/fmnist-spec) "
+                        "and print the modeline that points a spec at it")
     p.set_defaults(run=cmd_schema)
 
     p = sub.add_parser("build", help=cmd_build.__doc__, description=cmd_build.__doc__)

@@ -14,8 +14,10 @@ import copy
 import difflib
 import functools
 import json
+import os
 import re
 from importlib import resources
+from pathlib import Path
 
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
@@ -370,3 +372,43 @@ def schema_problems(source: Source) -> list[Problem]:
         problems.extend(_from_error(source, error))
     unique = {(p.line, p.column, p.path, p.message): p for p in problems}
     return list(unique.values())
+
+
+def schema_install_dir() -> Path:
+    """Where ``fmnist-spec schema --install`` puts the schema: ``$XDG_DATA_HOME/fmnist-spec``,
+    else ``~/.local/share/fmnist-spec`` (the XDG Base Directory default)."""
+    data_home = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(data_home) if os.path.isabs(data_home) else Path.home() / ".local" / "share"
+    return base / "fmnist-spec"
+
+
+def install_schema(directory: str | Path | None = None) -> Path:
+    """Write the schema to ``directory/model-spec.schema.json`` (whole or not at all), for editors.
+
+    Args:
+        directory: the folder; created if missing. ``None``: :func:`schema_install_dir`.
+
+    Returns:
+        The absolute path of the written file.
+
+    Raises:
+        OSError: the folder cannot be created or written.
+    """
+    from ..files import write_text
+
+    folder = Path(directory if directory is not None else schema_install_dir()).expanduser().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model-spec.schema.json"
+    write_text(path, schema_text())
+    return path
+
+
+def modeline(path: str | Path) -> str:
+    """The first line of a spec that points yaml-language-server at the schema file ``path``.
+
+    The server reads a modeline's path up to the first whitespace, so a path with whitespace is
+    given as a ``file://`` URI (percent-encoded); otherwise as the plain absolute path.
+    """
+    path = Path(path).resolve()
+    target = path.as_uri() if re.search(r"\s", str(path)) else str(path)
+    return f"# yaml-language-server: $schema={target}"
