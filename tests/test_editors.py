@@ -20,7 +20,8 @@ from conftest import BAD_SPECS, ROOT, SPECS
 from yaml_lsp import POSITIONS, SERVER, YamlLanguageServer, completion_labels, default_settings
 
 from fmnist_spec.errors import SpecError
-from fmnist_spec.language.schema import OPTIMIZER_CLASSES, default, default_optimizer, schema, schema_problems
+from fmnist_spec.language.registry import OPTIMIZER_CLASSES
+from fmnist_spec.language.schema import default, default_optimizer, schema, schema_problems
 from fmnist_spec.source.yaml_source import read_source
 
 SCHEMA = ROOT / "schemas" / "model-spec.schema.json"
