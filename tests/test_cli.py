@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import BAD_SPECS, ROOT, SPECS
+
 from fmnist_spec.cli import main
 
 

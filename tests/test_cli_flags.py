@@ -6,8 +6,8 @@ import types
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from fmnist_spec.cli import main
 from fmnist_spec.cli.arguments import parser
 from fmnist_spec.cli.main import EXIT_STATUS, exit_status_of
@@ -184,7 +184,7 @@ def test_the_exit_status_map_covers_the_library_errors():
 
 
 def test_a_bug_is_not_hidden_behind_an_exit_status(monkeypatch):
-    import fmnist_spec.cli.commands as commands
+    from fmnist_spec.cli import commands
 
     def broken(args):
         """Print the schema (broken)."""

@@ -14,13 +14,21 @@ import importlib.util
 import inspect
 import sys
 import types
-from dataclasses import dataclass, field
 
+from ..language.validation import check_file, load_spec
 from . import outputs
 from .overrides import flag_overrides
+from .results import (
+    Checked,
+    CompareOutcome,
+    EvaluateOutcome,
+    ModelResult,
+    PredictOutcome,
+    TextResult,
+    TrainOutcome,
+    ValidateResult,
+)
 from .streams import import_tensorflow_quietly
-from ..errors import Problem
-from ..language.validation import check_file, load_spec
 
 
 class MissingTool(Exception):
@@ -49,107 +57,6 @@ class BadEnvironment(Exception):
 
 class OutputWriteError(Exception):
     """An output file could not be written after the work (exit 1)."""
-
-
-# --- result types, one per command family ------------------------------------------------------
-
-
-@dataclass
-class Checked:
-    """One spec file as ``validate`` saw it. ``rows`` are :class:`fmnist_spec.language.shapes`
-    rows (None when invalid); ``split`` is (training, validation, test) image counts."""
-
-    file: str
-    valid: bool
-    problems: list
-    rows: list | None = None
-    split: tuple | None = None
-    name: str = ""
-
-
-@dataclass
-class ValidateResult:
-    """Every spec's facts and every problem (errors and warnings) of ``validate``."""
-
-    specs: list
-    problems: list
-
-    @property
-    def exit_status(self) -> int:
-        return 0 if all(s.valid for s in self.specs) else 2
-
-
-@dataclass
-class ModelResult:
-    """What ``build`` made: the model's facts (``name``, ``style``, ``parameters``,
-    ``layers``), Keras's summary lines, and the files written."""
-
-    facts: dict
-    summary: list
-    warnings: tuple = ()
-    saved: str | None = None
-    plotted: str | None = None
-    exit_status: int = 0
-
-
-@dataclass
-class TextResult:
-    """A text product (``schema``, ``render``, ``codegen``, ``export``): printed, or written
-    to ``output`` and then ``done`` is said."""
-
-    text: str
-    output: str | None = None
-    done: str = ""
-    notes: list = field(default_factory=list)
-    warnings: tuple = ()
-    exit_status: int = 0
-
-
-@dataclass
-class TrainOutcome:
-    """``train``'s :class:`fmnist_spec.running.train.TrainResult` with the spec it ran.
-
-    ``exit_status`` is 1 when the loss became NaN or the run's progress output was lost.
-    """
-
-    spec: object
-    result: object
-    tensorboard: str | None = None
-
-    @property
-    def metrics(self):
-        return self.result.metrics
-
-    @property
-    def exit_status(self) -> int:
-        failed = self.result.is_chief and self.metrics.status != "finished"
-        return 1 if failed or getattr(self.result, "output_lost", False) else 0
-
-
-@dataclass
-class CompareOutcome:
-    """``compare``'s :class:`fmnist_spec.tools.compare.CompareResult`."""
-
-    result: object
-    exit_status: int = 0
-
-
-@dataclass
-class EvaluateOutcome:
-    """``evaluate``'s :class:`fmnist_spec.tools.evaluate.Evaluation` and the confusion picture."""
-
-    evaluation: object
-    report: str
-    confusion: str | None = None
-    exit_status: int = 0
-
-
-@dataclass
-class PredictOutcome:
-    """``predict``'s :class:`fmnist_spec.tools.evaluate.Prediction` list."""
-
-    predictions: list
-    exit_status: int = 0
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -250,7 +157,8 @@ def train(args) -> TrainOutcome:
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise MissingTool("--tensorboard needs the tensorboard package", "pip install tensorboard")
     import_tensorflow_quietly()
-    from ..running.train import default_out_dir, train as run_training
+    from ..running.train import default_out_dir
+    from ..running.train import train as run_training
 
     if args.out is None:
         outputs.check_dir(str(default_out_dir(spec)), "the default run folder")
@@ -357,7 +265,8 @@ def evaluate(args) -> EvaluateOutcome:
     """Evaluate a run folder or a .keras model on the test set, overall and per class."""
     outputs.check_file(args.confusion, "--confusion", (".png", ".svg", ".pdf"), args.overwrite)
     import_tensorflow_quietly()
-    from ..tools.evaluate import evaluate as evaluate_model, report
+    from ..tools.evaluate import evaluate as evaluate_model
+    from ..tools.evaluate import report
 
     evaluation = evaluate_model(args.target, data_dir=args.data_dir)
     if args.confusion:
@@ -374,9 +283,3 @@ def predict(args) -> PredictOutcome:
     from ..tools.evaluate import predict as predict_classes
 
     return PredictOutcome(predict_classes(args.model, args.images))
-
-
-def warnings_of(result) -> tuple:
-    """The spec warnings a result carries (printed to stderr by every reporter)."""
-    return tuple(p for p in getattr(result, "warnings", ()) if isinstance(p, Problem))
-

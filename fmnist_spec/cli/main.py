@@ -15,7 +15,7 @@ import shlex
 import sys
 
 from . import reporters
-from .arguments import UsageError, parser
+from .arguments import parser
 from .overrides import resume_argv
 from .streams import safe_streams
 
@@ -96,7 +96,7 @@ def _run(argv: list) -> int:
         result = args.run(args)
         reporters.report(args.command, result, args)
         return result.exit_status
-    except BaseException as exc:  # noqa: BLE001 - mapped or re-raised just below
+    except BaseException as exc:
         status = exit_status_of(exc)
         if status is None:
             raise

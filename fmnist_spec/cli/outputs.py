@@ -14,7 +14,6 @@ the nearest folder that exists.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 

@@ -180,8 +180,8 @@ def import_tensorflow_quietly() -> None:
     errors and Python warnings stay visible.
     """
     if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
-        import keras  # noqa: F401
-        import tensorflow  # noqa: F401
+        import keras
+        import tensorflow
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     with tempfile.TemporaryFile() as captured:
