@@ -8,9 +8,8 @@ type for bad user input; bugs in fmnist-spec stay ordinary exceptions.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
 
 ERROR = "error"
 WARNING = "warning"
@@ -88,8 +87,3 @@ class SpecError(Exception):
         self.file, self.line, self.column = first.file, first.line, first.column
         self.path, self.message, self.hint = first.path, first.message, first.hint
         super().__init__("\n".join(p.render() for p in self.problems))
-
-
-def render_json(problems: Sequence[Problem]) -> str:
-    """Problems as a JSON array of objects with the fields of :class:`Problem`."""
-    return json.dumps([p.to_dict() for p in problems], ensure_ascii=False, indent=2)

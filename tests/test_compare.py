@@ -90,7 +90,7 @@ def test_cli_compare_of_the_notes_specs_as_json(tiny_data_dir, tmp_path):
             "--data-dir", str(tiny_data_dir), "--out", str(tmp_path / "cmp"), "--format", "json"]
     result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["result"]
     assert [r["spec"] for r in rows] == ["dense_sigmoid", "relu_flatten", "relu_adam"]
     assert [r["parameters"] for r in rows] == [79_510, 79_510, 79_510]
     assert all(r["epochs"] == 1 and r["cached"] is False for r in rows)

@@ -332,12 +332,13 @@ def test_schema_install_writes_the_packaged_schema_to_the_default_folder(tmp_pat
     assert [p.name for p in installed.parent.iterdir()] == ["model-spec.schema.json"]  # no temporary left
 
 
-def test_schema_install_into_an_unwritable_place_exits_1(tmp_path, capsys):
+def test_schema_install_into_a_place_that_is_no_folder_exits_2_before_writing(tmp_path, capsys):
     from fmnist_spec.cli import main
 
     (tmp_path / "file").write_text("x")
-    assert main(["schema", "--install", str(tmp_path / "file" / "sub")]) == 1
-    assert "cannot install the schema" in capsys.readouterr().err
+    assert main(["schema", "--install", str(tmp_path / "file" / "sub")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
 
 
 # --- check-jsonschema -------------------------------------------------------------------------

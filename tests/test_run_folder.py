@@ -4,7 +4,6 @@ stdout failures, a full disk, resume checks (docs/run-folder.md)."""
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time

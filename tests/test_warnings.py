@@ -89,7 +89,7 @@ def test_validate_prints_warnings_and_exits_0(capsys):
     assert f"{path}:6:27: warning: layers[2].rate: Dropout rate 0.9 drops 90%" in captured.err
     assert ": valid (" in captured.out
     assert main(["validate", "--format", "json", str(path)]) == 0
-    problems = json.loads(capsys.readouterr().out)
+    problems = json.loads(capsys.readouterr().out)["problems"]
     assert [(p["severity"], p["code"], p["line"], p["column"]) for p in problems] == [
         ("warning", "high-dropout", 6, 27)
     ]

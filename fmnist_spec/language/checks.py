@@ -251,7 +251,8 @@ def check_workers_form_a_cluster(spec: dict) -> Iterator[Finding]:
     if workers is None or index is None:
         given, missing = ("workers", "worker_index") if index is None else ("worker_index", "workers")
         yield (("distribute", given), f"{given} is given without {missing}",
-               "give both: --workers HOST:PORT,HOST:PORT --worker-index I (0 is the chief)")
+               "workers and worker_index go together: give both, e.g. --workers HOST:PORT,HOST:PORT "
+               "--worker-index I (0 is the chief)")
     elif index >= len(workers):
         yield (("distribute", "worker_index"),
                f"worker_index {index} is not a position in the {len(workers)} workers "

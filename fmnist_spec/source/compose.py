@@ -269,29 +269,56 @@ def _fill_named_default(data: dict, path: tuple, named) -> None:
             parent[entry.path[-1]] = entry.default  # the default, made explicit to take arguments
 
 
-def apply_override(data: dict, argument: str, origins: dict, key_origins: dict, named=()) -> dict:
-    """Apply one ``KEY=VALUE`` to ``data`` (a copy is returned) and record its origins.
+@dataclass(frozen=True)
+class Override:
+    """A ``KEY=VALUE`` that came from a command-line flag rather than ``--set``.
 
-    ``named`` lists the :class:`NamedClasses` values an override may open into a mapping.
+    ``label`` is the flag as the user wrote it (``--epochs 0``), the file name
+    that problems with the value are located at; ``column`` is the 1-based
+    column of VALUE in it. With ``pinned`` every part of the value is located
+    at that column (VALUE was rewritten from the flag's text, e.g. ``--workers
+    a:1,b:2`` as a list, so positions inside it would not match the flag).
     """
+
+    key: str
+    value: str
+    label: str
+    column: int
+    pinned: bool = False
+
+
+def _split(argument) -> tuple[str, str, str, int, bool]:
+    """(KEY, VALUE, label, 1-based column of VALUE in the label's text, pinned) of an override."""
+    if isinstance(argument, Override):
+        return argument.key, argument.value, argument.label, argument.column, argument.pinned
     label = f"--set {argument}"
     if "=" not in argument:
         raise SpecError([Problem(label, None, None, "", "expected KEY=VALUE",
                                  "for example --set fit.epochs=10 or --set layers[0].activation=relu")])
     key, text = argument.split("=", 1)
+    return key, text, label, len(key) + 2, False
+
+
+def apply_override(data: dict, argument, origins: dict, key_origins: dict, named=()) -> dict:
+    """Apply one ``KEY=VALUE`` (a string, or an :class:`Override` from a flag) to ``data``
+    (a copy is returned) and record its origins.
+
+    ``named`` lists the :class:`NamedClasses` values an override may open into a mapping.
+    """
+    key, text, label, column, pinned = _split(argument)
     path = parse_key(key, label)
     if path[0] == "extends":
         raise SpecError([Problem(label, 1, 1, "extends", "extends cannot be set with --set; the bases are "
                                  "read before the overrides", "write extends: in the spec file")])
     if not text.strip():
-        raise SpecError([Problem(label, 1, len(key) + 2, format_path(path), "no value after '='",
+        raise SpecError([Problem(label, 1, column, format_path(path), "no value after '='",
                                  "write the value as in YAML: 10, relu, [28, 28], null")])
     try:
         value_source = parse_text(text, label)
     except SpecError as exc:  # positions inside VALUE -> positions inside KEY=VALUE
-        raise SpecError([Problem(p.file, p.line, p.column + len(key) + 1 if p.line == 1 else p.column,
+        raise SpecError([Problem(p.file, p.line, p.column + column - 1 if p.line == 1 else p.column,
                                  format_path(path), p.message, p.hint) for p in exc.problems]) from None
-    here = Origin(SET, label, 1, len(key) + 2)
+    here = Origin(SET, label, 1, column)
     data = copy.deepcopy(data)
     _fill_named_default(data, path, named)
     container = _container_at(data, path, label, origins, here, named)
@@ -309,7 +336,9 @@ def apply_override(data: dict, argument: str, origins: dict, key_origins: dict, 
     container[last] = value_source.data
     _drop_under(origins, path)
     _drop_under(key_origins, path)
-    values, keys = _origins_of(value_source, SET, path, shift=len(key) + 1)
+    values, keys = _origins_of(value_source, SET, path, shift=column - 1)
+    if pinned:
+        values, keys = {k: here for k in values}, {k: here for k in keys}
     origins.update(values)
     key_origins.update(keys)
     key_origins[path] = Origin(SET, label, 1, 1)
@@ -321,7 +350,7 @@ def compose(path: str | Path, overrides=(), named=()) -> Source:
 
     Args:
         path: The spec file.
-        overrides: ``KEY=VALUE`` strings, applied in order.
+        overrides: ``KEY=VALUE`` strings (or :class:`Override` from flags), applied in order.
         named: The :class:`NamedClasses` of the spec language (values an override
             of one of their arguments turns from a name into a mapping).
 

@@ -13,9 +13,11 @@ and :func:`tensorflow_error_cause` serve commands that may never load them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+import tempfile
 import types
 from dataclasses import dataclass
 
@@ -73,11 +75,20 @@ WORKAROUNDS = (
         "test_tensorflow_error_text_still_has_the_parsed_shape",
     ),
     Workaround(
+        "import_tensorflow_quietly",
+        "importing TensorFlow 2.21 prints absl/oneDNN/cpu_feature_guard notices from C++ to file "
+        "descriptor 2; TF_CPP_MIN_LOG_LEVEL silences only some of them, ABSL_MIN_LOG_LEVEL none "
+        "(messages logged before absl::InitializeLog() go to stderr regardless)",
+        "abseil/abseil-cpp#1718 (messages before absl::InitializeLog() go to stderr), grpc/grpc#37178",
+        "cli/commands.py, before each command's first TensorFlow use",
+        "test_cli_channels.py: test_build_shows_no_tensorflow_startup_lines",
+    ),
+    Workaround(
         "fast_exit",
         "once TensorFlow is imported, interpreter teardown takes 0.5-1.1 s after the work is done "
         "(benchmarks/RESULTS.md); the process runs its atexit handlers, flushes and leaves with os._exit",
         "no upstream issue found",
-        "cli/main.py run (today inline)",
+        "cli/main.py run",
         "test_fast_exit_runs_atexit_handlers_flushes_and_keeps_the_status, "
         "test_private_atexit_runner_still_exists",
     ),
@@ -173,6 +184,51 @@ def fast_exit(status: int) -> None:
     import atexit
 
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
     os._exit(status)
+
+
+STARTUP_NOTICES = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called"
+    r"|port\.cc:\d+\] oneDNN custom operations are on"
+    r"|cpu_feature_guard\.cc:\d+\]"
+    r"|^To enable the following instructions: .* rebuild TensorFlow")
+"""The start-up lines that :func:`import_tensorflow_quietly` leaves out."""
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras without their C++ start-up notices on stderr.
+
+    Does nothing more than ``import tensorflow, keras`` when TensorFlow is
+    already imported or the user set ``TF_CPP_MIN_LOG_LEVEL`` themselves (then
+    they chose what to see). Otherwise sets ``TF_CPP_MIN_LOG_LEVEL=2`` (no
+    INFO/WARNING lines from TensorFlow's C++ later) and sends file descriptor
+    2 to a temporary file during the import; every line there that is not a
+    :data:`STARTUP_NOTICES` line is written to stderr afterwards, so real
+    errors and Python warnings stay visible.
+    """
+    if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        import keras
+        import tensorflow
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    with tempfile.TemporaryFile() as captured:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+        finally:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines(keepends=True) if not STARTUP_NOTICES.search(line)]
+            if kept:
+                sys.stderr.write("".join(kept))

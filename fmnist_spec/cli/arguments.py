@@ -1,0 +1,170 @@
+"""The argument parser of ``fmnist-spec``.
+
+argparse only reads text here: a flag that sets a spec value (``--epochs``,
+``--seed``, ``--style``, ``--distribute``, ``--workers``, ``--worker-index``,
+``--timeout``) keeps its text, which :mod:`.overrides` turns into a spec
+override checked by the schema; output paths are checked by :mod:`.outputs`.
+A usage error raises :class:`UsageError` (exit status 2 in
+:func:`fmnist_spec.cli.main.main`) instead of leaving the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+
+from . import commands
+
+DATA_DIR_HELP = "directory with the four Fashion-MNIST IDX files"
+SET_HELP = ("override a value of the spec, e.g. fit.epochs=10, compile.optimizer.learning_rate=0.01, "
+            "layers[0].activation=relu (VALUE is YAML; repeatable; checked like the file; "
+            "the flags that set spec values are applied after every --set)")
+
+
+class UsageError(Exception):
+    """The command line itself is wrong (unknown command or flag, missing argument).
+
+    Attributes:
+        usage: The usage line of the (sub)command.
+        hint: "did you mean …?" or where to look.
+    """
+
+    def __init__(self, message: str, usage: str, hint: str):
+        super().__init__(message)
+        self.usage, self.hint = usage, hint
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises :class:`UsageError` instead of exiting."""
+
+    def error(self, message: str):
+        hint = f"try '{self.prog} --help'"
+        if "invalid choice:" in message and "'" in message:
+            wrong = message.split("'")[1]
+            choices = [a for action in self._actions if action.choices for a in action.choices]
+            close = difflib.get_close_matches(wrong, choices, n=1)
+            if close:
+                hint = f"did you mean '{close[0]}'? ({hint})"
+        raise UsageError(message, self.format_usage().strip(), hint)
+
+
+def _add_set(p) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+
+
+def _add_format(p, what: str) -> None:
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help=f"json prints {what} in the JSON shape of docs/cli.md")
+
+
+def _add_overwrite(p, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true", help=f"replace {what} if it exists already")
+
+
+def _add_spec_flags(p, *, train: bool) -> None:
+    """The flags that set spec values (see :mod:`fmnist_spec.cli.overrides`)."""
+    p.add_argument("--style", metavar="{list,add}", help="set style (how keras.Sequential is built)")
+    if not train:
+        return
+    p.add_argument("--epochs", metavar="N", help="set fit.epochs")
+    p.add_argument("--seed", metavar="N",
+                   help="set seed: Keras's random seed and deterministic TensorFlow ops")
+    p.add_argument("--distribute", metavar="{default,mirrored,multi_worker_mirrored}",
+                   help="set distribute.strategy (tf.distribute strategy)")
+    p.add_argument("--workers", metavar="HOST:PORT,...",
+                   help="set distribute.workers, every worker's address, the same list on every worker, "
+                        "and distribute.strategy=multi_worker_mirrored (without workers, "
+                        "multi_worker_mirrored reads TF_CONFIG)")
+    p.add_argument("--worker-index", metavar="I",
+                   help="set distribute.worker_index: this worker's position in the workers; "
+                        "worker 0 is the chief and writes the run folder")
+    p.add_argument("--timeout", metavar="SECONDS",
+                   help="set distribute.timeout_seconds: the longest wait for the other workers")
+
+
+def _command(sub, name: str, function):
+    """A subcommand whose help is the first line of ``function``'s docstring."""
+    doc = function.__doc__.strip()
+    p = sub.add_parser(name, help=doc.splitlines()[0], description=doc)
+    p.set_defaults(run=function, command=name)
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``fmnist-spec``."""
+    top = Parser(prog="fmnist-spec", allow_abbrev=False,
+                 description="Declarative Keras model specs for Fashion-MNIST: validate, build, train, "
+                             "compare, evaluate, predict.")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+
+    p = _command(sub, "validate", commands.validate)
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml)")
+    _add_format(p, "every file's facts and every problem")
+    p.add_argument("--summary", action="store_true",
+                   help="print each layer's inferred output shape and parameter count")
+    _add_set(p)
+
+    p = _command(sub, "schema", commands.schema)
+    p.add_argument("--install", nargs="?", const="", metavar="DIR",
+                   help="write model-spec.schema.json to DIR (default ~/.local/share/fmnist-spec) "
+                        "and print the modeline that points a spec at it")
+
+    p = _command(sub, "build", commands.build)
+    p.add_argument("spec", metavar="SPEC")
+    _add_spec_flags(p, train=False)
+    p.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
+    _add_format(p, "the model's name, parameters and layers")
+    p.add_argument("--save", metavar="PATH.keras", help="save the built model")
+    p.add_argument("--plot", metavar="PATH.png", help="draw the model with keras.utils.plot_model (needs Graphviz)")
+    _add_overwrite(p, "the --save and --plot files")
+    _add_set(p)
+
+    p = _command(sub, "train", commands.train)
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/<spec file name>)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="also write TensorBoard logs there (keras.callbacks.TensorBoard)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in the run folder from its last finished epoch")
+    _add_overwrite(p, "a finished run in the run folder (once the new run has finished)")
+    _add_spec_flags(p, train=True)
+    _add_set(p)
+
+    p = _command(sub, "codegen", commands.codegen)
+    p.add_argument("spec", metavar="SPEC")
+    _add_spec_flags(p, train=False)
+    p.add_argument("-o", "--output", metavar="FILE.py", help="write the script here (default: print it)")
+    _add_overwrite(p, "the --output file")
+    _add_set(p)
+
+    p = _command(sub, "render", commands.render)
+    p.add_argument("spec", metavar="SPEC")
+    _add_set(p)
+
+    p = _command(sub, "export", commands.export)
+    p.add_argument("model", metavar="MODEL.keras")
+    p.add_argument("-o", "--output", metavar="SPEC.yaml", help="write the spec here (default: print it)")
+    _add_overwrite(p, "the --output file")
+
+    p = _command(sub, "compare", commands.compare)
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml)")
+    p.add_argument("--epochs", metavar="N", help="set fit.epochs of every spec")
+    p.add_argument("--out", metavar="DIR", help="tables, curves and run folders (default runs/compare)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train every spec again, replacing its ended run once the new one has ended")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    _add_format(p, "the table's rows (progress goes to stderr)")
+    _add_set(p)
+
+    p = _command(sub, "evaluate", commands.evaluate)
+    p.add_argument("target", metavar="RUN_DIR|MODEL.keras",
+                   help="a run folder (its spec.yaml says how to prepare the data) or a .keras file")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--confusion", metavar="PATH.png", help="also draw the test set's confusion matrix")
+    _add_overwrite(p, "the --confusion file")
+
+    p = _command(sub, "predict", commands.predict)
+    p.add_argument("model", metavar="MODEL.keras", help="a .keras file or a run folder")
+    p.add_argument("images", nargs="+", metavar="IMAGE.png", help="28x28 grayscale (mode L) images")
+    return top

@@ -1,0 +1,259 @@
+"""One short function per command: check the outputs, call one library
+function, return its result for a reporter (:mod:`.reporters`).
+
+A command never prints and never picks an exit status for an exception:
+problems are raised (:class:`fmnist_spec.errors.SpecError`,
+:class:`.outputs.OutputPathError`, the library's own errors) and
+:func:`fmnist_spec.cli.main.main` maps them. Each docstring is the
+command's ``--help``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from ..language.validation import check_file, load_spec
+from ..to_keras.compat import import_tensorflow_quietly
+from . import outputs
+from .overrides import flag_overrides
+from .results import (
+    Checked,
+    CompareOutcome,
+    EvaluateOutcome,
+    ModelResult,
+    PredictOutcome,
+    TextResult,
+    TrainOutcome,
+    ValidateResult,
+)
+
+
+class MissingTool(Exception):
+    """A program or package the command needs is not installed (the work failed, exit 1).
+
+    Attributes:
+        hint: How to install it.
+    """
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint
+
+
+class BadEnvironment(Exception):
+    """The environment describes the work wrongly, e.g. a malformed ``TF_CONFIG`` (bad input, exit 2).
+
+    Attributes:
+        hint: How to fix it.
+    """
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint
+
+
+class OutputWriteError(Exception):
+    """An output file could not be written after the work (exit 1)."""
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def validate(args) -> ValidateResult:
+    """Check specs against the schema and the cross-field rules; no TensorFlow."""
+    from ..language.checks import split_sizes
+    from ..language.shapes import infer
+
+    checked, problems = [], []
+    for path in args.specs:
+        spec, found = check_file(path, flag_overrides(args))
+        problems.extend(found)
+        if spec is None:
+            checked.append(Checked(path, False, found))
+            continue
+        rows = infer(spec.data["layers"], spec.input_shape)
+        checked.append(Checked(path, True, found, rows, split_sizes(spec.data), spec.name))
+    return ValidateResult(checked, problems)
+
+
+def schema(args) -> TextResult:
+    """Print the spec language's JSON Schema, or install it for editors (--install [DIR])."""
+    from ..language.schema import install_schema, modeline, schema_text
+
+    if args.install is None:
+        return TextResult(schema_text())
+    outputs.check_dir(args.install or None, "--install")
+    try:
+        path = install_schema(args.install or None)
+    except OSError as exc:
+        raise OutputWriteError(f"cannot install the schema: {exc}") from None
+    print(f"installed {path}; make this the first line of a spec (docs/editors.md):", file=sys.stderr)
+    return TextResult(modeline(path) + "\n")
+
+
+def build(args) -> ModelResult:
+    """Build the Keras model of a spec; print its summary or save it."""
+    outputs.check_file(args.save, "--save", (".keras",), args.overwrite)
+    outputs.check_file(args.plot, "--plot", (".png", ".svg", ".pdf"), args.overwrite)
+    spec = load_spec(args.spec, flag_overrides(args))
+    import_tensorflow_quietly()
+    from ..files import save_model
+    from ..to_keras.builder import build_model
+
+    if args.plot:
+        from ..running.plots import INSTALL_GRAPHVIZ, GraphvizMissing, check_graphviz
+
+        try:
+            check_graphviz()
+        except GraphvizMissing as exc:
+            raise MissingTool(f"cannot draw the model: {exc}", INSTALL_GRAPHVIZ) from None
+    model = build_model(spec)
+    summary: list = []
+    if args.summary and args.format == "text":
+        model.summary(print_fn=lambda line, **_: summary.append(line))
+    if args.save:
+        _written(args.save, save_model, model, args.save)
+    if args.plot:
+        from ..running.plots import draw_model
+
+        _written(args.plot, draw_model, model, args.plot)
+    return ModelResult(model_facts(model, spec.style), summary, spec.warnings, args.save, args.plot)
+
+
+def model_facts(model, style: str) -> dict:
+    """The model's ``name``, ``style``, ``parameters`` and ``layers`` (each ``name``, Keras
+    ``type``, ``output_shape`` with null for the batch axis, ``parameters``)."""
+    return {
+        "name": model.name, "style": style, "parameters": int(model.count_params()),
+        "layers": [{"name": layer.name, "type": type(layer).__name__,
+                    "output_shape": list(layer.output.shape), "parameters": int(layer.count_params())}
+                   for layer in model.layers],
+    }
+
+
+def _written(path: str, write, *args) -> None:
+    """``write(*args)``; an OSError becomes :class:`OutputWriteError` naming ``path``."""
+    try:
+        write(*args)
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _check_tf_config(spec) -> None:
+    """A multi-worker spec without workers reads TF_CONFIG: a malformed one is bad input."""
+    settings = spec.distribute
+    if settings.strategy == "multi_worker_mirrored" and settings.workers is None:
+        from ..running.distributed.cluster import cluster_from_env
+
+        try:
+            cluster_from_env()
+        except ValueError as exc:
+            raise BadEnvironment(str(exc), "fix TF_CONFIG, or give the cluster with --workers "
+                                 "HOST:PORT,HOST:PORT --worker-index I") from None
+
+
+def train(args) -> TrainOutcome:
+    """Train a spec on Fashion-MNIST and write the run folder; with --workers, start one
+    worker of a multi-worker cluster (MultiWorkerMirroredStrategy)."""
+    outputs.check_dir(args.out, "--out")
+    outputs.check_dir(args.tensorboard, "--tensorboard")
+    spec = load_spec(args.spec, flag_overrides(args))
+    _check_tf_config(spec)
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise MissingTool("--tensorboard needs the tensorboard package", "pip install tensorboard")
+    import_tensorflow_quietly()
+    from ..running.train import default_out_dir
+    from ..running.train import train as run_training
+
+    if args.out is None:
+        outputs.check_dir(str(default_out_dir(spec)), "the default run folder")
+    # Keras's progress bar is for terminals; in a log file one line per epoch reads better.
+    verbose = 2 if spec.verbose == "auto" and not sys.stdout.isatty() else None
+    result = run_training(spec, out=args.out, overwrite=args.overwrite, resume=args.resume,
+                         data_dir=args.data_dir, tensorboard=args.tensorboard, verbose=verbose)
+    return TrainOutcome(spec, result, args.tensorboard)
+
+
+def codegen(args) -> TextResult:
+    """Write the spec as a standalone Keras script (keras.Sequential, compile, fit)."""
+    outputs.check_file(args.output, "--output", (".py",), args.overwrite)
+    from ..tools.codegen import generate
+
+    spec = load_spec(args.spec, flag_overrides(args))
+    return _text_out(generate(spec), args.output, f"wrote {args.output} ({spec.style} style)")
+
+
+def _text_out(text: str, output: str | None, done: str, notes=()) -> TextResult:
+    """Write ``text`` atomically to ``output`` when given; the result says what to print."""
+    if output:
+        from ..files import write_text
+
+        _written(output, write_text, output, text)
+        return TextResult(text, output, done, list(notes))
+    return TextResult(text, notes=list(notes))
+
+
+def render(args) -> TextResult:
+    """Print the resolved spec (defaults filled in), each value marked file, extends, --set or default."""
+    from ..tools.render import render as render_spec
+
+    return TextResult(render_spec(args.spec, flag_overrides(args)))
+
+
+def export(args) -> TextResult:
+    """Write the spec of a saved keras.Sequential (.keras file): layers, compile settings, name."""
+    outputs.check_file(args.output, "--output", (".yaml", ".yml"), args.overwrite)
+    if not args.model.endswith(".keras"):
+        raise outputs.OutputPathError(f"{args.model!r} must end in .keras (Keras's native format)",
+                                      "export reads a model saved with model.save('name.keras')")
+    import_tensorflow_quietly()
+    from ..tools.export import export_text
+
+    text, notes = export_text(args.model)
+    return _text_out(text, args.output, f"wrote {args.output}", notes)
+
+
+def compare(args) -> CompareOutcome:
+    """Train several specs (reusing finished runs) and print one table of their figures."""
+    outputs.check_dir(args.out, "--out")
+    overrides = flag_overrides(args)
+    specs = [load_spec(path, overrides) for path in args.specs]
+    import_tensorflow_quietly()
+    from ..tools.compare import compare as compare_runs
+
+    as_json = args.format == "json"
+    progress = (lambda line: print(line, file=sys.stderr, flush=True)) if as_json else None
+    # Keras's progress bar is for terminals; in a log file one line per epoch reads better.
+    verbose = None
+    if as_json:
+        verbose = 0
+    elif not sys.stdout.isatty() and all(spec.verbose == "auto" for spec in specs):
+        verbose = 2
+    result = compare_runs(specs, out=args.out, overwrite=args.overwrite, data_dir=args.data_dir,
+                          verbose=verbose, log=progress)
+    return CompareOutcome(result, 0 if result.ok else 1)
+
+
+def evaluate(args) -> EvaluateOutcome:
+    """Evaluate a run folder or a .keras model on the test set, overall and per class."""
+    outputs.check_file(args.confusion, "--confusion", (".png", ".svg", ".pdf"), args.overwrite)
+    import_tensorflow_quietly()
+    from ..tools.evaluate import evaluate as evaluate_model
+    from ..tools.evaluate import report
+
+    evaluation = evaluate_model(args.target, data_dir=args.data_dir)
+    if args.confusion:
+        from ..running.plots import confusion_png
+
+        _written(args.confusion, confusion_png, evaluation.confusion, args.confusion,
+                 f"Confusion matrix, test set (accuracy {evaluation.accuracy:.4f})")
+    return EvaluateOutcome(evaluation, report(evaluation), args.confusion)
+
+
+def predict(args) -> PredictOutcome:
+    """Print the predicted class and its probability for 28x28 grayscale images."""
+    import_tensorflow_quietly()
+    from ..tools.evaluate import predict as predict_classes
+
+    return PredictOutcome(predict_classes(args.model, args.images))

@@ -1,0 +1,163 @@
+"""Reporters: a command's result as text for people or as JSON for programs.
+
+Text goes to stdout; problems, warnings, notes and progress to stderr. Every
+JSON reporter prints one object of the same shape (docs/cli.md)::
+
+    {"command": "validate", "exit_status": 0, "problems": [...], "error": null, "result": ...}
+
+``problems`` are :class:`fmnist_spec.errors.Problem` dicts (errors and
+warnings), ``error`` is ``{"message", "hint"}`` when the command stopped on
+something that is not a spec problem, and ``result`` is the command's own
+part (null when it stopped). ``validate``, ``build`` and ``compare`` have
+``--format json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import Problem
+
+
+def print_problems(problems) -> None:
+    """Each problem's text form (``file:line:col: path: message`` and hint) on stderr."""
+    for problem in problems:
+        print(problem.render(), file=sys.stderr)
+
+
+def envelope(command: str, exit_status: int, problems=(), result=None, error=None) -> str:
+    """The JSON object every ``--format json`` prints (see the module docstring)."""
+    return json.dumps({"command": command, "exit_status": exit_status,
+                       "problems": [p.to_dict() for p in problems if isinstance(p, Problem)],
+                       "error": error, "result": result}, ensure_ascii=False, indent=2) + "\n"
+
+
+# --- text --------------------------------------------------------------------------------------
+
+
+def validate_text(result, args) -> None:
+    from ..language.shapes import summary_table
+
+    for checked in result.specs:
+        print_problems(checked.problems)
+        if not checked.valid:
+            continue
+        n_train, n_val, n_test = checked.split
+        print(f"{checked.file}: valid ({len(checked.rows)} layers, "
+              f"{sum(r.params for r in checked.rows):,} parameters; "
+              f"data split {n_train:,} training / {n_val:,} validation / {n_test:,} test images)")
+        if args.summary:
+            print(summary_table(checked.rows, checked.name))
+
+
+def build_text(result, args) -> None:
+    print_problems(result.warnings)
+    facts = result.facts
+    if result.summary:
+        print("\n".join(result.summary))
+    else:
+        print(f"built {facts['name']!r}: {len(facts['layers'])} layers, {facts['parameters']:,} parameters "
+              f"({facts['style']} style)")
+    if result.saved:
+        print(f"saved {result.saved}")
+    if result.plotted:
+        print(f"drew {result.plotted} (keras.utils.plot_model)")
+
+
+def text_text(result, args) -> None:
+    print_problems(result.warnings)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if result.output:
+        print(result.done)
+    else:
+        sys.stdout.write(result.text)
+
+
+def train_text(outcome, args) -> None:
+    print_problems(outcome.spec.warnings)
+    result, m, name = outcome.result, outcome.metrics, outcome.spec.name
+    if not result.is_chief:
+        print(f"\n{name}: this worker finished {m.epochs} epochs; the chief writes the run folder "
+              f"(validation accuracy {m.validation.get('accuracy', float('nan')):.4f})")
+        print(f"log: {result.out_dir}")
+        return
+    if m.status == "nan_loss":
+        print(f"error: {m.message}\n  hint: lower the learning rate, check data.scale, or use a bounded "
+              f"activation; the run folder {result.out_dir} records status nan_loss", file=sys.stderr)
+        return
+    if m.status != "finished":
+        print(f"error: the run ended with status {m.status}: {m.message}\n"
+              f"  hint: the run folder {result.out_dir} keeps what was done", file=sys.stderr)
+        return
+    train_acc = m.train.get("accuracy", m.train.get("sparse_categorical_accuracy"))
+    epochs = f"{m.epochs} epoch" + ("s" if m.epochs != 1 else "")
+    print(f"\n{name}: {epochs} in {m.fit_seconds:.1f} s on {m.samples['train']:,} images ({m.data_source})")
+    for split in ("train", "validation", "test"):
+        figures = ", ".join(f"{k} {v:.4f}" for k, v in getattr(m, split).items())
+        print(f"  {split:<10} {figures}")
+    if train_acc is None:
+        print("  (add 'metrics: [accuracy]' to compile to see accuracy)")
+    print(f"run folder: {result.out_dir} (learning curves: {result.out_dir / 'learning_curves.png'}, "
+          f"epoch log: {result.out_dir / 'log.csv'})")
+    if outcome.tensorboard:
+        print(f"TensorBoard logs: {outcome.tensorboard} "
+              f"(view with: tensorboard --logdir {outcome.tensorboard})")
+
+
+def compare_text(outcome, args) -> None:
+    from ..tools.compare import to_text
+
+    result = outcome.result
+    print()
+    sys.stdout.write(to_text(result.rows))
+    out = result.out_dir
+    print(f"tables: {out / 'comparison.csv'}, {out / 'comparison.md'}; curves: {out / 'learning_curves.png'}")
+
+
+def evaluate_text(outcome, args) -> None:
+    sys.stdout.write(outcome.report)
+    if outcome.confusion:
+        print(f"confusion matrix: {outcome.confusion}")
+
+
+def predict_text(outcome, args) -> None:
+    for p in outcome.predictions:
+        print(f"{p.path}: {p.name} ({p.probability:.3f})")
+
+
+# --- JSON --------------------------------------------------------------------------------------
+
+
+def validate_json(result, args) -> None:
+    specs = [{"file": c.file, "valid": c.valid, "name": c.name if c.valid else None,
+              "layers": len(c.rows) if c.valid else None,
+              "parameters": sum(r.params for r in c.rows) if c.valid else None,
+              "split": dict(zip(("train", "validation", "test"), c.split)) if c.valid else None}
+             for c in result.specs]
+    sys.stdout.write(envelope("validate", result.exit_status, result.problems, specs))
+
+
+def build_json(result, args) -> None:
+    facts = {**result.facts, "saved": result.saved, "plotted": result.plotted}
+    sys.stdout.write(envelope("build", result.exit_status, result.warnings, facts))
+
+
+def compare_json(outcome, args) -> None:
+    sys.stdout.write(envelope("compare", outcome.exit_status, (), outcome.result.rows))
+
+
+TEXT = {"validate": validate_text, "schema": text_text, "build": build_text, "train": train_text,
+        "codegen": text_text, "render": text_text, "export": text_text, "compare": compare_text,
+        "evaluate": evaluate_text, "predict": predict_text}
+"""Command -> text reporter."""
+
+JSON = {"validate": validate_json, "build": build_json, "compare": compare_json}
+"""Command -> JSON reporter (the commands with ``--format json``)."""
+
+
+def report(command: str, result, args) -> None:
+    """Hand ``result`` to the reporter of ``command`` in ``args.format`` (text by default)."""
+    as_json = getattr(args, "format", "text") == "json"
+    (JSON if as_json else TEXT)[command](result, args)
