@@ -20,13 +20,15 @@ MAX_DEPTH = 20
 """Deepest nesting of mappings and sequences accepted."""
 MAX_ITEMS = 1_000
 """Longest list accepted (the schema's limit on ``layers``)."""
-MAX_LAYERS = 200
+MAX_LAYERS = 100
 """Most layers accepted in ``layers``. Keras builds a ``Sequential`` through
 ``Function._build_map_helper`` (``keras/src/ops/function.py``), which recurses
 once per layer: about 980 layers exhaust Python's default recursion limit of
-1,000 in both styles. Far below that, time is the limit: on 2 shared CPU cores
-a 500-layer model took 200 s and 2.5 GB to build, fit 64 images, save and
-load, 100 layers 75 s and 1.1 GB (see docs/limits.md)."""
+1,000 in both styles. Far below that, time is the limit: ``Sequential.add``
+rebuilds the whole model each time, and ``Sequential.from_config`` (every
+load) adds one layer at a time, so building in the add style and loading
+cost n(n+1)/2 layer calls: 20,100 for 200 layers (36 s to load on 2 busy
+cores), 5,050 for 100 (see docs/limits.md)."""
 MAX_NODES = 20_000
 """Most nodes a document may expand to, counting each use of an alias."""
 

@@ -31,7 +31,7 @@ MEMBERS = ("metadata.json", "config.json", "model.weights.h5", "model.weights.np
 MAX_MEMBERS = len(MEMBERS)
 """Most members accepted; Keras extracts every member to disk when there are more than three."""
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
-"""Largest ``config.json`` accepted (a 200-layer model's is about 170 KB)."""
+"""Largest ``config.json`` accepted (a 100-layer model's is about 85 KB)."""
 MAX_METADATA_BYTES = 64 * 1024
 """Largest ``metadata.json`` accepted (Keras writes about 100 bytes)."""
 MAX_WEIGHTS_BYTES = 1024 * 1024 * 1024
