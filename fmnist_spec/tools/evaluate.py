@@ -123,15 +123,16 @@ def load(target: str | Path):
         fmnist_spec.SpecError: the run folder's ``spec.yaml`` is invalid.
     """
     from ..to_keras.archive import ArchiveError, inspect_archive
-    from ..to_keras.builder import load_model
     from ..language.validation import load_spec
-    from .model_checks import ModelShapeError, check_outputs, final_softmax
 
     model_path, spec_path = locate(target)
     try:
         inspect_archive(model_path)
     except ArchiveError as exc:
         raise InputError(str(exc)) from None
+    from ..to_keras.builder import load_model  # imports TensorFlow: only once the archive passed
+    from .model_checks import ModelShapeError, check_outputs, final_softmax
+
     try:
         model = load_model(model_path)
     except Exception as exc:  # Keras raises many types for a damaged or foreign file
