@@ -55,7 +55,8 @@ def read_image(path: str | Path) -> np.ndarray:
                     image.load()
                     return np.asarray(image).astype(np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{path}: refused before decoding: {exc}; expected a {width}x{height} image") from None
+        raise ImageError(f"{path}: refused before decoding: {str(exc).rstrip('.')}; expected a "
+                         f"{width}x{height} image") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:  # Pillow's decoders vary
         raise ImageError(f"{path}: cannot read it as an image ({exc})") from None
     if frames != 1:
