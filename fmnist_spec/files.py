@@ -113,9 +113,31 @@ def write_json(path: str | Path, data) -> None:
     atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+class _QuotingDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper that also quotes every string the YAML 1.2 core
+    schema would read as another type (``1e3``, ``.nan``, ``010``, ``0o7``);
+    its own YAML 1.1 resolver already quotes ``yes``, ``~``, ``true``, ``null``."""
+
+
+def _represent_str(dumper, text: str):
+    from .source.yaml12 import TAG, Yaml12Loader
+
+    resolved = Yaml12Loader("").resolve(yaml.ScalarNode, text, (True, False))
+    escaped = any(ch in _BREAKS or not ch.isprintable() for ch in text)  # only "..." escapes them
+    return dumper.represent_scalar(TAG + "str", text, style='"' if escaped or resolved != TAG + "str" else None)
+
+
+_BREAKS = "\r\n\x85\u2028\u2029"
+"""Line breaks in YAML 1.1; quoted or plain, they would be folded when read back."""
+
+
+_QuotingDumper.add_representer(str, _represent_str)
+
+
 def write_yaml(path: str | Path, data) -> None:
-    """Write ``data`` as block-style YAML atomically (keys in the given order)."""
-    atomic_write(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    """Write ``data`` as block-style YAML atomically (keys in the given order),
+    so that fmnist-spec's YAML 1.2 reader gives ``data`` back unchanged."""
+    atomic_write(path, yaml.dump(data, Dumper=_QuotingDumper, sort_keys=False, allow_unicode=True))
 
 
 def save_model(model, path: str | Path) -> None:

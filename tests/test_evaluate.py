@@ -107,7 +107,7 @@ def test_evaluate_cli_refuses_what_is_not_a_model(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "notes.txt")]) == 2
     (tmp_path / "broken.keras").write_text("not a zip")
     assert main(["evaluate", str(tmp_path / "broken.keras")]) == 2
-    assert "cannot load it as a Keras model" in capsys.readouterr().err
+    assert "broken.keras: not a valid Keras archive" in capsys.readouterr().err
 
 
 def write_png(path, pixels, mode="L"):

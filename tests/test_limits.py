@@ -54,19 +54,28 @@ def test_deep_nesting_is_refused_at_the_level_past_the_limit():
 
 def test_thousands_of_layers_are_refused_at_the_first_one_past_the_limit():
     err = _refused(BASE + "  - {units: 10, activation: relu}\n" * 5000 + COMPILE)
-    assert err.path == "layers" and "more than 1,000 layers" in err.message
-    assert (err.line, err.column) == (1003, 5)  # layer 1,001; layer 1 is on line 3
+    assert err.path == "layers" and "more than 100 layers" in err.message and "docs/limits.md" in err.hint
+    assert (err.line, err.column) == (103, 5)  # layer 101; layer 1 is on line 3
 
 
-def test_a_thousand_layers_are_accepted():
+def test_layers_given_with_set_are_held_to_the_same_limit(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(BASE + "  - {units: 10, activation: softmax}\n" + COMPILE)
+    layers = ("[{type: Flatten, input_shape: [28, 28]}" + ", {units: 10, activation: relu}" * 99
+              + ", {units: 10, activation: softmax}]")
+    [problem] = [p for p in validate(spec, [f"layers={layers}"]) if p.severity == "error"]
+    assert problem.path == "layers[100]" and "more than 100 layers" in problem.message
+
+
+def test_a_hundred_layers_are_accepted():
     text = (
         BASE
-        + "  - {units: 10, activation: relu}\n" * 998
+        + "  - {units: 10, activation: relu}\n" * 98
         + "  - {units: 10, activation: softmax}\n"
         + COMPILE
     )
     start = time.perf_counter()
-    assert len(parse_spec(text).layers) == 1000
+    assert len(parse_spec(text).layers) == 100
     assert time.perf_counter() - start < SECONDS
 
 

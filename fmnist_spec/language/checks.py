@@ -105,6 +105,15 @@ def _rows(spec: dict):
     return infer(spec["layers"], given)
 
 
+def check_layer_count(spec: dict) -> Iterator[Finding]:
+    """At most MAX_LAYERS layers, however the list was given (a file, ``--set layers=[...]``)."""
+    from ..source.limits import LAYERS_HINT, MAX_LAYERS
+
+    if len(spec["layers"]) > MAX_LAYERS:
+        yield (("layers", MAX_LAYERS), f"more than {MAX_LAYERS:,} layers; the limit is {MAX_LAYERS:,}",
+               LAYERS_HINT)
+
+
 def check_model_size(spec: dict) -> Iterator[Finding]:
     """Refuse models too large to allocate, before TensorFlow is touched."""
     rows = _rows(spec)
@@ -267,6 +276,7 @@ CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_layer_names_unique,
     check_input_shape_on_first_layer,
     check_input_shape_matches_data,
+    check_layer_count,
     check_model_size,
     check_output_is_ten_way,
     check_loss_fits_labels,

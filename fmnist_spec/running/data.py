@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,34 +68,75 @@ def keras_cache_dir() -> Path:
     return Path(home) / "datasets" / "fashion-mnist"
 
 
+MAX_IDX_ITEMS = 100_000
+"""Most 28x28 images one IDX file may declare; Fashion-MNIST's largest has 60,000."""
+MAX_IDX_BYTES = MAX_IDX_ITEMS * 28 * 28
+"""Most data bytes an IDX header may declare (78,400,000)."""
+_READ_CHUNK = 1024 * 1024
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read one IDX file of unsigned bytes, gzip-compressed when its name ends in ``.gz``.
+
+    Reads the header first, then at most the declared data plus one byte, so
+    a small ``.gz`` that inflates to gigabytes (trailing zeros) is refused
+    after reading ``(n, 28, 28)`` bytes, not all of it. A header may declare
+    at most :data:`MAX_IDX_BYTES` bytes of data.
 
     Returns:
         A uint8 array of the shape the file's header declares.
 
     Raises:
-        DataError: not gzip, not IDX of unsigned bytes, or the data length
-            differs from the header's dimensions.
+        DataError: not a regular file, not gzip, not IDX of unsigned bytes, a
+            header declaring more than the limit, or data longer or shorter
+            than the header's dimensions.
     """
+    from ..input_files import not_a_regular_file
+
+    problem = not_a_regular_file(path)
+    if problem:
+        raise DataError(f"{path}: {problem}; expected an IDX file")
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError) as exc:
+            head = _read_up_to(fh, 4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+                raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+            ndim = head[3]
+            dims_raw = _read_up_to(fh, 4 * ndim)
+            if ndim == 0 or len(dims_raw) < 4 * ndim:
+                raise DataError(f"{path}: truncated IDX header")
+            dims = tuple(int(d) for d in np.frombuffer(dims_raw, dtype=">u4"))
+            expected = _declared_bytes(path, dims)
+            raw = _read_up_to(fh, expected + 1)
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot read it ({exc})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(dims))
-    if len(raw) - header != expected:
+    if len(raw) != expected:
+        held = f"{len(raw):,}" if len(raw) <= expected else "more"
         raise DataError(f"{path}: the header declares {dims} = {expected:,} bytes of data, "
-                        f"the file holds {len(raw) - header:,}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+                        f"the file holds {held}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
+
+
+def _declared_bytes(path, dims: tuple) -> int:
+    """Bytes of data ``dims`` declare, refused past :data:`MAX_IDX_BYTES`."""
+    declared = int(np.prod(dims, dtype=object))
+    if declared > MAX_IDX_BYTES:
+        raise DataError(f"{path}: the header declares {dims} = {declared:,} bytes of data, more than the "
+                        f"limit of {MAX_IDX_BYTES:,} ({MAX_IDX_ITEMS:,} images of 28x28)")
+    return declared
+
+
+def _read_up_to(fh, size: int) -> bytes:
+    """At most ``size`` bytes from ``fh``, read in chunks (no ``size``-byte buffer up front)."""
+    parts, left = [], size
+    while left > 0:
+        part = fh.read(min(left, _READ_CHUNK))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
 
 
 def _check(images: np.ndarray, labels: np.ndarray, what: str, where: Path) -> None:
@@ -137,7 +179,7 @@ def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
 def _find_file(directory: Path, name: str) -> Path | None:
     """``directory/name``, or the same file uncompressed (``name`` without ``.gz``)."""
     for candidate in (directory / name, directory / name.removesuffix(".gz")):
-        if candidate.is_file():
+        if candidate.exists():  # a directory or device is then refused by read_idx, by name
             return candidate
     return None
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import Problem, SpecError
+from ..input_files import not_a_regular_file
 from .yaml_source import Source, format_path, parse_text, read_source
 
 MAX_EXTENDS = 10
@@ -172,9 +173,12 @@ def _with_bases(path: Path, chain: tuple) -> tuple[object, dict, dict]:
     if len(chain) >= MAX_EXTENDS:
         raise _problem_at(source, ("extends",), f"more than {MAX_EXTENDS} levels of extends",
                           "extend a complete spec instead of a long chain")
-    if not base_path.is_file():
-        raise _problem_at(source, ("extends",), f"the base spec {base_name!r} does not exist "
-                          f"(looked for {base_path})", "extends takes a path relative to this spec's folder")
+    problem = not_a_regular_file(base_path)
+    if problem:
+        what = "does not exist" if problem == "no such file" else f"is {problem}"
+        raise _problem_at(source, ("extends",), f"the base spec {base_name!r} {what} "
+                          f"(looked for {base_path})", "extends takes the path of a .yaml file, "
+                          "relative to this spec's folder")
     base, base_origins, base_keys = _with_bases(base_path, chain + (path.resolve(),))
     if not isinstance(base, dict):
         raise _problem_at(source, ("extends",), f"the base spec {base_name!r} is not a mapping", "")

@@ -15,11 +15,20 @@ from ..errors import Problem, SpecError
 from .yaml12 import Yaml12Loader
 
 MAX_BYTES = 256 * 1024
-"""Largest spec file accepted, in bytes (a 1,000-layer spec is about 60 KB)."""
+"""Largest spec file accepted, in bytes (a 100-layer spec is about 6 KB)."""
 MAX_DEPTH = 20
 """Deepest nesting of mappings and sequences accepted."""
 MAX_ITEMS = 1_000
 """Longest list accepted (the schema's limit on ``layers``)."""
+MAX_LAYERS = 100
+"""Most layers accepted in ``layers``. Keras builds a ``Sequential`` through
+``Function._build_map_helper`` (``keras/src/ops/function.py``), which recurses
+once per layer: about 980 layers exhaust Python's default recursion limit of
+1,000 in both styles. Far below that, time is the limit: ``Sequential.add``
+rebuilds the whole model each time, and ``Sequential.from_config`` (every
+load) adds one layer at a time, so building in the add style and loading
+cost n(n+1)/2 layer calls: 20,100 for 200 layers (36 s to load on 2 busy
+cores), 5,050 for 100 (see docs/limits.md)."""
 MAX_NODES = 20_000
 """Most nodes a document may expand to, counting each use of an alias."""
 
@@ -69,9 +78,10 @@ def _count_child(stack: list, event, file: str) -> None:
         if top[1] % 2 == 1:  # a key
             top[2] = event.value if isinstance(event, yaml.ScalarEvent) else None
         return
-    if top[1] <= MAX_ITEMS:
-        return
     is_layers = len(stack) == 2 and stack[0][0] and stack[0][2] == "layers"
+    limit = MAX_LAYERS if is_layers else MAX_ITEMS
+    if top[1] <= limit:
+        return
     what = "layers" if is_layers else "items in one list"
     raise SpecError(
         [
@@ -79,11 +89,14 @@ def _count_child(stack: list, event, file: str) -> None:
                 file,
                 event,
                 "layers" if is_layers else "",
-                f"more than {MAX_ITEMS:,} {what}; the limit is {MAX_ITEMS:,}",
-                "split the model or remove layers" if is_layers else "a spec's lists are short",
+                f"more than {limit:,} {what}; the limit is {limit:,}",
+                LAYERS_HINT if is_layers else "a spec's lists are short",
             )
         ]
     )
+
+
+LAYERS_HINT = "Keras builds, trains and saves deeper Sequential models only slowly (see docs/limits.md); remove layers"
 
 
 def _event_problem(file: str, event, path: str, message: str, hint: str) -> Problem:

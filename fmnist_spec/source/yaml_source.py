@@ -11,12 +11,14 @@ merge keys, several documents, deep nesting and alias bombs are reported as
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from ..errors import Problem, SpecError
+from ..input_files import not_a_regular_file
 from .yaml12 import LEADING_ZERO, TAG, Yaml12Loader, scalar_value
 from .limits import MAX_BYTES, MAX_DEPTH, MAX_ITEMS, MAX_NODES, check_size, check_structure
 
@@ -120,9 +122,15 @@ class _Walker:
             if node.tag == TAG + "int" and LEADING_ZERO.match(node.value):
                 self.leading_zeros.append((path, node.value))
             try:
-                return scalar_value(node)
+                value = scalar_value(node)
             except ValueError:
                 self._fail(node, f"{node.value!r} is not a valid {node.tag[len(TAG):]}")
+            if isinstance(value, float) and not math.isfinite(value):
+                what = ("not a number" if math.isnan(value) else "infinite" if "inf" in node.value.lower()
+                        else "beyond the largest float (about 1.8e308), so it reads as infinity")
+                self._fail(node, f"{node.value} is {what}; a spec takes finite numbers only",
+                           "write a finite number such as 0.001, or quote it ('.nan') if you mean text")
+            return value
         if isinstance(node, yaml.SequenceNode):
             if node.tag != TAG + "seq":
                 self._fail(node, f"the tag {node.tag!r} is not allowed",
@@ -271,6 +279,9 @@ def read_source(path: str | Path) -> Source:
     if p.is_dir():
         raise SpecError([Problem(file, None, None, "", "is a directory, not a spec file",
                                  "give the path of a .yaml file")])
+    problem = not_a_regular_file(p)
+    if problem and problem != "no such file":  # a device or a pipe: reading could block or never end
+        raise SpecError([Problem(file, None, None, "", f"is {problem}", "give the path of a .yaml file")])
     try:
         with open(p, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)

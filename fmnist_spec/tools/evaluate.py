@@ -85,22 +85,27 @@ def locate(target: str | Path) -> tuple[Path, Path | None]:
     A ``model.keras`` inside a run folder takes that folder's ``spec.yaml``.
 
     Raises:
-        InputError: the path is neither a run folder with ``model.keras`` nor a ``.keras`` file.
+        InputError: the path is neither a run folder with ``model.keras`` nor
+            a regular ``.keras`` file (a directory named ``x.keras``, a device
+            or a pipe is said to be one).
     """
+    from ..input_files import not_a_regular_file
     from ..running.run_folder import RunFolder
 
     target = Path(target)
-    if target.is_dir():
+    if target.is_dir() and target.suffix != ".keras":
         folder = RunFolder(target)
         model = folder.model_path
-        if not model.is_file():
+        if not model.exists():
             raise InputError(f"{target}: no {RunFolder.MODEL} in this folder; expected a run folder written by "
                              f"'fmnist-spec train' or a .keras file")
         spec = folder.spec_path
         return model, spec if spec.is_file() else None
-    if target.suffix != ".keras" or not target.is_file():
-        what = "no such file" if not target.exists() else "not a .keras file"
-        raise InputError(f"{target}: {what}; expected a run folder or a .keras model file")
+    problem = not_a_regular_file(target)
+    if problem:
+        raise InputError(f"{target}: {problem}; expected a run folder or a .keras model file")
+    if target.suffix != ".keras":
+        raise InputError(f"{target}: not a .keras file; expected a run folder or a .keras model file")
     spec = RunFolder(target.parent).spec_path
     return target, spec if target.name == RunFolder.MODEL and spec.is_file() else None
 
@@ -108,31 +113,48 @@ def locate(target: str | Path) -> tuple[Path, Path | None]:
 def load(target: str | Path):
     """``(model, Preparation, model path)`` for a run folder or ``.keras`` file.
 
+    The archive is inspected first (:func:`fmnist_spec.to_keras.archive.inspect_archive`:
+    bounded sizes, nothing extracted to disk), then loaded with Keras's
+    ``safe_mode``, then its input and output are checked.
+
     Raises:
-        InputError: bad path, unreadable model, or an input shape other than
-            ``(28, 28)`` / ``(784,)``.
+        InputError: bad path, an archive over a limit or not a Keras archive,
+            unreadable model, an input shape other than ``(28, 28)`` /
+            ``(784,)``, or not one output of shape ``(None, 10)``.
         fmnist_spec.SpecError: the run folder's ``spec.yaml`` is invalid.
     """
-    from ..to_keras.builder import load_model
+    from ..to_keras.archive import ArchiveError, inspect_archive
     from ..language.validation import load_spec
 
     model_path, spec_path = locate(target)
     try:
+        inspect_archive(model_path)
+    except ArchiveError as exc:
+        raise InputError(str(exc)) from None
+    from ..to_keras.builder import load_model  # imports TensorFlow: only once the archive passed
+    from .model_checks import ModelShapeError, check_outputs, final_softmax
+
+    try:
         model = load_model(model_path)
     except Exception as exc:  # Keras raises many types for a damaged or foreign file
         raise InputError(f"{model_path}: cannot load it as a Keras model "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
-    sample = tuple(model.input_shape[1:])
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+    sample = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
     if sample not in ((784,), facts.IMAGE_SHAPE):
-        raise InputError(f"{model_path}: the model takes samples of shape {sample}; fmnist-spec feeds "
-                         f"Fashion-MNIST images as (28, 28) or flattened (784,)")
+        raise InputError(f"{model_path}: the model takes samples of shape {sample or model.input_shape}; "
+                         f"fmnist-spec feeds Fashion-MNIST images as (28, 28) or flattened (784,)")
+    try:
+        check_outputs(model)
+    except ModelShapeError as exc:
+        raise InputError(f"{model_path}: {exc}") from None
     if spec_path is not None:
         spec = load_spec(spec_path)
         prep = Preparation(spec.scale, spec.flatten, spec.loss.from_logits, str(spec_path))
     else:
-        activation = model.layers[-1].get_config().get("activation")
-        prep = Preparation(DEFAULT_SCALE, sample == (784,), activation != "softmax",
-                           "inferred from the model (no spec.yaml)")
+        softmax = final_softmax(model)
+        found = f"ends in a {softmax}: probabilities" if softmax else "no final softmax: logits"
+        prep = Preparation(DEFAULT_SCALE, sample == (784,), softmax is None,
+                           f"inferred from the model (no spec.yaml); {found}")
     return model, prep, model_path
 
 
@@ -180,29 +202,13 @@ def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=Non
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read one 28x28 grayscale image (PNG, or any format Pillow reads) as ``(28, 28)`` uint8.
-
-    Raises:
-        InputError: unreadable, another size, or not 8-bit grayscale (Pillow mode ``L``).
-    """
-    from PIL import Image, UnidentifiedImageError
+    """:func:`fmnist_spec.tools.images.read_image`, its refusals as :class:`InputError`."""
+    from .images import ImageError, read_image as read
 
     try:
-        with Image.open(path) as image:
-            image.load()
-            size, mode = image.size, image.mode
-            pixels = np.asarray(image)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"{path}: cannot read it as an image ({exc})") from None
-    height, width = facts.IMAGE_SHAPE
-    if size != (width, height) or mode != "L":
-        raise InputError(
-            f"{path}: {size[0]}x{size[1]} image in mode {mode}; expected {width}x{height} 8-bit grayscale "
-            f"(Pillow mode L), like Fashion-MNIST: a light garment on a black background\n"
-            f"  hint: convert it first, e.g. Image.open(p).convert('L').resize(({width}, {height})).save(q)")
-    return pixels.astype(np.uint8)
+        return read(path)
+    except ImageError as exc:
+        raise InputError(str(exc)) from None
 
 
 def predict(model_path: str | Path, images: list) -> list:

@@ -279,10 +279,15 @@ def export_text(path: str | Path) -> tuple[str, list[str]]:
     """
     from ..to_keras.builder import load_model
     from ..language.validation import parse_spec
+    from ..to_keras.archive import ArchiveError, inspect_archive
 
     file = str(path)
-    if not Path(path).is_file():
-        raise SpecError([Problem(file, None, None, "", "no such file", "give the path of a .keras file")])
+    try:
+        inspect_archive(path)
+    except ArchiveError as exc:
+        message = str(exc).removeprefix(f"{Path(path)}: ")
+        raise SpecError([Problem(file, None, None, "", message, "give the path of a .keras file "
+                                 "written by Keras's model.save")]) from None
     try:
         with warnings.catch_warnings():  # optimizer variables of a compiled, never-trained model
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
