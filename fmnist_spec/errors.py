@@ -87,3 +87,16 @@ class SpecError(Exception):
         self.file, self.line, self.column = first.file, first.line, first.column
         self.path, self.message, self.hint = first.path, first.message, first.hint
         super().__init__("\n".join(p.render() for p in self.problems))
+
+
+class HintedError(Exception):
+    """An error outside a spec, with a one-line ``hint`` on how to fix it (the CLI prints
+    ``error: <message>`` and ``  hint: <hint>``).
+
+    Attributes:
+        hint: How to fix it ("" when there is nothing to add).
+    """
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+from ..errors import HintedError
 from ..language.validation import check_file, load_spec
 from ..to_keras.compat import import_tensorflow_quietly
 from . import outputs
@@ -29,28 +30,13 @@ from .results import (
 )
 
 
-class MissingTool(Exception):
-    """A program or package the command needs is not installed (the work failed, exit 1).
-
-    Attributes:
-        hint: How to install it.
-    """
-
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.hint = hint
+class MissingTool(HintedError):
+    """A program or package the command needs is not installed (the work failed, exit 1);
+    the hint says how to install it."""
 
 
-class BadEnvironment(Exception):
-    """The environment describes the work wrongly, e.g. a malformed ``TF_CONFIG`` (bad input, exit 2).
-
-    Attributes:
-        hint: How to fix it.
-    """
-
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.hint = hint
+class BadEnvironment(HintedError):
+    """The environment describes the work wrongly, e.g. a malformed ``TF_CONFIG`` (bad input, exit 2)."""
 
 
 class OutputWriteError(Exception):

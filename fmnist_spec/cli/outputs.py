@@ -17,17 +17,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from ..errors import HintedError
 
-class OutputPathError(ValueError):
-    """An output path that cannot be written as asked (bad input, exit status 2).
 
-    Attributes:
-        hint: How to fix it.
-    """
-
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.hint = hint
+class OutputPathError(HintedError, ValueError):
+    """An output path that cannot be written as asked (bad input, exit status 2)."""
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -34,6 +34,7 @@ import io
 import os
 import sys
 
+
 def _to_devnull(fd: int) -> None:
     """Point file descriptor ``fd`` at ``/dev/null`` (for writing)."""
     null = os.open(os.devnull, os.O_WRONLY)
