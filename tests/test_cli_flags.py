@@ -127,12 +127,7 @@ def test_nan_loss_run_exits_1(monkeypatch, tmp_path, capsys):
 def _interrupted(out_dir, finished, resumable):
     from fmnist_spec.running.train import TrainingInterrupted
 
-    try:
-        return TrainingInterrupted(out_dir, finished, 3, resumable)
-    except TypeError:  # the running stage's old class, without resumable
-        exc = TrainingInterrupted(out_dir, finished, 3)
-        exc.resumable = resumable
-        return exc
+    return TrainingInterrupted(out_dir, finished, 3, resumable, out_dir.parent / f".{out_dir.name}.partial")
 
 
 @pytest.mark.parametrize("resumable", [True, False])
@@ -149,11 +144,12 @@ def test_an_interrupted_train_prints_exactly_the_command_that_resumes(resumable,
             "--seed", "7", "--set", "layers[1].units=50", "--epochs", "3"]
     assert main(argv) == 130
     err = capsys.readouterr().err
-    assert "Traceback" not in err and f"finished and kept in {out}" in err
+    assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("resume with: ")]
     if not resumable:
-        assert lines == []
+        assert lines == [] and "nothing was kept" in err
         return
+    assert f"finished and kept in {out.parent / '.r1.partial'}" in err
     expected = ["fmnist-spec", *argv, "--out", str(out), "--resume"]
     assert lines == [f"resume with: {shlex.join(expected)}"]
     again = parser().parse_args(shlex.split(lines[0][len("resume with: "):])[1:])
