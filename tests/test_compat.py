@@ -26,6 +26,7 @@ def _python(code: str, timeout: int = 240) -> subprocess.CompletedProcess:
 def test_every_workaround_names_its_upstream_report_and_its_tests():
     names = {w.function.split(" ")[0] for w in compat.WORKAROUNDS}
     assert names == {"graph_name_scope", "BatchesPerCall", "steps_per_execution_under_strategy",
+                     "import_tensorflow_quietly",
                      "tensorflow_error_cause", "fast_exit"}
     here = open(__file__, encoding="utf-8").read()
     for workaround in compat.WORKAROUNDS:
@@ -215,3 +216,26 @@ def test_pyproject_pins_the_tested_minor_versions():
     assert {req.name for req in pins} >= set(tested)
     installed = [req for req in pins if req.name in tested and (req.marker is None or req.marker.evaluate())]
     assert installed and all(version(req.name) in req.specifier for req in installed)
+
+
+# --- import_tensorflow_quietly ------------------------------------------------------------------
+def _import_stderr(code: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_tensorflow_import_still_prints_startup_notices():
+    """When this fails, TensorFlow stopped printing its start-up notices: the workaround can go."""
+    err = _import_stderr("import tensorflow")
+    assert compat.STARTUP_NOTICES.search(err), err
+
+
+def test_quiet_import_leaves_out_only_the_startup_notices():
+    err = _import_stderr("import sys; from fmnist_spec.to_keras.compat import import_tensorflow_quietly as q; q(); "
+                         "print('after', file=sys.stderr)")
+    assert not compat.STARTUP_NOTICES.search(err), err
+    assert err.strip().endswith("after")

@@ -90,7 +90,7 @@ def test_a_killed_rerun_leaves_the_finished_run_byte_identical(real_data, tmp_pa
 
 
 def test_a_second_train_into_the_same_folder_is_refused_at_once(real_data, tmp_path):
-    spec = _spec_file(tmp_path, SLOW, epochs=3)
+    spec = _spec_file(tmp_path, SLOW, epochs=8)  # long enough that the second starts while the first trains
     out = tmp_path / "run"
     first = _start("train", spec, "--out", out)
     try:
@@ -109,8 +109,8 @@ def test_a_second_train_into_the_same_folder_is_refused_at_once(real_data, tmp_p
         if first.poll() is None:
             first.kill()
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["status"] == "finished" and metrics["epochs_finished"] == 3
-    assert len(json.loads((out / "history.json").read_text())["loss"]) == 3
+    assert metrics["status"] == "finished" and metrics["epochs_finished"] == 8
+    assert len(json.loads((out / "history.json").read_text())["loss"]) == 8
 
 
 def test_train_into_head_finishes_the_run_and_exits_non_zero(tiny_data_dir, tmp_path):

@@ -148,12 +148,15 @@ def train(args) -> TrainOutcome:
     _check_tf_config(spec)
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise MissingTool("--tensorboard needs the tensorboard package", "pip install tensorboard")
-    import_tensorflow_quietly()
+    from ..running.placement import check_not_busy, guard_output
     from ..running.train import default_out_dir
-    from ..running.train import train as run_training
 
     if args.out is None:
         outputs.check_dir(str(default_out_dir(spec)), "the default run folder")
+    check_not_busy(guard_output(args.out or default_out_dir(spec), spec.file))  # before TensorFlow's import
+    import_tensorflow_quietly()
+    from ..running.train import train as run_training
+
     # Keras's progress bar is for terminals; in a log file one line per epoch reads better.
     verbose = 2 if spec.verbose == "auto" and not sys.stdout.isatty() else None
     result = run_training(spec, out=args.out, overwrite=args.overwrite, resume=args.resume,

@@ -72,7 +72,10 @@ def _render(exc: BaseException, argv: list, args) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     if name == "CompareInterrupted":
-        return f"\ninterrupted: {exc}"
+        result = exc.result
+        return (f"\ninterrupted: {len(result.rows)} row(s) written to {result.out_dir} (the last one interrupted)"
+                "\n  hint: run the same command again to continue: finished runs are reused and the "
+                "interrupted one resumes")
     hint = getattr(exc, "hint", "")
     return f"error: {exc}" + (f"\n  hint: {hint}" if hint else "")
 

@@ -56,6 +56,24 @@ def guard_output(target: str | Path, spec_file: str | None = None) -> RunFolder:
     return folder
 
 
+def check_not_busy(target: RunFolder) -> None:
+    """Refuse at once when another process holds ``target``'s lock (a probe: the lock is
+    not kept). Lets a command refuse before it imports TensorFlow; :class:`Placement`
+    takes the lock for real.
+
+    Raises:
+        RunFolderBusy: another process holds the lock.
+    """
+    if not target.lock_path.exists():
+        return
+    probe = Placement(target, {})
+    try:
+        probe._acquire()
+    except OSError:
+        return  # unreadable lock file: Placement reports it when it takes the lock
+    probe._release()
+
+
 class Placement:
     """Hold a target's lock and get its ``.partial`` folder ready; :meth:`publish` moves it into place.
 
