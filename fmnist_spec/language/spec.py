@@ -24,11 +24,23 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
+class CallbackSpec:
+    """One ``fit`` callback: ``type`` is the Keras class name (``EarlyStopping``),
+    ``arguments`` its keyword arguments with Keras's defaults filled in
+    (``ModelCheckpoint``'s ``filepath`` is relative to the run folder)."""
+
+    type: str
+    arguments: dict
+
+
+@dataclass(frozen=True)
 class OptimizerSpec:
     """``type`` is the Keras optimizer class name (``Adam``); ``arguments`` its
     keyword arguments, empty when the spec gave a name string (Keras's own
-    defaults then apply, as with ``compile(optimizer='adam')``). ``given`` is
-    what the spec wrote: the string, or the mapping."""
+    defaults then apply, as with ``compile(optimizer='adam')``). A learning-rate
+    schedule stays a mapping ``{"type": "ExponentialDecay", ...}`` in
+    ``arguments["learning_rate"]``, its defaults filled in. ``given`` is what
+    the spec wrote: the string, or the mapping."""
 
     type: str
     arguments: dict
@@ -83,8 +95,14 @@ class Spec:
     Attributes:
         name: The model's name (any text; see :mod:`fmnist_spec.language.names`).
         style: ``"list"`` or ``"add"``.
-        input_shape: Shape of one sample without the batch axis, e.g. ``(784,)``.
-        layers: The layers after the input, in order.
+        input_shape: Shape of one sample without the batch axis, ``(784,)``,
+            ``(28, 28)`` or ``(28, 28, 1)``; the images are given to the model in
+            it: ``x.reshape((n,) + spec.input_shape)``.
+        layers: The layers after the input, in order (a leading ``Input`` element
+            is not one of them; see ``input_layer``).
+        input_layer: True when the spec starts with ``{type: Input, shape: ...}``
+            (``keras.layers.Input``), False when the first layer has ``input_shape``.
+        callbacks: The ``fit.callbacks``, a tuple of :class:`CallbackSpec`.
         optimizer, loss, metrics: ``model.compile`` settings.
         steps_per_execution: Batches per compiled call (Keras ``compile`` argument).
         jit_compile: XLA compilation, ``"auto"``, True or False (Keras ``compile`` argument).
@@ -93,7 +111,7 @@ class Spec:
             the listed epochs (tuple; empty: never) (Keras ``fit`` argument).
         validation_batch_size: Samples per evaluation step (None: ``batch_size``).
         scale: Pixels are divided by it (255.0 -> 0..1).
-        flatten: Reshape images (n, 28, 28) to (n, 784).
+        flatten: The images are given flattened, (n, 784): ``input_shape == (784,)``.
         train_samples: Use only the first N training images (None: all 60,000).
         test_size: Validation fraction 0..1 for scikit-learn's ``train_test_split``.
         random_state: Seed of that split (None: unseeded).
@@ -131,6 +149,8 @@ class Spec:
     intra_op_parallelism_threads: int
     inter_op_parallelism_threads: int
     distribute: DistributeSpec = DistributeSpec()
+    input_layer: bool = False
+    callbacks: tuple = ()
     file: str = "<string>"
     data: dict = field(default_factory=dict, compare=False, repr=False)
     ignore_warnings: tuple = ()
@@ -138,13 +158,13 @@ class Spec:
 
     def resolved(self) -> dict:
         """The spec as plain data with every default filled in (YAML-ready)."""
-        layers = []
+        layers = [{"type": "Input", "shape": list(self.input_shape)}] if self.input_layer else []
         for i, layer in enumerate(self.layers):
             entry = {"type": layer.type}
             if layer.name is not None:
                 entry["name"] = layer.name
             entry.update(layer.arguments)
-            if i == 0:
+            if i == 0 and not self.input_layer:
                 entry["input_shape"] = list(self.input_shape)
             layers.append(entry)
         optimizer = {"type": self.optimizer.type, **self.optimizer.arguments}
@@ -163,7 +183,8 @@ class Spec:
             "fit": {"epochs": self.epochs, "batch_size": self.batch_size, "verbose": self.verbose,
                     "validation_freq": (self.validation_freq if isinstance(self.validation_freq, int)
                                         else list(self.validation_freq)),
-                    "validation_batch_size": self.validation_batch_size},
+                    "validation_batch_size": self.validation_batch_size,
+                    "callbacks": [{"type": c.type, **c.arguments} for c in self.callbacks]},
             "data": {"dataset": "fashion_mnist", "scale": self.scale, "flatten": self.flatten,
                      "train_samples": self.train_samples,
                      "validation": {"test_size": self.test_size, "random_state": self.random_state}},
@@ -192,10 +213,16 @@ def _as_declared(prop: dict, value):
     """A whole number where the schema says ``number`` becomes a float.
 
     Keras refuses ``SGD(learning_rate=10)`` ("should be float"); the spec's
-    ``learning_rate: 10`` means 10.0.
+    ``learning_rate: 10`` means 10.0. Also inside ``anyOf`` and for the items
+    of a list of numbers (``values: [1, 0.5]``).
     """
-    if prop.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        return value
+    kinds = [prop.get("type")] + [p.get("type") for p in prop.get("anyOf", [])]
+    if "number" in kinds and isinstance(value, int):
         return float(value)
+    if prop.get("type") == "array" and isinstance(value, list):
+        return [_as_declared(prop.get("items", {}), v) for v in value]
     return value
 
 
@@ -204,6 +231,8 @@ def _freq(given):
 
 
 def _layer(entry: dict) -> LayerSpec:
+    """A layer entry as a :class:`LayerSpec`: ``type`` (``Dense`` when omitted), ``name``, and
+    the class's arguments with the schema's defaults (Keras's) filled in."""
     kind = entry.get("type", "Dense")
     props = schema()["$defs"][kind]["properties"]
     arguments = {}
@@ -217,13 +246,27 @@ def _layer(entry: dict) -> LayerSpec:
     return LayerSpec(kind, entry.get("name"), arguments)
 
 
+def _filled(given: dict) -> dict:
+    """``{type: X, ...}`` of a ``$defs`` class with its defaults filled in and whole
+    numbers made floats where the schema says ``number``."""
+    props = schema()["$defs"][given["type"]]["properties"]
+    out = {k: p["default"] for k, p in props.items() if "default" in p and k != "type"}
+    out.update({k: _as_declared(props[k], v) for k, v in given.items() if k != "type"})
+    return out
+
+
 def _optimizer(given) -> OptimizerSpec:
     if isinstance(given, str):
         return OptimizerSpec(OPTIMIZER_CLASSES[given.lower()], {}, given)
-    props = schema()["$defs"][given["type"]]["properties"]
-    arguments = {k: p["default"] for k, p in props.items() if "default" in p}
-    arguments.update({k: _as_declared(props[k], v) for k, v in given.items() if k != "type"})
+    arguments = _filled(given)
+    if isinstance(arguments.get("learning_rate"), dict):
+        schedule = arguments["learning_rate"]
+        arguments["learning_rate"] = {"type": schedule["type"], **_filled(schedule)}
     return OptimizerSpec(given["type"], arguments, given)
+
+
+def _callback(given: dict) -> CallbackSpec:
+    return CallbackSpec(given["type"], _filled(given))
 
 
 def _loss(given) -> LossSpec:
@@ -260,12 +303,15 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = ()) -> Spec:
     validation = prep.get("validation", {})
     threading = data.get("threading", {})
     compile_ = data["compile"]
-    first = data["layers"][0]
+    entries = data["layers"]
+    input_layer = entries[0].get("type") == "Input"
     return Spec(
         name=data.get("name", default("name")),
         style=data.get("style", default("style")),
-        input_shape=tuple(first.get("input_shape") or checks.sample_shape(data)),
-        layers=tuple(_layer(entry) for entry in data["layers"]),
+        input_shape=checks.sample_shape(data),
+        layers=tuple(_layer(entry) for entry in entries[1 if input_layer else 0:]),
+        input_layer=input_layer,
+        callbacks=tuple(_callback(c) for c in fit.get("callbacks", [])),
         optimizer=_optimizer(compile_.get("optimizer", schema()["$defs"]["optimizer"]["default"])),
         loss=_loss(compile_["loss"]),
         metrics=tuple(compile_.get("metrics", [])),
@@ -277,7 +323,7 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = ()) -> Spec:
         validation_freq=_freq(fit.get("validation_freq", default("fit", "validation_freq"))),
         validation_batch_size=fit.get("validation_batch_size", default("fit", "validation_batch_size")),
         scale=float(prep.get("scale", default("data", "scale"))),
-        flatten=prep.get("flatten", default("data", "flatten")),
+        flatten=len(checks.sample_shape(data)) == 1,
         train_samples=prep.get("train_samples", default("data", "train_samples")),
         test_size=validation.get("test_size", default("data", "validation", "test_size")),
         random_state=validation.get("random_state", default("data", "validation", "random_state")),

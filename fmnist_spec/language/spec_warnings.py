@@ -38,6 +38,8 @@ CODES = {
     "large-validation-split": "a validation split larger than the training split",
     "tiny-pixels": f"a scale that leaves every pixel below {MIN_PIXEL_RANGE}",
     "sigmoid-output": "a sigmoid output layer with a categorical cross-entropy loss",
+    "early-stopping-keeps-last": "EarlyStopping without restore_best_weights",
+    "checkpoint-every-epoch": "ModelCheckpoint without save_best_only",
 }
 """Warning code -> what it is about (the schema's ``warnings.ignore`` lists the same codes)."""
 
@@ -141,10 +143,15 @@ def warn_high_learning_rate(source: Source) -> Iterator[Finding]:
     if not isinstance(optimizer, dict) or "learning_rate" not in optimizer:
         return
     kind, rate = optimizer["type"], optimizer["learning_rate"]
+    path = ("compile", "optimizer", "learning_rate")
+    if isinstance(rate, dict):  # a schedule: its largest rate
+        key = "values" if rate["type"] == "PiecewiseConstantDecay" else "initial_learning_rate"
+        path += (key,)
+        rate = max(rate[key]) if key == "values" else max(rate[key], rate.get("warmup_target") or 0)
     if rate > LEARNING_RATES[kind]:
         yield (
             "high-learning-rate",
-            ("compile", "optimizer", "learning_rate"),
+            path,
             f"learning_rate {rate} is high for {kind} (Keras's default is "
             f"{0.01 if kind == 'SGD' else 0.001}); the loss is likely to diverge or become NaN",
             f"try {0.1 if kind == 'SGD' else 0.001}; " + _silence("high-learning-rate"),
@@ -153,8 +160,10 @@ def warn_high_learning_rate(source: Source) -> Iterator[Finding]:
 
 def warn_many_epochs(source: Source) -> Iterator[Finding]:
     """Hundreds of epochs without early stopping mostly overfit."""
-    epochs = source.data.get("fit", {}).get("epochs", 1)
-    if epochs > EPOCHS:
+    fit = source.data.get("fit", {})
+    epochs = fit.get("epochs", 1)
+    stops = any(c["type"] == "EarlyStopping" for c in fit.get("callbacks", []))
+    if epochs > EPOCHS and not stops:
         yield (
             "many-epochs",
             ("fit", "epochs"),
@@ -210,6 +219,39 @@ def warn_tiny_pixels(source: Source) -> Iterator[Finding]:
         )
 
 
+def _callbacks(source: Source, kind: str):
+    return [(i, c) for i, c in enumerate(source.data.get("fit", {}).get("callbacks", [])) if c["type"] == kind]
+
+
+def warn_early_stopping_keeps_last(source: Source) -> Iterator[Finding]:
+    """Without restore_best_weights the stopped model is the last epoch's, ``patience`` epochs past the best."""
+    for i, callback in _callbacks(source, "EarlyStopping"):
+        if callback.get("restore_best_weights", False):
+            continue
+        patience = callback.get("patience", 0)
+        yield (
+            "early-stopping-keeps-last",
+            ("fit", "callbacks", i),
+            f"EarlyStopping without restore_best_weights: the run saves the model of the last epoch, "
+            f"{patience} epoch{'s' if patience != 1 else ''} after the best one, not the best one",
+            "add restore_best_weights: true, as the textbook does; " + _silence("early-stopping-keeps-last"),
+        )
+
+
+def warn_checkpoint_every_epoch(source: Source) -> Iterator[Finding]:
+    """Without save_best_only a checkpoint is overwritten every epoch and ends as the final model."""
+    for i, callback in _callbacks(source, "ModelCheckpoint"):
+        if not callback.get("save_best_only", False):
+            yield (
+                "checkpoint-every-epoch",
+                ("fit", "callbacks", i),
+                f"ModelCheckpoint without save_best_only overwrites {callback['filepath']} every epoch, so "
+                "it ends as the last epoch's model, which the run saves anyway",
+                "add save_best_only: true to keep the best epoch's model; "
+                + _silence("checkpoint-every-epoch"),
+            )
+
+
 WARNINGS: list[Callable[[Source], Iterator[Finding]]] = [
     warn_leading_zero_integers,
     warn_hidden_softmax,
@@ -221,6 +263,8 @@ WARNINGS: list[Callable[[Source], Iterator[Finding]]] = [
     warn_large_validation_split,
     warn_tiny_pixels,
     warn_sigmoid_output,
+    warn_early_stopping_keeps_last,
+    warn_checkpoint_every_epoch,
 ]
 """Every warning rule, in the order they run."""
 

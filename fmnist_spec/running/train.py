@@ -94,7 +94,7 @@ def prepare(spec: Spec, data: FashionMNIST) -> Splits:
     """
     def scaled(images: np.ndarray) -> np.ndarray:
         out = np.divide(images, np.float32(spec.scale), dtype=np.float32)
-        return out.reshape(len(out), -1) if spec.flatten else out
+        return out.reshape((len(out),) + spec.input_shape)
 
     images, labels = data.train_images, data.train_labels
     if spec.train_samples is not None:

@@ -12,6 +12,11 @@ LAYERS = {
     "Dense": keras.layers.Dense,
     "Flatten": keras.layers.Flatten,
     "Dropout": keras.layers.Dropout,
+    "Conv2D": keras.layers.Conv2D,
+    "MaxPooling2D": keras.layers.MaxPooling2D,
+    "AveragePooling2D": keras.layers.AveragePooling2D,
+    "BatchNormalization": keras.layers.BatchNormalization,
+    "Reshape": keras.layers.Reshape,
 }
 """Layer ``type`` -> ``keras.layers`` class."""
 
@@ -22,6 +27,20 @@ OPTIMIZERS = {
     "Adam": keras.optimizers.Adam,
 }
 """Optimizer ``type`` -> ``keras.optimizers`` class."""
+
+SCHEDULES = {
+    "ExponentialDecay": keras.optimizers.schedules.ExponentialDecay,
+    "CosineDecay": keras.optimizers.schedules.CosineDecay,
+    "PiecewiseConstantDecay": keras.optimizers.schedules.PiecewiseConstantDecay,
+}
+"""Learning-rate schedule ``type`` -> ``keras.optimizers.schedules`` class."""
+
+CALLBACKS = {
+    "EarlyStopping": keras.callbacks.EarlyStopping,
+    "ModelCheckpoint": keras.callbacks.ModelCheckpoint,
+    "ReduceLROnPlateau": keras.callbacks.ReduceLROnPlateau,
+}
+"""Callback ``type`` -> ``keras.callbacks`` class."""
 
 LOSSES = {
     "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
