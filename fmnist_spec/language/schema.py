@@ -188,9 +188,21 @@ def _message(error: ValidationError) -> str:
     return error.message.replace(full, _short(error.instance)) if len(full) > 60 else error.message
 
 
+_FIT_VALIDATION_DATA = (
+    "fmnist-spec already validates on data.validation, the test_size share of the training images "
+    "(0.2: 12,000 of 60,000) split off with train_test_split, after every epoch (fit.validation_freq: 1); "
+    "remove validation_data, and change data.validation or fit.validation_freq to change that")
+
+
 def _unknown_keys(source: Source, path, instance: dict, extras, allowed) -> list[Problem]:
     owner = instance.get("type") if isinstance(instance.get("type"), str) else None
     where = f" for {owner}" if owner else ""
+    if path == ("fit",) and "validation_data" in extras:
+        extras = [k for k in extras if k != "validation_data"]
+        return [source.problem(path + ("validation_data",),
+                               "fit.validation_data is not a spec key: the validation data are the spec's "
+                               "own split, not an argument", _FIT_VALIDATION_DATA, at_key=True)] + \
+            _unknown_keys(source, path, instance, extras, allowed)
     return [source.problem(
         path + (key,),
         f"unknown key '{key}'{where}; expected one of: {_list(allowed)}",
