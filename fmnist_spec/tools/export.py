@@ -28,10 +28,11 @@ import numpy as np
 
 from ..language import facts
 from ..errors import Problem, SpecError
-from ..to_keras.layers import LAYERS, LOSSES, OPTIMIZERS
+from ..to_keras.layers import LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
 from ..language.schema import schema
 
-_AUTO_LAYER_NAME = re.compile(r"^(dense|flatten|dropout)(_\d+)?$")
+_AUTO_LAYER_NAME = re.compile(
+    r"^(dense|flatten|dropout|conv2d|max_pooling2d|average_pooling2d|batch_normalization|reshape)(_\d+)?$")
 _AUTO_MODEL_NAME = re.compile(r"^sequential(_\d+)?$")
 _OPTIMIZER_NAMES = {"SGD": "sgd", "Adagrad": "adagrad", "RMSprop": "rmsprop", "Adam": "adam"}
 _LOSS_CLASSES = {"SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
@@ -94,26 +95,50 @@ def _initializer_name(config, where: str) -> str:
                        + ", ".join(names))
 
 
+def _activation(config: dict, where: str) -> str:
+    activation = config.get("activation")
+    allowed = schema()["$defs"]["Dense"]["properties"]["activation"]["anyOf"][0]["enum"]
+    if not isinstance(activation, str) or activation not in allowed:
+        raise _Unsupported(where, f"activation={_short(activation)} is not a Keras activation "
+                           "the spec language knows", "use one of: " + ", ".join(allowed))
+    return activation
+
+
+def _window(value):
+    """A saved ``kernel_size``/``pool_size``/``strides`` pair: ``[3, 3]`` -> ``3``, ``[3, 2]`` stays."""
+    if isinstance(value, (list, tuple)):
+        value = [int(v) for v in value]
+        return value[0] if len(set(value)) == 1 else value
+    return value
+
+
+_WINDOWS = ("kernel_size", "pool_size", "strides")
+
+
 def _layer_arguments(kind: str, config: dict, where: str) -> dict:
-    """The spec arguments of a saved layer (before the reference check)."""
-    if kind == "Dense":
-        activation = config.get("activation")
-        allowed = schema()["$defs"]["Dense"]["properties"]["activation"]["anyOf"][0]["enum"]
-        if not isinstance(activation, str) or activation not in allowed:
-            raise _Unsupported(where, f"activation={_short(activation)} is not a Keras activation "
-                               "the spec language knows", "use one of: " + ", ".join(allowed))
-        arguments = {"units": config["units"]}
-        if activation != "linear":
-            arguments["activation"] = activation
-        if config.get("use_bias", True) is False:
-            arguments["use_bias"] = False
-        initializer = _initializer_name(config.get("kernel_initializer"), where)
-        if initializer != "glorot_uniform":
-            arguments["kernel_initializer"] = initializer
-        return arguments
-    if kind == "Dropout":
-        return {"rate": _f32(config["rate"])}
-    return {}
+    """The spec arguments of a saved layer (before the reference check): the arguments the
+    spec's definition of ``kind`` has, where the saved value differs from its default."""
+    props = schema()["$defs"][kind]["properties"]
+    arguments = {}
+    for key, prop in props.items():
+        if key in ("type", "name", "input_shape") or key not in config:
+            continue
+        if key == "activation":
+            value = _activation(config, where)
+            value = None if value == "linear" else value
+        elif key == "kernel_initializer":
+            value = _initializer_name(config.get(key), where)
+        elif key in _WINDOWS:
+            value = _window(config[key])
+        elif key == "target_shape":
+            value = [int(v) for v in config[key]]
+        else:
+            value = _f32(config[key])
+        if kind.endswith("Pooling2D") and key == "strides" and value == arguments.get("pool_size", 2):
+            continue  # Keras stores strides=pool_size for strides=None
+        if key in schema()["$defs"][kind]["required"] or "default" not in prop or value != prop["default"]:
+            arguments[key] = value
+    return arguments
 
 
 def layer_entry(entry: dict, index: int) -> dict:
@@ -157,7 +182,12 @@ def _optimizer(serialized: dict):
     for key, prop in props.items():
         if key in config and key != "type" and _f32(config[key]) != _f32(prop.get("default")):
             arguments[key] = _f32(config[key])
-    reference = OPTIMIZERS[kind](**arguments).get_config()
+    if isinstance(arguments.get("learning_rate"), dict):
+        arguments["learning_rate"] = _schedule(arguments["learning_rate"])
+        reference = OPTIMIZERS[kind](**{**arguments, "learning_rate": _keras_schedule(
+            arguments["learning_rate"])}).get_config()
+    else:
+        reference = OPTIMIZERS[kind](**arguments).get_config()
     differences = _differences(config, reference, _IGNORED_OPTIMIZER_KEYS)
     if differences:
         raise _Unsupported("compile.optimizer", f"{kind} has {', '.join(differences)}, which the spec "
@@ -166,6 +196,30 @@ def _optimizer(serialized: dict):
     if not arguments:
         return _OPTIMIZER_NAMES[kind]
     return {"type": kind, **arguments}
+
+
+def _schedule(serialized: dict) -> dict:
+    """``{type: ExponentialDecay, ...}`` (arguments other than Keras's defaults) of a saved schedule."""
+    kind = serialized.get("class_name")
+    config = dict(serialized.get("config") or {})
+    if kind not in SCHEDULES:
+        raise _Unsupported("compile.optimizer.learning_rate", f"the learning rate is a {kind} schedule, which "
+                           "the spec language cannot express", "specs have the schedules " + ", ".join(SCHEDULES))
+    props = schema()["$defs"][kind]["properties"]
+    out = {"type": kind}
+    for key, prop in props.items():
+        if key in config and key != "type" and ("default" not in prop or _normalise(config[key]) != prop["default"]):
+            out[key] = _normalise(config[key])
+    differences = _differences(config, _keras_schedule(out).get_config(), {"name"})
+    if differences:
+        raise _Unsupported("compile.optimizer.learning_rate", f"{kind} has {', '.join(differences)}, which the "
+                           "spec language cannot express",
+                           f"a spec's {kind} takes only: " + ", ".join(k for k in props if k != "type"))
+    return out
+
+
+def _keras_schedule(schedule: dict):
+    return SCHEDULES[schedule["type"]](**{k: v for k, v in schedule.items() if k != "type"})
 
 
 def _loss(loss):
