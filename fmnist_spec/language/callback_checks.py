@@ -152,8 +152,8 @@ def check_reduce_lr_has_a_fixed_rate(spec: dict) -> Iterator[Finding]:
     for i, callback in _callbacks(spec):
         if callback["type"] == "ReduceLROnPlateau":
             yield (("fit", "callbacks", i, "type"),
-                   f"ReduceLROnPlateau changes the optimizer's learning rate, but it is a {schedule['type']} "
-                   "schedule here; Keras raises when the callback first reduces it",
+                   f"ReduceLROnPlateau changes the optimizer's learning rate, but the rate here is a schedule "
+                   f"({schedule['type']}); Keras raises when the callback first reduces it",
                    "use one of the two: a fixed learning_rate with ReduceLROnPlateau, or the schedule alone")
 
 

@@ -60,6 +60,9 @@ _NOUNS = {
     "style": "style",
     "verbose": "verbose setting",
     "strategy": "strategy",
+    "padding": "padding",
+    "monitor": "monitored quantity",
+    "mode": "mode",
 }
 
 _OPTIMIZER_ARGUMENTS = {"learning_rate", "lr", "momentum", "nesterov", "epsilon", "rho", "centered",
@@ -135,7 +138,12 @@ def _list(choices, limit: int = 12) -> str:
 
 def _noun(path) -> str:
     if path and path[-1] == "type":
-        return "layer type" if "layers" in path else f"{path[-2]} type" if len(path) > 1 else "type"
+        if "layers" in path:
+            return "layer type"
+        if "callbacks" in path:
+            return "callback type"
+        owner = [p for p in path[:-1] if isinstance(p, str)]
+        return f"{owner[-1]} type" if owner else "type"
     for part in reversed(path):
         if isinstance(part, str):
             return _NOUNS.get(part, "value")
