@@ -6,8 +6,8 @@ import inspect
 import keras
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from fmnist_spec import build_model, load_spec, parse_spec
 from fmnist_spec.language.spec import CallbackSpec
 from fmnist_spec.to_keras.builder import compile_model, make_callbacks, make_optimizer

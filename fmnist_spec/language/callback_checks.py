@@ -19,8 +19,9 @@ Keras's behaviour they guard against (Keras 3):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Iterator
 
 Finding = tuple
 
@@ -164,7 +165,7 @@ def check_piecewise_schedule(spec: dict) -> Iterator[Finding]:
         return
     base = ("compile", "optimizer", "learning_rate")
     boundaries, values = schedule["boundaries"], schedule["values"]
-    if any(later <= earlier for earlier, later in zip(boundaries, boundaries[1:])):
+    if any(later <= earlier for earlier, later in pairwise(boundaries)):
         yield (base + ("boundaries",), f"boundaries {boundaries} are not increasing",
                "list the steps where the rate changes in increasing order")
     if len(values) != len(boundaries) + 1:
