@@ -2,9 +2,10 @@
 per class) and predict the class of 28x28 grayscale images.
 
 How to prepare the pixels comes from the run folder's ``spec.yaml``
-(``data.scale``, ``data.flatten``; ``from_logits`` of the loss). A bare
-``.keras`` file without that folder is prepared from what the model itself
-says: ``flatten`` when its input is ``(None, 784)``, pixels divided by 255,
+(``data.scale`` and the model's input shape; ``from_logits`` of the loss).
+A bare ``.keras`` file without that folder is prepared from what the model
+itself says: images reshaped to its input shape, ``(784,)``, ``(28, 28)`` or
+``(28, 28, 1)``, pixels divided by 255,
 and its output taken as logits unless the last layer applies softmax.
 Models are loaded with :func:`fmnist_spec.to_keras.builder.load_model` (Keras's
 ``safe_mode``).
@@ -28,21 +29,30 @@ class InputError(Exception):
     what was received, what is expected and how to fix it (exit status 2)."""
 
 
+SAMPLE_SHAPES = ((784,), (28, 28), (28, 28, 1))
+"""Input shapes a model can take the 28x28 images in: flattened, as they are, with a channel axis."""
+
+
 @dataclass(frozen=True)
 class Preparation:
     """How pixels become model input: ``x = pixels / scale``, reshaped to
-    ``(n, 784)`` when ``flatten``; ``from_logits``: the model outputs logits.
+    ``(n,) + sample_shape``; ``from_logits``: the model outputs logits.
     ``source`` says where these came from (a ``spec.yaml`` path, or the model)."""
 
     scale: float
-    flatten: bool
+    sample_shape: tuple
     from_logits: bool
     source: str
 
+    @property
+    def flatten(self) -> bool:
+        """The images are given flattened, ``(n, 784)``."""
+        return len(self.sample_shape) == 1
+
     def images(self, pixels: np.ndarray) -> np.ndarray:
-        """``(n, 28, 28)`` uint8 -> ``(n, 28, 28)`` or ``(n, 784)`` float32."""
+        """``(n, 28, 28)`` uint8 -> ``(n,) + sample_shape`` float32."""
         x = pixels.astype(np.float32) / np.float32(self.scale)
-        return x.reshape(len(x), -1) if self.flatten else x
+        return x.reshape((len(x),) + tuple(self.sample_shape))
 
 
 @dataclass
@@ -119,8 +129,8 @@ def load(target: str | Path):
 
     Raises:
         InputError: bad path, an archive over a limit or not a Keras archive,
-            unreadable model, an input shape other than ``(28, 28)`` /
-            ``(784,)``, or not one output of shape ``(None, 10)``.
+            unreadable model, an input shape other than ``(784,)``, ``(28, 28)``
+            or ``(28, 28, 1)``, or not one output of shape ``(None, 10)``.
         fmnist_spec.SpecError: the run folder's ``spec.yaml`` is invalid.
     """
     from ..to_keras.archive import ArchiveError, inspect_archive
@@ -140,21 +150,21 @@ def load(target: str | Path):
         raise InputError(f"{model_path}: cannot load it as a Keras model "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
     sample = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
-    if sample not in ((784,), facts.IMAGE_SHAPE):
+    if sample not in SAMPLE_SHAPES:
         raise InputError(f"{model_path}: the model takes samples of shape {sample or model.input_shape}; "
-                         f"fmnist-spec feeds Fashion-MNIST images as (28, 28) or flattened (784,)")
+                         f"fmnist-spec feeds Fashion-MNIST images as (28, 28), flattened (784,) or with a "
+                         f"channel axis (28, 28, 1)")
     try:
         check_outputs(model)
     except ModelShapeError as exc:
         raise InputError(f"{model_path}: {exc}") from None
     if spec_path is not None:
         spec = load_spec(spec_path)
-        prep = Preparation(spec.scale, spec.flatten, spec.loss.from_logits, str(spec_path))
+        prep = Preparation(spec.scale, spec.input_shape, spec.loss.from_logits, str(spec_path))
     else:
         softmax = final_softmax(model)
         found = f"ends in a {softmax}: probabilities" if softmax else "no final softmax: logits"
-        prep = Preparation(DEFAULT_SCALE, sample == (784,), softmax is None,
-                           f"inferred from the model (no spec.yaml); {found}")
+        prep = Preparation(DEFAULT_SCALE, sample, softmax is None, f"inferred from the model (no spec.yaml); {found}")
     return model, prep, model_path
 
 
@@ -235,12 +245,16 @@ def predict(model_path: str | Path, images: list) -> list:
             for i, (p, b) in enumerate(zip(images, best))]
 
 
+def _shape_words(shape: tuple) -> str:
+    return {(784,): "flattened to 784", (28, 28, 1): "28x28x1"}.get(tuple(shape), "28x28")
+
+
 def report(evaluation: Evaluation) -> str:
     """The evaluation as text: overall loss and accuracy, then one line per class."""
     e = evaluation
     lines = [f"model: {e.model_path}",
              f"data: {int(e.confusion.sum()):,} test images from {e.data_source}; "
-             f"pixels / {e.preparation.scale:g}, {'flattened to 784' if e.preparation.flatten else '28x28'} "
+             f"pixels / {e.preparation.scale:g}, {_shape_words(e.preparation.sample_shape)} "
              f"({e.preparation.source})",
              f"test loss {e.loss:.4f}, accuracy {e.accuracy:.4f}",
              "",
