@@ -64,7 +64,7 @@ def test_layers_given_with_set_are_held_to_the_same_limit(tmp_path):
     layers = ("[{type: Flatten, input_shape: [28, 28]}" + ", {units: 10, activation: relu}" * 99
               + ", {units: 10, activation: softmax}]")
     [problem] = [p for p in validate(spec, [f"layers={layers}"]) if p.severity == "error"]
-    assert problem.path == "layers[100]" and "more than 100 layers" in problem.message
+    assert problem.path == "layers" and "101 layers is more than the limit of 100" in problem.message
 
 
 def test_a_hundred_layers_are_accepted():
