@@ -22,16 +22,34 @@ import numpy as np
 from .evaluate import DEFAULT_SCALE, InputError, locate, read_image
 
 
-class LayerError(InputError):
-    """A layer that is not in the model, or cannot be drawn as asked (bad input, exit 2).
+class InspectError(InputError):
+    """What to inspect was asked for wrongly (bad input, exit 2).
 
     Attributes:
-        hint: The model's layers, or which layers fit.
+        hint: How to ask for it.
     """
 
     def __init__(self, message: str, hint: str = ""):
         super().__init__(message)
         self.hint = hint
+
+
+class LayerError(InspectError):
+    """A layer that is not in the model, or cannot be drawn as asked; the hint lists the layers that fit."""
+
+
+def check_image_flag(image: str | None, feature_maps: str | None) -> None:
+    """``--image`` goes with ``--feature-maps`` and only with it.
+
+    Raises:
+        InspectError: one is given without the other.
+    """
+    if feature_maps is not None and image is None:
+        raise InspectError("--feature-maps needs an image: --image N (a test-set index) or --image IMAGE.png",
+                           f"e.g. --feature-maps {feature_maps} --image 0")
+    if image is not None and feature_maps is None:
+        raise InspectError("--image is only used with --feature-maps LAYER",
+                           f"e.g. --feature-maps 0 --image {image}")
 
 
 @dataclass
