@@ -257,8 +257,8 @@ def image_from(spec: str, data=None, data_dir=None) -> tuple[np.ndarray, str, in
     data = data if data is not None else load_fashion_mnist(data_dir)
     index, count = int(spec), len(data.test_images)
     if not 0 <= index < count:
-        raise InputError(f"--image {spec}: the test set has images 0..{count - 1}; "
-                         f"give an index in that range or a 28x28 grayscale PNG")
+        raise InspectError(f"--image {spec}: the test set has images 0..{count - 1}. Received: {index}",
+                           "give an index in that range, or the path of a 28x28 grayscale PNG")
     return data.test_images[index], f"test image {index}", int(data.test_labels[index])
 
 
