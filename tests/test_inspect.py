@@ -21,13 +21,14 @@ def models(real_data, tmp_path_factory):
     x = real_data.train_images[:2000].astype("float32") / 255
     y = real_data.train_labels[:2000]
     keras.utils.set_random_seed(1)
+    # names given, since Keras numbers unnamed layers per process (flatten_63 after other tests)
     cnn = keras.Sequential([
         keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(8, 3, activation="relu", padding="same"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax"),
+        keras.layers.Conv2D(8, 3, activation="relu", padding="same", name="conv2d"),
+        keras.layers.MaxPooling2D(2, name="max_pooling2d"),
+        keras.layers.Conv2D(16, 3, activation="relu", padding="same", name="conv2d_1"),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(10, activation="softmax", name="dense"),
     ])
     flat = keras.Sequential([keras.Input((784,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
     square = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
