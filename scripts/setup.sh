@@ -8,10 +8,12 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-# Debian packages: the dataset, and Graphviz for 'fmnist-spec build --plot'.
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || ! command -v dot >/dev/null; then
+# Debian packages: the dataset, Graphviz for 'fmnist-spec build --plot', and the NanumGothic font
+# that draws Korean class names in pictures ('--class-names ko', docs/workflow.md).
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || ! command -v dot >/dev/null \
+        || [ ! -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ]; then
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist graphviz
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist graphviz fonts-nanum
 fi
 
 # yaml-language-server, the server VS Code's YAML extension runs, pinned, into .tools/ (git-ignored),

@@ -82,6 +82,23 @@ def _add_spec_flags(p, *, train: bool) -> None:
                    help="set distribute.timeout_seconds: the longest wait for the other workers")
 
 
+def _add_class_names(p) -> None:
+    p.add_argument("--class-names", choices=("en", "ko"), default="en",
+                   help="name the classes in English (Fashion-MNIST's names) or Korean (the textbook's: "
+                        "티셔츠, 바지, ...; pictures need the NanumGothic font, docs/workflow.md)")
+
+
+def _count(text: str) -> int:
+    """``--count``: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1. Received: {text!r}")
+    return value
+
+
 def _command(sub, name: str, function):
     """A subcommand whose help is the first line of ``function``'s docstring."""
     doc = function.__doc__.strip()
@@ -94,7 +111,7 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of ``fmnist-spec``."""
     top = Parser(prog="fmnist-spec", allow_abbrev=False,
                  description="Declarative Keras model specs for Fashion-MNIST: validate, build, train, "
-                             "compare, evaluate, predict.")
+                             "compare, evaluate, predict, inspect.")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = _command(sub, "validate", commands.validate)
@@ -163,8 +180,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--confusion", metavar="PATH.png", help="also draw the test set's confusion matrix")
     _add_overwrite(p, "the --confusion file")
+    _add_class_names(p)
 
     p = _command(sub, "predict", commands.predict)
     p.add_argument("model", metavar="MODEL.keras", help="a .keras file or a run folder")
     p.add_argument("images", nargs="+", metavar="IMAGE.png", help="28x28 grayscale (mode L) images")
+    _add_class_names(p)
+
+    p = _command(sub, "inspect", commands.inspect)
+    p.add_argument("target", metavar="RUN_DIR|MODEL.keras", help="a run folder or a .keras file")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--filters", metavar="LAYER",
+                      help="draw the kernel of this Conv2D layer (name, or index as in 'build --summary')")
+    what.add_argument("--feature-maps", metavar="LAYER",
+                      help="draw the feature maps --image produces in this layer (name or index)")
+    what.add_argument("--mistakes", action="store_true",
+                      help="draw the test images the model classifies wrongly, with true and predicted class")
+    p.add_argument("--image", metavar="N|IMAGE.png",
+                   help="for --feature-maps: a test-set index (0..9999) or a 28x28 grayscale PNG")
+    p.add_argument("--count", type=_count, default=25, metavar="N",
+                   help="for --mistakes: draw the first N (default 25)")
+    p.add_argument("-o", "--output", required=True, metavar="PATH.png",
+                   help="the picture; .png or .svg")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    _add_class_names(p)
+    _add_overwrite(p, "the --output file")
     return top

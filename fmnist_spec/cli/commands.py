@@ -119,9 +119,9 @@ def model_facts(model, style: str) -> dict:
 
 
 def _written(path: str, write, *args) -> None:
-    """``write(*args)``; an OSError becomes :class:`OutputWriteError` naming ``path``."""
+    """``write(*args)`` and its result; an OSError becomes :class:`OutputWriteError` naming ``path``."""
     try:
-        write(*args)
+        return write(*args)
     except OSError as exc:
         raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
 
@@ -231,13 +231,20 @@ def evaluate(args) -> EvaluateOutcome:
     from ..tools.evaluate import evaluate as evaluate_model
     from ..tools.evaluate import report
 
+    from ..tools.class_names import class_names
+
     evaluation = evaluate_model(args.target, data_dir=args.data_dir)
+    notes = []
     if args.confusion:
         from ..running.plots import confusion_png
+        from ..tools.class_names import for_pictures
 
-        _written(args.confusion, confusion_png, evaluation.confusion, args.confusion,
-                 f"Confusion matrix, test set (accuracy {evaluation.accuracy:.4f})")
-    return EvaluateOutcome(evaluation, report(evaluation), args.confusion)
+        names = for_pictures(args.class_names)
+        notes = names.notes
+        with names.fonts():
+            _written(args.confusion, confusion_png, evaluation.confusion, args.confusion,
+                     f"Confusion matrix, test set (accuracy {evaluation.accuracy:.4f})", names.names)
+    return EvaluateOutcome(evaluation, report(evaluation, class_names(args.class_names)), args.confusion, notes)
 
 
 def predict(args) -> PredictOutcome:
@@ -245,4 +252,40 @@ def predict(args) -> PredictOutcome:
     import_tensorflow_quietly()
     from ..tools.evaluate import predict as predict_classes
 
-    return PredictOutcome(predict_classes(args.model, args.images))
+    from ..tools.class_names import class_names
+
+    return PredictOutcome(predict_classes(args.model, args.images, class_names(args.class_names)))
+
+
+def inspect(args) -> TextResult:
+    """Draw what a trained network learned: a Conv2D layer's filters, one image's feature maps
+    in a layer, or the test images it gets wrong (PNG or SVG)."""
+    from ..tools import inspect as inspecting
+
+    outputs.check_file(args.output, "-o/--output", (".png", ".svg"), args.overwrite)
+    inspecting.check_image_flag(args.image, args.feature_maps)
+    import_tensorflow_quietly()
+    from ..tools import pictures
+    from ..tools.class_names import for_pictures
+
+    loaded = inspecting.load(args.target)
+    names = for_pictures("en" if args.filters is not None else args.class_names)  # filters name no class
+    notes = list(names.notes)
+    with names.fonts():
+        if args.filters is not None:
+            found = inspecting.filters(loaded.model, args.filters)
+            notes += _written(args.output, pictures.draw_filters, found, args.output)[1]
+            done = f"drew {found.kernel.shape[-1]} filters of {found.layer} to {args.output}"
+        elif args.feature_maps is not None:
+            image, name, label = inspecting.image_from(args.image, data_dir=args.data_dir)
+            found = inspecting.feature_maps(loaded, args.feature_maps, image, name, label)
+            _written(args.output, pictures.draw_feature_maps, found, args.output, names.names)
+            done = f"drew {found.maps.shape[-1]} feature maps of {name} in {found.layer} to {args.output}"
+        else:
+            from ..running.data import load_fashion_mnist
+
+            found = inspecting.mistakes(loaded, load_fashion_mnist(args.data_dir))
+            _written(args.output, pictures.draw_mistakes, found, args.output, args.count, names.names)
+            done = (f"drew {min(args.count, len(found.indices))} of {len(found.indices):,} misclassified "
+                    f"test images to {args.output}")
+    return TextResult("", args.output, done, notes)

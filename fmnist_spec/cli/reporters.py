@@ -117,6 +117,8 @@ def compare_text(outcome, args) -> None:
 
 
 def evaluate_text(outcome, args) -> None:
+    for note in outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
     sys.stdout.write(outcome.report)
     if outcome.confusion:
         print(f"confusion matrix: {outcome.confusion}")
@@ -150,7 +152,7 @@ def compare_json(outcome, args) -> None:
 
 TEXT = {"validate": validate_text, "schema": text_text, "build": build_text, "train": train_text,
         "codegen": text_text, "render": text_text, "export": text_text, "compare": compare_text,
-        "evaluate": evaluate_text, "predict": predict_text}
+        "evaluate": evaluate_text, "predict": predict_text, "inspect": text_text}
 """Command -> text reporter."""
 
 JSON = {"validate": validate_json, "build": build_json, "compare": compare_json}

@@ -98,6 +98,7 @@ class EvaluateOutcome:
     evaluation: object
     report: str
     confusion: str | None = None
+    notes: list = field(default_factory=list)
     exit_status: int = 0
 
 

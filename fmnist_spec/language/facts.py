@@ -16,3 +16,12 @@ CLASS_NAMES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 """Class names in label order 0..9."""
+CLASS_NAMES_KO = (
+    "티셔츠", "바지", "스웨터", "드레스", "코트",
+    "샌달", "셔츠", "스니커즈", "가방", "앵클 부츠",
+)
+"""The same classes in Korean, label order 0..9, as the textbook names them
+(Park Haesun, 혼자 공부하는 머신러닝+딥러닝, lesson 8-2: ``classes = [...]``;
+github.com/rickiepark/hg-mldl2, 08-2.ipynb, MIT License)."""
+CLASS_NAMES_BY_LANGUAGE = {"en": CLASS_NAMES, "ko": CLASS_NAMES_KO}
+"""``--class-names`` value -> class names in label order."""

@@ -90,6 +90,9 @@ def confusion_png(matrix: np.ndarray, path: str | Path, title: str = "Confusion 
         path: The PNG to write (about 800 x 700 pixels).
         title: The figure's title.
         class_names: Names in label order (Fashion-MNIST's by default).
+
+    Returns:
+        The matplotlib ``Figure``, already saved (tests read its text).
     """
     figure = _figure(8, 7)
     ax = figure.subplots()
@@ -107,6 +110,7 @@ def confusion_png(matrix: np.ndarray, path: str | Path, title: str = "Confusion 
     ax.set_title(title)
     figure.tight_layout()
     _save(figure, path)
+    return figure
 
 
 INSTALL_GRAPHVIZ = ("install Graphviz: 'sudo apt-get install graphviz' (Debian, Ubuntu), "

@@ -14,6 +14,7 @@ Models are loaded with :func:`fmnist_spec.to_keras.builder.load_model` (Keras's
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,12 +222,13 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputError(str(exc)) from None
 
 
-def predict(model_path: str | Path, images: list) -> list:
+def predict(model_path: str | Path, images: list, class_names=facts.CLASS_NAMES) -> list:
     """Predict the class of each image with a trained model.
 
     Args:
         model_path: A ``.keras`` file (or run folder); see :func:`load` for the preparation.
         images: Paths of 28x28 grayscale images.
+        class_names: The names :attr:`Prediction.name` takes, in label order.
 
     Returns:
         One :class:`Prediction` per image, in order.
@@ -241,7 +243,7 @@ def predict(model_path: str | Path, images: list) -> list:
         shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
         outputs = shifted / shifted.sum(axis=1, keepdims=True)
     best = np.argmax(outputs, axis=1)
-    return [Prediction(str(p), int(b), facts.CLASS_NAMES[b], float(outputs[i, b]))
+    return [Prediction(str(p), int(b), class_names[b], float(outputs[i, b]))
             for i, (p, b) in enumerate(zip(images, best))]
 
 
@@ -249,8 +251,16 @@ def _shape_words(shape: tuple) -> str:
     return {(784,): "flattened to 784", (28, 28, 1): "28x28x1"}.get(tuple(shape), "28x28")
 
 
-def report(evaluation: Evaluation) -> str:
-    """The evaluation as text: overall loss and accuracy, then one line per class."""
+def _padded(text: str, width: int) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns; Hangul and other
+    wide characters take two (Unicode East Asian Width W or F)."""
+    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - columns)
+
+
+def report(evaluation: Evaluation, class_names=facts.CLASS_NAMES) -> str:
+    """The evaluation as text: overall loss and accuracy, then one line per class
+    named from ``class_names`` (label order)."""
     e = evaluation
     lines = [f"model: {e.model_path}",
              f"data: {int(e.confusion.sum()):,} test images from {e.data_source}; "
@@ -262,5 +272,5 @@ def report(evaluation: Evaluation) -> str:
     for c in e.per_class:
         acc = "-" if c["accuracy"] is None else f"{c['accuracy']:.4f}"
         loss = "-" if c["loss"] is None or math.isnan(c["loss"]) else f"{c['loss']:.4f}"
-        lines.append(f"{c['name']:<13}{c['images']:>8,}{c['correct']:>9,}{acc:>10}{loss:>9}")
+        lines.append(f"{_padded(class_names[c['label']], 13)}{c['images']:>8,}{c['correct']:>9,}{acc:>10}{loss:>9}")
     return "\n".join(lines) + "\n"
