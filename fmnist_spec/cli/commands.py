@@ -236,18 +236,19 @@ def compare(args) -> CompareOutcome:
 
 
 def evaluate(args) -> EvaluateOutcome:
-    """Evaluate a run folder or a .keras model on the test set, overall and per class."""
+    """Evaluate a run folder, a .keras model or a spec with --weights on the test set (or
+    --split validation), overall and per class."""
     outputs.check_file(args.confusion, "--confusion", (".png", ".svg", ".pdf"), args.overwrite)
     import_tensorflow_quietly()
     from ..tools.evaluate import evaluate as evaluate_model
     from ..tools.evaluate import report
 
-    evaluation = evaluate_model(args.target, data_dir=args.data_dir)
+    evaluation = evaluate_model(args.target, data_dir=args.data_dir, split=args.split, weights=args.weights)
     if args.confusion:
         from ..running.plots import confusion_png
 
         _written(args.confusion, confusion_png, evaluation.confusion, args.confusion,
-                 f"Confusion matrix, test set (accuracy {evaluation.accuracy:.4f})")
+                 f"Confusion matrix, {evaluation.split} set (accuracy {evaluation.accuracy:.4f})")
     return EvaluateOutcome(evaluation, report(evaluation), args.confusion)
 
 
