@@ -64,3 +64,52 @@ def test_learning_curves_mark_the_best_epoch(tmp_path):
     assert marked == {"run": {"epoch": 2, "val_loss": 0.55, "val_accuracy": 0.79}}
     assert_real_png(path)
     assert learning_curves({"run": history}, tmp_path / "plain.png") == {}
+
+
+def test_resumed_run_gets_early_stoppings_wait_and_best_back_from_the_log():
+    """BackupAndRestore sets model._initial_epoch; EarlyStopping.on_train_begin has reset its
+    counters; ResumeMonitors (after it) puts back those of the epochs in log.csv."""
+    from types import SimpleNamespace
+
+    import keras
+
+    from fmnist_spec.running.monitored import _resume_monitors
+
+    model = keras.Sequential([keras.layers.Input((1,)), keras.layers.Dense(1)])
+    arguments = {"monitor": "val_loss", "mode": "auto", "patience": 3, "min_delta": 0.0, "baseline": None,
+                 "start_from_epoch": 0, "restore_best_weights": False}
+    early = keras.callbacks.EarlyStopping(**arguments)
+    checkpoint = keras.callbacks.ModelCheckpoint("/nonexistent/x.keras", save_best_only=True)
+    given = [SimpleNamespace(type="EarlyStopping", arguments=arguments),
+             SimpleNamespace(type="ModelCheckpoint", arguments={"monitor": "val_loss", "mode": "auto"})]
+    log = {"val_loss": [0.9, 0.5, 0.6, 0.7]}  # best epoch 2 (index 1), two epochs without improvement
+    resume = _resume_monitors(list(zip(given, [early, checkpoint])), lambda epochs: log, None)
+    for callback in (early, checkpoint, resume):
+        callback.set_model(model)
+    model._initial_epoch = 4
+    early.on_train_begin()
+    resume.on_train_begin()
+    assert (early.wait, early.best, early.best_epoch) == (2, 0.5, 1)
+    assert checkpoint.best == 0.5
+    # one more epoch without improvement stops it, as in a run that was never interrupted
+    model.stop_training = False
+    early.on_epoch_end(4, {"val_loss": 0.8})
+    assert model.stop_training and early.stopped_epoch == 4
+
+
+def test_a_fresh_run_keeps_keras_start_values():
+    from types import SimpleNamespace
+
+    import keras
+
+    from fmnist_spec.running.monitored import _resume_monitors
+
+    model = keras.Sequential([keras.layers.Input((1,)), keras.layers.Dense(1)])
+    early = keras.callbacks.EarlyStopping(patience=2)
+    given = SimpleNamespace(type="EarlyStopping", arguments={"monitor": "val_loss", "patience": 2})
+    resume = _resume_monitors([(given, early)], lambda epochs: {"val_loss": [0.1]}, None)
+    early.set_model(model)
+    resume.set_model(model)
+    early.on_train_begin()
+    resume.on_train_begin()
+    assert (early.wait, early.best, early.best_epoch) == (0, None, 0)
