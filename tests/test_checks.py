@@ -23,10 +23,11 @@ def test_relu_output_is_an_error():
     assert [(p.severity, p.line, p.column) for p in problems(text)] == [("error", 4, 29)]
 
 
-def test_channel_axis_gets_its_own_hint():
+def test_a_channel_axis_is_taken_by_the_data_and_three_channels_get_their_own_hint():
     text = HEAD + "  - {type: Flatten, input_shape: [28, 28, 1]}\n  - {units: 10, activation: softmax}\n" + TAIL
-    (problem,) = problems(text)
-    assert problem.path == "layers[0].input_shape" and "no channel axis" in problem.hint
+    assert problems(text) == [] and parse_spec(text).input_shape == (28, 28, 1)
+    (problem,) = problems(text.replace("28, 1]", "28, 3]"))
+    assert problem.path == "layers[0].input_shape" and "grayscale, one channel: write [28, 28, 1]" in problem.hint
 
 
 def test_batch_axis_gets_its_own_hint():
@@ -35,7 +36,18 @@ def test_batch_axis_gets_its_own_hint():
     assert "batch axis" in problem.hint and problem.hint.endswith("write [28, 28]")
 
 
-def test_flatten_toggle_is_suggested_only_when_it_helps():
+def test_the_input_shape_decides_how_the_images_are_given_without_data_flatten():
     text = HEAD + "  - {units: 10, activation: softmax, input_shape: [784]}\n" + TAIL
-    (problem,) = problems(text)
-    assert "data.flatten: true" in problem.hint
+    assert problems(text) == []
+    spec = parse_spec(text)
+    assert spec.input_shape == (784,) and spec.flatten
+    assert parse_spec(text + "data: {flatten: true}\n").input_shape == (784,)
+    (problem,) = problems(text + "data: {flatten: false}\n")
+    assert problem.path == "data.flatten" and (problem.line, problem.column) == (5, 17)
+
+
+def test_an_input_shape_the_pixels_cannot_take_is_an_error_at_it():
+    for shape, hint in (("[100]", "write [784]"), ("[28, 28, 3]", "one channel"), ("[1, 784]", "batch axis")):
+        (problem,) = problems(HEAD + f"  - {{type: Flatten, input_shape: {shape}}}\n"
+                              "  - {units: 10, activation: softmax}\n" + TAIL)
+        assert problem.path == "layers[0].input_shape" and hint in problem.hint, problem.render()

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, SPECS, write_fashion_dir
 from fmnist_spec import build_model, load_spec, parse_spec
 from fmnist_spec.to_keras.builder import make_optimizer
-from fmnist_spec.tools.codegen import generate
+from fmnist_spec.tools.codegen import callback_variables, generate
 
 STYLES = ("list", "add")
 
@@ -32,6 +32,46 @@ data: {train_samples: 40, scale: 127.5, validation: {test_size: 0.25, random_sta
 """
 """A spec that uses every argument the shipped specs leave out; run last (it turns on op determinism)."""
 
+LESSONS = """\
+spec_version: 1
+layers:
+  - {type: Input, shape: [784]}
+  - {type: Reshape, target_shape: [28, 28, 1]}
+  - {type: Conv2D, filters: 4, kernel_size: [3, 2], strides: 2, use_bias: false, kernel_initializer: he_normal, name: conv}
+  - {type: BatchNormalization, momentum: 0.9, epsilon: 0.01, center: false}
+  - {type: AveragePooling2D, pool_size: 2, strides: 1, padding: same}
+  - {type: MaxPooling2D, pool_size: [2, 2]}
+  - {type: Flatten}
+  - {units: 10, activation: softmax}
+compile:
+  optimizer: {type: SGD, learning_rate: {type: PiecewiseConstantDecay, boundaries: [2], values: [0.1, 0.01]}}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+fit:
+  epochs: 3
+  callbacks:
+    - {type: ModelCheckpoint, filepath: ckpt/best.weights.h5, save_weights_only: true, monitor: val_accuracy, mode: max}
+    - {type: EarlyStopping, monitor: loss, min_delta: 0.0001, patience: 5, start_from_epoch: 1}
+    - {type: EarlyStopping, patience: 4}
+data: {train_samples: 40, validation: {test_size: 0.25, random_state: 1}}
+"""
+"""The lessons' new layers, a schedule and callbacks with every argument the shipped specs leave out."""
+
+PLATEAU = """\
+spec_version: 1
+layers:
+  - {type: Flatten, input_shape: [28, 28, 1]}
+  - {units: 10, activation: softmax}
+compile:
+  optimizer: {type: Adam, learning_rate: {type: CosineDecay, initial_learning_rate: 0.001, decay_steps: 100, alpha: 0.1, warmup_target: 0.002, warmup_steps: 2}}
+  loss: sparse_categorical_crossentropy
+fit:
+  epochs: 2
+  callbacks: [{type: ReduceLROnPlateau, monitor: loss, factor: 0.5, patience: 1, min_delta: 0.01, min_lr: 0.00001}]
+data: {train_samples: 40, validation: {test_size: 0.25, random_state: 1}}
+"""
+"""ReduceLROnPlateau needs a fixed rate; checked with one and, separately, a CosineDecay generated (not run)."""
+
 # Runs every generated script in one process (keras.backend.clear_session between them)
 # and records what each built and how it was compiled and fitted.
 RUNNER = """
@@ -42,7 +82,8 @@ record, scripts = sys.argv[1], sys.argv[2:]
 for script in scripts:
     keras.backend.clear_session()
     sys.argv = [script]  # the data directory comes from $FASHION_MNIST_DIR
-    model = runpy.run_path(script, run_name="__main__")["model"]
+    namespace = runpy.run_path(script, run_name="__main__")
+    model = namespace["model"]
     out[script] = {
         "name": model.name,
         "layers": model.get_config()["layers"],
@@ -54,6 +95,8 @@ for script in scripts:
         "metrics": model.get_compile_config()["metrics"],
         "epochs_run": len(model.history.history["loss"]),
         "history_keys": sorted(model.history.history),
+        "callbacks": sorted(k for k, v in namespace.items() if isinstance(v, keras.callbacks.Callback)),
+        "files": sorted(str(p) for p in __import__("pathlib").Path(".").rglob("*.*") if p.suffix in (".keras", ".h5")),
     }
 out["fmnist_spec imported"] = any(m.startswith("fmnist_spec") for m in sys.modules)
 with open(record, "w") as fh:
@@ -83,10 +126,14 @@ def generated(tmp_path_factory):
             script = tmp / f"{path.stem}_{style}.py"
             script.write_text(generate(load_spec(path), style), encoding="utf-8")
             scripts[(path.name, style)] = script
-    for style in STYLES:
-        script = tmp / f"extra_{style}.py"
-        script.write_text(generate(parse_spec(EXTRA, "extra.yaml"), style), encoding="utf-8")
-        scripts[("extra.yaml", style)] = script
+    plateau = parse_spec(PLATEAU.replace("{type: CosineDecay, initial_learning_rate: 0.001, decay_steps: 100, "
+                                         "alpha: 0.1, warmup_target: 0.002, warmup_steps: 2}", "0.01"))
+    for name, spec in (("lessons.yaml", parse_spec(LESSONS, "lessons.yaml")), ("plateau.yaml", plateau),
+                       ("extra.yaml", parse_spec(EXTRA, "extra.yaml"))):
+        for style in STYLES:
+            script = tmp / f"{name[:-5]}_{style}.py"
+            script.write_text(generate(spec, style), encoding="utf-8")
+            scripts[(name, style)] = script
     record = tmp / "record.json"
     env = {"FASHION_MNIST_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin",
            "HOME": str(tmp)}
@@ -149,8 +196,64 @@ def test_generated_script_compiles_and_fits_as_the_spec_says(generated, path):
                 assert ran["optimizer"][key] == pytest.approx(wanted[key]), key
         assert ran["loss"] == spec.loss.name
         assert ran["metrics"] == list(spec.metrics)
-        assert ran["epochs_run"] == spec.epochs
+        assert ran["callbacks"] == sorted(callback_variables(spec))
+        if any(c.type == "EarlyStopping" for c in spec.callbacks):
+            assert 1 <= ran["epochs_run"] <= spec.epochs
+        else:
+            assert ran["epochs_run"] == spec.epochs
+        for callback in spec.callbacks:
+            if callback.type == "ModelCheckpoint":
+                assert callback.arguments["filepath"] in ran["files"]
         assert "val_loss" in ran["history_keys"]  # validated on the train_test_split hold-out
+
+
+def test_generated_script_of_the_lessons_layers_schedule_and_callbacks_runs_as_the_spec_says(generated):
+    scripts, record, _ = generated
+    spec = parse_spec(LESSONS, "lessons.yaml")
+    for style in STYLES:
+        ran = record[str(scripts[("lessons.yaml", style)])]
+        expected = build_model(spec, style)
+        named = [False, False, True, False, False, False, False, False]
+        assert _layers_without_auto_names(ran["layers"], named) == \
+            _layers_without_auto_names(expected.get_config()["layers"], named)
+        assert ran["total"] == expected.count_params()
+        schedule = ran["optimizer"]["learning_rate"]
+        assert schedule["class_name"] == "PiecewiseConstantDecay"
+        assert schedule["config"]["boundaries"] == [2] and schedule["config"]["values"] == [0.1, 0.01]
+        assert ran["callbacks"] == ["checkpoint_cb", "early_stopping_cb", "early_stopping_cb_2"]
+        assert "ckpt/best.weights.h5" in ran["files"] and 1 <= ran["epochs_run"] <= 3
+        plateau = record[str(scripts[("plateau.yaml", style)])]
+        assert plateau["callbacks"] == ["reduce_lr_cb"] and plateau["epochs_run"] == 2
+    _check_lessons_text(spec)
+
+
+def _flat(text):
+    return " ".join(text.split())
+
+
+def _check_lessons_text(spec):
+    text = generate(spec, "list")
+    assert ("lr_schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries=[2], "
+            "values=[0.1, 0.01])\nmodel.compile(optimizer=keras.optimizers.SGD(learning_rate=lr_schedule),") in text
+    assert "keras.layers.Input(shape=(784,))" in text and "keras.Input(" not in text
+    assert ("checkpoint_cb = keras.callbacks.ModelCheckpoint('ckpt/best.weights.h5', monitor='val_accuracy', "
+            "save_weights_only=True, mode='max')") in _flat(text)
+    cosine = generate(parse_spec(PLATEAU.replace(", callbacks: [", ", callbacks_: [").replace(
+        "  callbacks: [{type: ReduceLROnPlateau, monitor: loss, factor: 0.5, patience: 1, min_delta: 0.01, "
+        "min_lr: 0.00001}]\n", "")))
+    assert ("lr_schedule = keras.optimizers.schedules.CosineDecay(initial_learning_rate=0.001, decay_steps=100, "
+            "alpha=0.1, warmup_target=0.002, warmup_steps=2)") in _flat(cosine)
+    compile(cosine, "<generated>", "exec")
+
+
+def test_cnn_script_reshapes_the_images_as_the_notebook_does():
+    text = generate(load_spec(ROOT / "specs" / "cnn.yaml"), "add")
+    assert "train_scaled = train_input.reshape(-1, 28, 28, 1) / 255.0" in text
+    assert "model.add(keras.layers.Conv2D(32, kernel_size=3, padding='same', activation='relu'))" in text
+    assert "model.add(keras.layers.MaxPooling2D(2))" in text
+    assert "checkpoint_cb = keras.callbacks.ModelCheckpoint('best-cnn-model.keras', save_best_only=True)" in text
+    assert "early_stopping_cb = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)" in text
+    assert "callbacks=[checkpoint_cb, early_stopping_cb])" in text
 
 
 def test_generated_scripts_import_no_project_code(generated):
@@ -185,7 +288,7 @@ def test_list_and_add_styles_read_as_the_notes_write_them():
     assert "model.compile(loss='sparse_categorical_crossentropy', metrics=['accuracy'])" in as_list
     assert ("train_scaled, val_scaled, train_target, val_target = train_test_split(\n"
             "    train_scaled, train_target, test_size=0.2, random_state=42\n)") in as_list
-    assert "train_scaled = train_scaled.reshape(-1, 28 * 28)" in as_list
+    assert "train_scaled = train_input.reshape(-1, 28 * 28) / 255.0" in as_list
     as_add = generate(load_spec(ROOT / "specs" / "relu_flatten.yaml"), "add")
     assert ("model = keras.Sequential()\nmodel.add(keras.Input(shape=(28, 28)))\n"
             "model.add(keras.layers.Flatten())\nmodel.add(keras.layers.Dense(100, activation='relu'))\n"

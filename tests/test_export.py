@@ -91,14 +91,14 @@ def _save(model, tmp_path, name="m.keras"):
     return path
 
 
-def test_conv2d_is_refused_naming_the_layer(tmp_path):
-    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), keras.layers.Conv2D(4, 3, name="conv"),
+def test_conv1d_is_refused_naming_the_layer(tmp_path):
+    model = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Conv1D(4, 3, name="conv"),
                               keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
     with pytest.raises(SpecError) as err:
         export_text(_save(model, tmp_path))
     assert err.value.path == "layers[0]"
-    assert err.value.message == "layer 'conv' is a Conv2D, which the spec language cannot express"
-    assert "Dense, Flatten, Dropout" in err.value.hint
+    assert err.value.message == "layer 'conv' is a Conv1D, which the spec language cannot express"
+    assert "Dense, Flatten, Dropout, Conv2D, MaxPooling2D" in err.value.hint
 
 
 def test_dense_with_kernel_regularizer_is_refused_naming_layer_and_argument(tmp_path):
@@ -159,12 +159,81 @@ def test_cli_export_writes_spec_and_exits_2_on_unsupported(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "note: the file keeps no compile settings" in result.stderr
     assert run("validate", str(out)).returncode == 0
-    conv = keras.Sequential([keras.Input(shape=(28, 28, 1)), keras.layers.Conv2D(4, 3, name="conv"),
+    conv = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Conv1D(4, 3, name="conv"),
                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
     result = run("export", str(_save(conv, tmp_path, "conv.keras")))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert (f"{tmp_path / 'conv.keras'}: layers[0]: layer 'conv' is a Conv2D, which the spec language "
-            "cannot express\n  hint: specs have the layer types Dense, Flatten, Dropout\n") in result.stderr
+    assert (f"{tmp_path / 'conv.keras'}: layers[0]: layer 'conv' is a Conv1D, which the spec language "
+            "cannot express\n  hint: specs have the layer types Dense, Flatten, Dropout, Conv2D, MaxPooling2D, "
+            "AveragePooling2D, BatchNormalization, Reshape\n") in result.stderr
     missing = run("export", str(tmp_path / "nope.keras"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
     assert run("export", str(saved), "-o", str(tmp_path / "x.json")).returncode == 2
+
+
+def test_the_textbooks_best_cnn_model_exports_to_a_spec_that_rebuilds_with_333526_parameters(
+        tmp_path, real_data, tiny_data_dir, monkeypatch):
+    """ed2-08-2's own code, 1 epoch on a slice, saved by its ModelCheckpoint; then export, evaluate, predict."""
+    from fmnist_spec.tools.evaluate import evaluate
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(42)
+    train_scaled = real_data.train_images[:300].reshape(-1, 28, 28, 1) / 255.0
+    train_target = real_data.train_labels[:300]
+    val_scaled, val_target = train_scaled[240:], train_target[240:]
+    model = keras.Sequential()
+    model.add(keras.layers.Input(shape=(28, 28, 1)))
+    model.add(keras.layers.Conv2D(32, kernel_size=3, activation='relu', padding='same'))
+    model.add(keras.layers.MaxPooling2D(2))
+    model.add(keras.layers.Conv2D(64, kernel_size=(3, 3), activation='relu', padding='same'))
+    model.add(keras.layers.MaxPooling2D(2))
+    model.add(keras.layers.Flatten())
+    model.add(keras.layers.Dense(100, activation='relu'))
+    model.add(keras.layers.Dropout(0.4))
+    model.add(keras.layers.Dense(10, activation='softmax'))
+    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'],
+                  jit_compile=False)
+    checkpoint_cb = keras.callbacks.ModelCheckpoint('best-cnn-model.keras', save_best_only=True)
+    early_stopping_cb = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+    model.fit(train_scaled[:240], train_target[:240], epochs=1, verbose=0,
+              validation_data=(val_scaled, val_target), callbacks=[checkpoint_cb, early_stopping_cb])
+    text, notes = export_text(tmp_path / "best-cnn-model.keras")
+    assert notes == []
+    assert "  - {type: Conv2D, filters: 32, kernel_size: 3, padding: same, activation: relu, " \
+           "input_shape: [28, 28, 1]}\n" in text
+    exported = parse_spec(text, "exported.yaml")
+    assert exported.input_shape == (28, 28, 1)
+    assert build_model(exported).count_params() == 333_526
+    assert _architecture(build_model(exported), exported) == \
+        _architecture(keras.models.load_model(tmp_path / "best-cnn-model.keras"), exported)
+    result = evaluate(tmp_path / "best-cnn-model.keras", data_dir=tiny_data_dir)  # refused before: (28, 28, 1)
+    assert result.preparation.sample_shape == (28, 28, 1) and 0 <= result.accuracy <= 1
+
+
+def test_learning_rate_schedules_round_trip_and_unknown_arguments_are_named(tmp_path):
+    for schedule in ("{type: ExponentialDecay, initial_learning_rate: 0.01, decay_steps: 100, decay_rate: 0.9, "
+                     "staircase: true}",
+                     "{type: CosineDecay, initial_learning_rate: 0.01, decay_steps: 100, alpha: 0.1}",
+                     "{type: PiecewiseConstantDecay, boundaries: [10, 20], values: [0.1, 0.01, 0.001]}"):
+        spec = parse_spec("spec_version: 1\nlayers:\n  - {type: Input, shape: [784]}\n"
+                          "  - {type: Reshape, target_shape: [28, 28, 1]}\n"
+                          "  - {type: Conv2D, filters: 2, kernel_size: [3, 2], strides: 2}\n"
+                          "  - {type: BatchNormalization, momentum: 0.9, center: false}\n"
+                          "  - {type: AveragePooling2D, pool_size: 2, strides: 1, padding: same}\n"
+                          "  - {type: Flatten}\n  - {units: 10, activation: softmax}\n"
+                          f"compile:\n  optimizer: {{type: Adam, learning_rate: {schedule}}}\n"
+                          "  loss: sparse_categorical_crossentropy\n")
+        model = build_model(spec)
+        compile_model(model, spec)
+        model.save(tmp_path / "m.keras")
+        text, _ = export_text(tmp_path / "m.keras")
+        assert f"  optimizer: {{type: Adam, learning_rate: {schedule}}}\n" in text
+        exported = parse_spec(text)
+        assert exported.optimizer.arguments["learning_rate"] == spec.optimizer.arguments["learning_rate"]
+        assert _architecture(build_model(exported), exported) == _architecture(model, spec)
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), keras.layers.Conv2D(4, 3, dilation_rate=2),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model.save(tmp_path / "dilated.keras")
+    with pytest.raises(SpecError) as err:
+        export_text(tmp_path / "dilated.keras")
+    assert err.value.problems[0].path == "layers[0]" and "dilation_rate=[2, 2]" in err.value.problems[0].message

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from conftest import SPECS
 from fmnist_spec import SpecError, parse_spec, validate
 from fmnist_spec.language.validation import check_source
+from fmnist_spec.source.compose import compose
 from fmnist_spec.source.yaml_source import parse_text
 
 EXAMPLES = int(os.environ.get("FMNIST_FUZZ_EXAMPLES", "200"))
@@ -27,7 +28,8 @@ FUZZ = settings(
     derandomize=EXAMPLES == 200,
 )
 TEXTS = [p.read_text("utf-8") for p in SPECS]
-DATA = [yaml.safe_load(t) for t in TEXTS]
+DATA = [{k: v for k, v in compose(p).data.items() if k != "extends"} for p in SPECS]
+"""The shipped specs merged over their bases (extends resolved), as plain data."""
 
 
 def _assert_located(problems, text=None):
@@ -132,6 +134,23 @@ VALUES = st.recursive(
             "adam",
             "sparse_categorical_crossentropy",
             "categorical_crossentropy",
+            "Conv2D",
+            "MaxPooling2D",
+            "AveragePooling2D",
+            "BatchNormalization",
+            "Reshape",
+            "Input",
+            "same",
+            "EarlyStopping",
+            "ModelCheckpoint",
+            "ReduceLROnPlateau",
+            "ExponentialDecay",
+            "PiecewiseConstantDecay",
+            "val_loss",
+            "val_accuracy",
+            "max",
+            "../best.keras",
+            "best.weights.h5",
         ]
     ),
     lambda inner: (
@@ -149,6 +168,21 @@ VALUES = st.recursive(
                     "from_logits",
                     "momentum",
                     "test_size",
+                    "filters",
+                    "kernel_size",
+                    "pool_size",
+                    "strides",
+                    "shape",
+                    "target_shape",
+                    "monitor",
+                    "mode",
+                    "filepath",
+                    "patience",
+                    "restore_best_weights",
+                    "save_weights_only",
+                    "callbacks",
+                    "boundaries",
+                    "values",
                     "x",
                 ]
             ),
@@ -195,3 +229,19 @@ def test_shipped_specs_with_a_random_value_give_located_problems_or_success(text
 
     rows = infer(spec.data["layers"], spec.input_shape)
     assert rows[-1].output_shape == (None, 10)
+
+
+@FUZZ
+@given(mutated_spec_data())
+def test_a_checked_spec_round_trips_through_its_resolved_form(text):
+    """Whatever a mutated spec (new layers, Input, callbacks, schedules included) resolves to
+    is itself a valid spec that checks to the same model, callbacks and settings (``optimizer.given``
+    keeps what each text wrote, so it is compared through ``resolved``)."""
+    try:
+        spec = parse_spec(text)
+    except SpecError:
+        return
+    again = parse_spec(yaml.safe_dump(spec.resolved(), allow_unicode=True, sort_keys=False))
+    assert again.resolved() == spec.resolved()
+    assert (again.input_shape, again.input_layer, again.layers, again.callbacks, again.optimizer.arguments) == \
+        (spec.input_shape, spec.input_layer, spec.layers, spec.callbacks, spec.optimizer.arguments)

@@ -70,8 +70,9 @@ def test_layer_types_are_the_schemas():
 @pytest.mark.parametrize("kind", sorted(registry.LAYERS))
 def test_layer_arguments_are_the_schemas_properties(kind):
     props = set(DEFS[kind]["properties"])
-    assert set(registry.LAYER_KEYS) <= props
-    assert props - set(registry.LAYER_KEYS) == set(registry.LAYERS[kind].arguments)
+    keys = set(registry.LAYERS[kind].keys)
+    assert keys <= props and keys <= set(registry.LAYER_KEYS)
+    assert props - keys == set(registry.LAYERS[kind].arguments)
     first = registry.LAYERS[kind].first
     assert first is None or first in registry.LAYERS[kind].arguments
 
@@ -103,8 +104,41 @@ def test_metrics_are_the_schemas():
     assert _strings(metrics) == set(registry.METRICS)
 
 
+def test_callback_and_schedule_types_are_the_schemas():
+    assert _strings(_property(DEFS["callback"], "type")) == set(registry.CALLBACKS)
+    assert _strings(_property(DEFS["learning_rate_schedule"], "type")) == set(registry.SCHEDULES)
+    for kinds in (registry.CALLBACKS, registry.SCHEDULES):
+        for kind, entry in kinds.items():
+            assert entry.class_name == kind
+            assert set(DEFS[kind]["properties"]) - {"type"} == set(entry.arguments), kind
+            assert entry.first is None or entry.first in entry.arguments
+
+
+def test_monitored_quantities_are_the_schemas_and_the_metrics_with_and_without_val():
+    for kind in ("EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau"):
+        assert DEFS[kind]["properties"]["monitor"]["enum"] == list(registry.MONITORED)
+    names = {"loss", *registry.METRICS}
+    assert set(registry.MONITORED) == names | {"val_" + n for n in names}
+
+
+def _keras_default(parameter, spec_default):
+    """Keras's default as a spec writes it: ``strides=(1, 1)`` is the spec's ``1``."""
+    value = parameter.default
+    if isinstance(value, tuple) and isinstance(spec_default, int) and value == (spec_default,) * len(value):
+        return spec_default
+    return value
+
+
 def test_every_class_name_is_a_keras_class_taking_the_registry_arguments():
     import keras
+
+    for module, entries in ((keras.callbacks, registry.CALLBACKS),
+                            (keras.optimizers.schedules, registry.SCHEDULES)):
+        for entry in entries.values():
+            parameters = inspect.signature(getattr(module, entry.class_name)).parameters
+            assert set(entry.arguments) <= set(parameters), entry
+            if entry.first is not None:
+                assert next(iter(parameters)) == entry.first, entry
 
     for entry in registry.LAYERS.values():
         parameters = inspect.signature(getattr(keras.layers, entry.class_name)).parameters
@@ -130,7 +164,17 @@ def test_schema_defaults_are_kerass_defaults():
         for key in entry.arguments:
             prop = DEFS[kind]["properties"][key]
             if "default" in prop:
-                assert parameters[key].default == prop["default"], (kind, key)
+                assert _keras_default(parameters[key], prop["default"]) == prop["default"], (kind, key)
+    for module, entries in ((keras.callbacks, registry.CALLBACKS),
+                            (keras.optimizers.schedules, registry.SCHEDULES)):
+        for kind, entry in entries.items():
+            parameters = inspect.signature(getattr(module, entry.class_name)).parameters
+            for key in entry.arguments:
+                prop = DEFS[kind]["properties"][key]
+                if "default" in prop:
+                    assert parameters[key].default == prop["default"], (kind, key)
+                else:
+                    assert parameters[key].default is inspect.Parameter.empty, (kind, key)
     for entry in registry.OPTIMIZERS.values():
         parameters = inspect.signature(getattr(keras.optimizers, entry.class_name)).parameters
         for key in entry.arguments:
@@ -156,14 +200,16 @@ def test_keras_classes_are_looked_up_only_for_registry_names():
     assert set(layers.LAYERS) == set(registry.LAYERS)
     assert set(layers.OPTIMIZERS) == set(registry.OPTIMIZER_NAMES)
     assert set(layers.LOSSES) == set(registry.LOSSES)
+    assert set(layers.CALLBACKS) == set(registry.CALLBACKS)
+    assert set(layers.SCHEDULES) == set(registry.SCHEDULES)
     assert layers.OPTIMIZERS["Adam"].__name__ == "Adam"
 
 
 def test_unknown_names_list_the_known_ones():
     with pytest.raises(KeyError, match="unknown optimizer 'adamw'; known: sgd, adagrad, rmsprop, adam"):
         registry.optimizer_class("adamw")
-    with pytest.raises(KeyError, match="known: Dense, Flatten, Dropout"):
-        registry.layer("Conv2D")
+    with pytest.raises(KeyError, match="unknown layer type 'LSTM'; known: Dense, Flatten, Dropout, Conv2D"):
+        registry.layer("LSTM")
     with pytest.raises(KeyError, match="known: sparse_categorical_crossentropy, categorical_crossentropy"):
         registry.loss("mse")
     assert registry.optimizer_class("Adam") == registry.optimizer_class("ADAM") == "Adam"

@@ -13,17 +13,24 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterator
 
-from . import facts, registry
+from . import callback_checks, facts, registry
 from ..errors import ERROR, Problem
 from .schema import with_defaults
-from .shapes import format_shape, infer
-from .spec import sample_shape
+from .shapes import ShapeChainError, format_shape, infer
+from .spec import SAMPLE_SHAPES, declared_input_shape, sample_shape
 from ..source.yaml_source import Source
+
+_SPATIAL = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
 
 MAX_PARAMS = 50_000_000
 """Largest model accepted, in parameters (200 MB of float32 weights)."""
 
 Finding = tuple
+
+
+def _input_path(spec: dict) -> tuple:
+    """Where the input shape is written: ``layers[0].shape`` (Input) or ``layers[0].input_shape``."""
+    return ("layers", 0, "shape") if spec["layers"][0].get("type") == "Input" else ("layers", 0, "input_shape")
 
 
 def split_sizes(spec: dict) -> tuple[int, int, int]:
@@ -62,78 +69,129 @@ def check_layer_names_unique(spec: dict) -> Iterator[Finding]:
             first[name] = i
 
 
-def check_input_shape_on_first_layer(spec: dict) -> Iterator[Finding]:
-    """input_shape is required on the first layer and ignored by Keras on any other."""
+def check_input_declared_once(spec: dict) -> Iterator[Finding]:
+    """The input shape is given once: a leading ``Input`` or ``input_shape`` on the first layer."""
     layers = spec["layers"]
-    if "input_shape" not in layers[0]:
+    leading_input = layers[0].get("type") == "Input"
+    first_layer = 1 if leading_input else 0
+    for i, layer in enumerate(layers[1:], start=1):
+        if layer.get("type") == "Input":
+            yield (("layers", i, "type"),
+                   f"Input is layers[{i}]; an Input gives the model's input and can only come first",
+                   "move it to the top of the list, or remove it and give input_shape on the first layer")
+    if leading_input and len(layers) == 1:
+        yield (("layers", 0), "the list has an Input but no layers",
+               "add the model's layers after it, ending with {units: 10, activation: softmax}")
+        return
+    if not leading_input and "input_shape" not in layers[0]:
         shape = list(sample_shape(spec))
         yield (("layers", 0), "the first layer has no input_shape",
-               f"add 'input_shape: {shape}' to the first layer (the data give samples of shape {tuple(shape)})")
+               f"add 'input_shape: {shape}' to the first layer, or start the list with "
+               f"'{{type: Input, shape: {shape}}}'")
     for i, layer in enumerate(layers[1:], start=1):
-        if "input_shape" in layer:
+        if "input_shape" not in layer:
+            continue
+        if i == first_layer:
+            yield (("layers", i, "input_shape"),
+                   f"the input shape is given twice: by the Input (layers[0]) and by input_shape on layers[{i}]",
+                   "keep one: remove input_shape here, or remove the Input")
+        else:
             yield (("layers", i, "input_shape"),
                    f"input_shape on layers[{i}] would be silently ignored by Keras; only the first layer takes it",
-                   "remove it here; give it on layers[0] only")
+                   "remove it here; give it on the first layer only")
 
 
-def check_input_shape_matches_data(spec: dict) -> Iterator[Finding]:
-    """The first layer's input_shape equals the shape of one prepared sample."""
-    given = spec["layers"][0].get("input_shape")
-    expected = sample_shape(spec)
-    if given is None or tuple(given) == expected:
+def _shape_hint(given: tuple) -> str:
+    if len(given) >= 2 and given[1:] in SAMPLE_SHAPES:
+        return (f"the first number looks like a batch axis, which Keras's input shape leaves out "
+                f"(it adds None itself): write {list(given[1:])}")
+    if len(given) == 3 and given[:2] == facts.IMAGE_SHAPE:
+        return ("Fashion-MNIST images are grayscale, one channel: write [28, 28, 1] "
+                "(or [28, 28] without a channel axis)")
+    return "write [784] (flattened), [28, 28] (as they are) or [28, 28, 1] (with a channel axis, for Conv2D)"
+
+
+def check_input_shape_fits_images(spec: dict) -> Iterator[Finding]:
+    """The input shape is one the 28x28 images can be given in, and ``data.flatten`` agrees with it."""
+    given = declared_input_shape(spec)
+    if given is None:
         return
-    flatten = spec["data"]["flatten"]
-    other = facts.IMAGE_SHAPE if flatten else (math.prod(facts.IMAGE_SHAPE),)
-    if len(given) == len(expected) + 1 and tuple(given[1:]) == expected:
-        hint = (f"the first number looks like a batch axis, which Keras's input_shape leaves out "
-                f"(it adds None itself): write {list(expected)}")
-    elif len(given) == len(expected) + 1 and tuple(given[:-1]) == expected:
-        hint = (f"Fashion-MNIST images have no channel axis here: write {list(expected)} "
-                "(the data are (n, 28, 28))")
-    elif tuple(given) == other:
-        hint = (f"write input_shape: {list(expected)}, or set data.flatten: {str(not flatten).lower()} "
-                f"so the data come as {format_shape(other)}")
-    else:
-        hint = f"write input_shape: {list(expected)}"
-    yield (("layers", 0, "input_shape"),
-           f"input_shape {list(given)} does not match the data: each Fashion-MNIST sample is "
-           f"{format_shape(expected)} (data.flatten is {str(flatten).lower()})", hint)
+    if given not in SAMPLE_SHAPES:
+        yield (_input_path(spec),
+               f"input shape {list(given)} cannot be taken by Fashion-MNIST's 28x28 grayscale images "
+               f"(784 values each); they can be given as {', '.join(str(list(s)) for s in SAMPLE_SHAPES)}",
+               _shape_hint(given))
+        return
+    prep = spec.get("data", {})
+    if "flatten" not in prep:
+        return
+    flatten = prep["flatten"]
+    if flatten != (len(given) == 1):
+        other = "(784,)" if flatten else "(28, 28)"
+        yield (("data", "flatten"),
+               f"data.flatten: {str(flatten).lower()} contradicts the model's input shape {list(given)}: "
+               f"the images are given in the model's input shape, not as {other}",
+               f"remove data.flatten (the input shape decides), or write input_shape: "
+               f"{[784] if flatten else [28, 28]}")
 
 
 def _rows(spec: dict):
-    given = spec["layers"][0].get("input_shape") or sample_shape(spec)
-    return infer(spec["layers"], given)
+    """The inferred summary rows, or None when the chain breaks or the input shape is unusable."""
+    given = declared_input_shape(spec)
+    if given is not None and given not in SAMPLE_SHAPES:
+        return None
+    try:
+        return infer(spec["layers"], given or sample_shape(spec))
+    except ShapeChainError:
+        return None
+
+
+def check_shape_chain(spec: dict) -> Iterator[Finding]:
+    """Each layer accepts what the one before gives (kernel and pool sizes, channel axes, target shapes)."""
+    given = declared_input_shape(spec)
+    if given is not None and given not in SAMPLE_SHAPES:
+        return
+    try:
+        infer(spec["layers"], given or sample_shape(spec))
+    except ShapeChainError as exc:
+        path = ("layers", exc.index) + ((exc.key,) if exc.key else ())
+        yield path, exc.message, exc.hint
 
 
 def check_model_size(spec: dict) -> Iterator[Finding]:
     """Refuse models too large to allocate, before TensorFlow is touched."""
     rows = _rows(spec)
+    if not rows:
+        return
     total = sum(r.params for r in rows)
     if total > MAX_PARAMS:
         biggest = max(rows, key=lambda r: r.params)
-        yield (("layers", biggest.index, "units"),
+        key = {"Dense": "units", "Conv2D": "filters"}.get(biggest.type)
+        yield (("layers", biggest.index) + ((key,) if key else ()),
                f"the model would have {total:,} parameters ({total * 4 / 2**30:.1f} GiB of float32 weights), "
                f"more than the limit of {MAX_PARAMS:,}; layers[{biggest.index}] alone has {biggest.params:,}",
-               f"use fewer units: layers[{biggest.index}] has {biggest.input_shape[-1]:,} inputs, "
-            f"so each unit adds {biggest.input_shape[-1] + 1:,} parameters")
+               f"use fewer {key or 'units'}: layers[{biggest.index}] has {biggest.input_shape[-1]:,} inputs "
+               f"per position, so each one adds at least {biggest.input_shape[-1] + 1:,} parameters")
 
 
 def check_output_is_ten_way(spec: dict) -> Iterator[Finding]:
     """The model ends in one score per class: output shape (None, 10)."""
-    given = spec["layers"][0].get("input_shape")
-    if given is not None and tuple(given) != sample_shape(spec):
-        return  # check_input_shape_matches_data reports the cause
     rows = _rows(spec)
+    if not rows:
+        return  # check_input_shape_fits_images or check_shape_chain reports the cause
     last = rows[-1]
-    n = len(rows) - 1
+    n = len(spec["layers"]) - 1
     if len(last.output_shape) > 2:
         bad = next((r for r in rows if r.type == "Dense" and len(r.input_shape) > 2), last)
+        convolved = any(r.type in _SPATIAL for r in rows if r.index < bad.index)
+        hint = (f"add '{{type: Flatten}}' before layers[{bad.index}]"
+                + (f" to turn the {format_shape(bad.input_shape)} feature maps into one vector per image"
+                   if convolved else
+                   f", or give the images flattened with input_shape: [{math.prod(facts.IMAGE_SHAPE)}]"))
         yield (("layers", bad.index),
                f"{bad.type} on input {format_shape(bad.input_shape)} acts on the last axis only and gives "
                f"{format_shape(bad.output_shape)}; the model would end in {format_shape(last.output_shape)}, "
-               f"but a classifier needs one score per class: (None, {facts.NUM_CLASSES})",
-               f"add '{{type: Flatten}}' before layers[{bad.index}], or set data.flatten: true "
-               f"with input_shape: [{math.prod(facts.IMAGE_SHAPE)}]")
+               f"but a classifier needs one score per class: (None, {facts.NUM_CLASSES})", hint)
         return
     if last.type != "Dense":
         yield (("layers", n, "type"),
@@ -265,8 +323,9 @@ def check_workers_form_a_cluster(spec: dict) -> Iterator[Finding]:
 
 CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_layer_names_unique,
-    check_input_shape_on_first_layer,
-    check_input_shape_matches_data,
+    check_input_declared_once,
+    check_input_shape_fits_images,
+    check_shape_chain,
     check_model_size,
     check_output_is_ten_way,
     check_loss_fits_labels,
@@ -277,6 +336,7 @@ CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_devices_belong_to_mirrored,
     check_workers_form_a_cluster,
     check_multi_worker_split_is_seeded,
+    *callback_checks.CHECKS,
 ]
 """Every check, in the order they run."""
 

@@ -1,7 +1,8 @@
 """The spec language's vocabulary: every name a spec may write and the Keras class it stands for.
 
 One home for names, as strings (no TensorFlow or Keras import): layer types,
-activations, initializers, optimizers, losses and metrics. The JSON Schema
+activations, initializers, optimizers, learning-rate schedules, callbacks,
+losses and metrics. The JSON Schema
 (``schemas/model-spec.schema.json``) lists the same names and arguments, with
 their defaults and ranges; ``tests/test_registry.py`` keeps the two in
 agreement, and checks every class name against Keras 3.15.
@@ -26,23 +27,35 @@ class LayerType:
         arguments: Keyword arguments of the class a spec may give, besides ``name``.
         first: The argument Keras takes first (``Dense(100)``), written without
             its keyword in generated code; None when there is none.
+        keys: The keys of its spec mapping besides the arguments (:data:`LAYER_KEYS`).
     """
 
     class_name: str
     arguments: tuple
     first: str | None = None
+    keys: tuple = ("type", "name", "input_shape")
 
+
+LAYER_KEYS = ("type", "name", "input_shape")
+"""Keys every layer mapping may have besides its class's arguments (``input_shape``
+becomes a leading ``keras.Input``, only on the first layer); an ``Input`` has only ``type``."""
+
+_CONV_ARGUMENTS = ("filters", "kernel_size", "strides", "padding", "activation", "use_bias", "kernel_initializer")
+_POOLING_ARGUMENTS = ("pool_size", "strides", "padding")
 
 LAYERS = {
     "Dense": LayerType("Dense", ("units", "activation", "use_bias", "kernel_initializer"), first="units"),
     "Flatten": LayerType("Flatten", ()),
     "Dropout": LayerType("Dropout", ("rate",), first="rate"),
+    "Conv2D": LayerType("Conv2D", _CONV_ARGUMENTS, first="filters"),
+    "MaxPooling2D": LayerType("MaxPooling2D", _POOLING_ARGUMENTS, first="pool_size"),
+    "AveragePooling2D": LayerType("AveragePooling2D", _POOLING_ARGUMENTS, first="pool_size"),
+    "BatchNormalization": LayerType("BatchNormalization", ("momentum", "epsilon", "center", "scale")),
+    "Reshape": LayerType("Reshape", ("target_shape",), first="target_shape"),
+    "Input": LayerType("Input", ("shape",), keys=("type",)),
 }
-"""Layer ``type`` -> :class:`LayerType`."""
-
-LAYER_KEYS = ("type", "name", "input_shape")
-"""Keys every layer mapping may have besides its class's arguments (``input_shape``
-becomes a leading ``keras.Input``, only on the first layer)."""
+"""Layer ``type`` -> :class:`LayerType`. ``Input`` (``keras.layers.Input(shape=...)``, a function
+giving the model's input, not a layer of its summary) may only come first."""
 
 ACTIVATIONS = (
     "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu",
@@ -86,6 +99,48 @@ OPTIMIZER_CLASSES = {name: entry.class_name for name, entry in OPTIMIZERS.items(
 
 OPTIMIZER_NAMES = {entry.class_name: name for name, entry in OPTIMIZERS.items()}
 """Keras class name -> optimizer name string (``"Adam"`` -> ``"adam"``)."""
+
+
+@dataclass(frozen=True)
+class KerasClass:
+    """A ``keras.callbacks`` or ``keras.optimizers.schedules`` class.
+
+    Attributes:
+        class_name: The class's name, the spec's ``type:`` (``"EarlyStopping"``).
+        arguments: Keyword arguments a spec may give it.
+        first: The argument Keras takes first, written without its keyword in
+            generated code (``ModelCheckpoint("best-model.keras")``); None when there is none.
+    """
+
+    class_name: str
+    arguments: tuple
+    first: str | None = None
+
+
+CALLBACKS = {
+    "EarlyStopping": KerasClass("EarlyStopping", ("monitor", "min_delta", "patience", "mode",
+                                                  "restore_best_weights", "start_from_epoch")),
+    "ModelCheckpoint": KerasClass("ModelCheckpoint", ("filepath", "monitor", "save_best_only",
+                                                      "save_weights_only", "mode"), first="filepath"),
+    "ReduceLROnPlateau": KerasClass("ReduceLROnPlateau", ("monitor", "factor", "patience", "min_delta",
+                                                          "min_lr")),
+}
+"""Callback ``type`` (``fit.callbacks``) -> :class:`KerasClass` in ``keras.callbacks``."""
+
+SCHEDULES = {
+    "ExponentialDecay": KerasClass("ExponentialDecay", ("initial_learning_rate", "decay_steps", "decay_rate",
+                                                        "staircase"), first="initial_learning_rate"),
+    "CosineDecay": KerasClass("CosineDecay", ("initial_learning_rate", "decay_steps", "alpha", "warmup_target",
+                                              "warmup_steps"), first="initial_learning_rate"),
+    "PiecewiseConstantDecay": KerasClass("PiecewiseConstantDecay", ("boundaries", "values"), first="boundaries"),
+}
+"""Learning-rate schedule ``type`` (an optimizer's ``learning_rate``) -> :class:`KerasClass` in
+``keras.optimizers.schedules``."""
+
+MONITORED = ("val_loss", "loss", "val_accuracy", "accuracy", "val_sparse_categorical_accuracy",
+             "sparse_categorical_accuracy", "val_categorical_accuracy", "categorical_accuracy")
+"""Quantities a callback's ``monitor`` may name: ``loss`` and each metric of :data:`METRICS`,
+with and without ``val_`` (the keys of Keras's training history)."""
 
 
 @dataclass(frozen=True)

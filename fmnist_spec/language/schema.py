@@ -64,6 +64,9 @@ _NOUNS = {
     "style": "style",
     "verbose": "verbose setting",
     "strategy": "strategy",
+    "padding": "padding",
+    "monitor": "monitored quantity",
+    "mode": "mode",
 }
 
 _OPTIMIZER_ARGUMENTS = set().union(*(entry.arguments for entry in registry.OPTIMIZERS.values())) | {"lr", "decay"}
@@ -157,9 +160,11 @@ def with_defaults(data: dict) -> dict:
     """A copy of schema-valid spec ``data`` with every default the schema gives filled in.
 
     Sections get their keys' defaults; each layer its ``type`` (``Dense``) and
-    its class's argument defaults; ``compile`` its optimizer (``rmsprop``, a
-    name string, kept as written), and an optimizer or loss written as a mapping
-    its class's defaults. Keys without a default (``input_shape``) stay absent.
+    its class's argument defaults; each ``fit.callbacks`` entry its class's
+    defaults; ``compile`` its optimizer (``rmsprop``, a name string, kept as
+    written), and an optimizer, its learning-rate schedule or a loss written as
+    a mapping its class's defaults. Keys without a default (``input_shape``,
+    ``data.flatten``) stay absent.
     Checks and warnings read this, so no default is typed twice.
     """
     filled = copy.deepcopy(data)
@@ -169,10 +174,14 @@ def with_defaults(data: dict) -> dict:
     for entry in filled.get("layers", []):
         entry.setdefault("type", layer_type)
         _fill(defs[entry["type"]], entry)
+    for callback in filled.get("fit", {}).get("callbacks", []):
+        _fill(defs[callback["type"]], callback)
     compile_ = filled.get("compile", {})
     optimizer = compile_.get("optimizer")
     if isinstance(optimizer, dict):
         _fill(defs[optimizer["type"]], optimizer)
+        if isinstance(optimizer.get("learning_rate"), dict):
+            _fill(defs[optimizer["learning_rate"]["type"]], optimizer["learning_rate"])
     loss = compile_.get("loss")
     if isinstance(loss, dict):
         for key in registry.LOSSES[registry.LOSS_NAMES[loss["type"]]].arguments:
@@ -203,7 +212,12 @@ def _list(choices, limit: int = 12) -> str:
 
 def _noun(path) -> str:
     if path and path[-1] == "type":
-        return "layer type" if "layers" in path else f"{path[-2]} type" if len(path) > 1 else "type"
+        if "layers" in path:
+            return "layer type"
+        if "callbacks" in path:
+            return "callback type"
+        owner = [p for p in path[:-1] if isinstance(p, str)]
+        return f"{owner[-1]} type" if owner else "type"
     for part in reversed(path):
         if isinstance(part, str):
             return _NOUNS.get(part, "value")
@@ -256,9 +270,21 @@ def _message(error: ValidationError) -> str:
     return error.message.replace(full, _short(error.instance)) if len(full) > 60 else error.message
 
 
+_FIT_VALIDATION_DATA = (
+    "fmnist-spec already validates on data.validation, the test_size share of the training images "
+    "(0.2: 12,000 of 60,000) split off with train_test_split, after every epoch (fit.validation_freq: 1); "
+    "remove validation_data, and change data.validation or fit.validation_freq to change that")
+
+
 def _unknown_keys(source: Source, path, instance: dict, extras, allowed) -> list[Problem]:
     owner = instance.get("type") if isinstance(instance.get("type"), str) else None
     where = f" for {owner}" if owner else ""
+    if path == ("fit",) and "validation_data" in extras:
+        extras = [k for k in extras if k != "validation_data"]
+        return [source.problem(path + ("validation_data",),
+                               "fit.validation_data is not a spec key: the validation data are the spec's "
+                               "own split, not an argument", _FIT_VALIDATION_DATA, at_key=True)] + \
+            _unknown_keys(source, path, instance, extras, allowed)
     return [source.problem(
         path + (key,),
         f"unknown key '{key}'{where}; expected one of: {_list(allowed)}",

@@ -1,10 +1,28 @@
 """Shape and parameter inference for the spec's layer list, without TensorFlow.
 
-Follows Keras's own rules (``keras.layers.Dense.compute_output_shape`` and
-friends): ``Dense(units)`` maps ``(batch, ..., d)`` to ``(batch, ..., units)``
-with ``d * units (+ units)`` parameters, ``Flatten`` maps ``(batch, a, b)`` to
-``(batch, a * b)``, ``Dropout`` keeps the shape. ``validate --summary`` prints
-this table; a test checks it against Keras's ``model.summary()`` figures.
+Follows Keras's own rules (``compute_output_shape`` of each layer class in
+Keras 3, channels-last):
+
+- ``Dense(units)`` maps ``(batch, ..., d)`` to ``(batch, ..., units)`` with
+  ``d * units (+ units)`` parameters;
+- ``Flatten`` maps ``(batch, a, b, ...)`` to ``(batch, a * b * ...)``;
+- ``Dropout`` keeps the shape;
+- ``Conv2D(filters, kernel_size, strides, padding)`` maps ``(batch, h, w, c)``
+  to ``(batch, h', w', filters)`` with ``kh * kw * c * filters (+ filters)``
+  parameters, where ``h' = floor((h - kh) / sh) + 1`` for ``padding: valid``
+  and ``ceil(h / sh)`` for ``same`` (``keras.src.ops.operation_utils.compute_conv_output_shape``);
+- ``MaxPooling2D`` / ``AveragePooling2D(pool_size, strides=pool_size, padding)``
+  map ``(batch, h, w, c)`` to ``(batch, h', w', c)`` by the same rule
+  (``compute_pooling_output_shape``), no parameters;
+- ``BatchNormalization`` keeps the shape, ``4 * c`` parameters (gamma, beta and
+  the two moving statistics, of which ``2 * c`` are not trainable);
+- ``Reshape(target_shape)`` maps ``(batch, ...)`` to ``(batch, *target_shape)``,
+  one ``-1`` standing for what is left.
+
+An ``Input`` element (``{type: Input, shape: [...]}``) first in the list gives
+the input shape and, as in Keras's ``Sequential.summary()``, is not a row.
+``validate --summary`` prints this table; a test checks it against Keras's
+``model.summary()`` figures for every shipped spec.
 """
 
 from __future__ import annotations
@@ -18,13 +36,13 @@ class LayerShape:
     """One row of the inferred summary.
 
     Attributes:
-        index: Position in ``layers`` (0-based).
+        index: Position in ``layers`` (0-based; an ``Input`` element counts).
         name: The layer's name, or the name Keras gives it in a fresh process
-            (``dense``, ``dense_1``, ``flatten``, ...).
+            (``dense``, ``dense_1``, ``conv2d``, ``max_pooling2d``, ...).
         type: Keras class name.
         input_shape: Input shape with None for the batch axis, e.g. ``(None, 784)``.
         output_shape: Output shape, e.g. ``(None, 100)``.
-        params: Number of weights (kernel and bias), an int.
+        params: Number of weights (kernel, bias, normalisation statistics), an int.
     """
 
     index: int
@@ -35,42 +53,171 @@ class LayerShape:
     params: int
 
 
+class ShapeChainError(ValueError):
+    """The layer list cannot be built: a layer does not accept what the one before gives.
+
+    Attributes:
+        index: Position of the layer in ``layers``.
+        key: The layer's key the problem is best shown at (``"kernel_size"``,
+            ``"type"``, ...), or None for the layer itself.
+        message: What is wrong, with the shapes involved.
+        hint: How to fix it.
+    """
+
+    def __init__(self, index: int, key: str | None, message: str, hint: str):
+        super().__init__(message)
+        self.index, self.key, self.message, self.hint = index, key, message, hint
+
+
+# Keras's own automatic names: keras.src.backend.common.global_state's
+# uniquify of the snake-cased class name ("Conv2D" -> "conv2d", "MaxPooling2D" -> "max_pooling2d").
+_SNAKE = {"Conv2D": "conv2d", "MaxPooling2D": "max_pooling2d", "AveragePooling2D": "average_pooling2d",
+          "BatchNormalization": "batch_normalization"}
+
+
 def _auto_name(kind: str, seen: dict) -> str:
-    base = "".join("_" + c.lower() if c.isupper() else c for c in kind).lstrip("_")
+    base = _SNAKE.get(kind) or "".join("_" + c.lower() if c.isupper() else c for c in kind).lstrip("_")
     count = seen.get(base, 0)
     seen[base] = count + 1
     return base if count == 0 else f"{base}_{count}"
+
+
+def pair(value) -> tuple[int, int]:
+    """Keras's ``standardize_tuple``: ``3`` -> ``(3, 3)``, ``[3, 2]`` -> ``(3, 2)``."""
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _sliding(size: int, window: int, stride: int, padding: str) -> int:
+    """Output length of a convolution or pooling window along one axis."""
+    if padding == "same":
+        return (size - 1) // stride + 1
+    return (size - window) // stride + 1
+
+
+def _spatial(index: int, kind: str, shape: tuple, window: tuple, window_key: str, strides: tuple,
+             padding: str) -> tuple[int, int]:
+    """(h', w') of a 2-D window layer on ``shape`` = (None, h, w, c); ShapeChainError when empty."""
+    h, w = shape[1], shape[2]
+    if padding == "valid" and (window[0] > h or window[1] > w):
+        raise ShapeChainError(
+            index, window_key,
+            f"{kind}'s {window_key} {list(window)} is larger than its input feature map "
+            f"{h}x{w} (input shape {format_shape(shape)})",
+            f"use a smaller {window_key}, padding: same, or fewer pooling layers before this one")
+    out = (_sliding(h, window[0], strides[0], padding), _sliding(w, window[1], strides[1], padding))
+    if min(out) <= 0:  # pragma: no cover - valid padding with window <= size never gives 0
+        raise ShapeChainError(index, window_key, f"{kind} would give a feature map of size {out}",
+                              "use a smaller window or stride")
+    return out
+
+
+def _needs_channels(index: int, kind: str, shape: tuple) -> None:
+    if len(shape) == 4:
+        return
+    if len(shape) == 3:
+        hint = ("give the samples a channel axis: input_shape: [28, 28, 1] on the first layer "
+                "(or an Input with shape: [28, 28, 1]); the images are then given as (n, 28, 28, 1)")
+    else:
+        hint = "2-D layers need images (height, width, channels): start with input_shape: [28, 28, 1]"
+    raise ShapeChainError(index, "type",
+                          f"{kind} takes samples of shape (height, width, channels), i.e. input of rank 4, "
+                          f"but receives {format_shape(shape)}", hint)
+
+
+def _reshape(index: int, shape: tuple, target: list) -> tuple:
+    size = math.prod(shape[1:])
+    unknown = [i for i, d in enumerate(target) if d == -1]
+    known = math.prod(d for d in target if d != -1)
+    if len(unknown) > 1:
+        raise ShapeChainError(index, "target_shape", f"target_shape {list(target)} has more than one -1",
+                              "at most one axis can be -1 (what is left)")
+    if unknown:
+        if known == 0 or size % known:
+            raise ShapeChainError(index, "target_shape",
+                                  f"target_shape {list(target)} cannot hold the {size:,} values of "
+                                  f"{format_shape(shape)}", f"the known axes must divide {size:,}")
+        target = [size // known if d == -1 else d for d in target]
+    elif known != size:
+        raise ShapeChainError(index, "target_shape",
+                              f"target_shape {list(target)} holds {known:,} values, but its input "
+                              f"{format_shape(shape)} has {size:,}",
+                              f"the product of target_shape must be {size:,}, e.g. {_example_target(shape)}")
+    return (None,) + tuple(target)
+
+
+def _example_target(shape: tuple) -> list:
+    size = math.prod(shape[1:])
+    return [28, 28, 1] if size == 784 else [size]
+
+
+def input_shape_of(layers: list[dict]) -> tuple | None:
+    """The sample shape the layer list declares: an ``Input``'s ``shape`` or the first layer's
+    ``input_shape``, as a tuple; None when neither is given."""
+    first = layers[0]
+    if first.get("type") == "Input":
+        return tuple(first["shape"])
+    given = first.get("input_shape")
+    return tuple(given) if given is not None else None
 
 
 def infer(layers: list[dict], input_shape) -> list[LayerShape]:
     """Shapes and parameter counts of each layer.
 
     Args:
-        layers: The spec's ``layers`` as plain dicts (schema-valid).
-        input_shape: Shape of one sample without the batch axis, e.g. ``(784,)``.
+        layers: The spec's ``layers`` as plain dicts (schema-valid); a leading
+            ``Input`` element is skipped (it is no row of Keras's summary).
+        input_shape: Shape of one sample without the batch axis, e.g. ``(784,)``
+            or ``(28, 28, 1)``.
 
     Returns:
         One :class:`LayerShape` per layer, in order.
+
+    Raises:
+        ShapeChainError: a layer cannot take what the layer before gives (a
+            kernel or pool larger than the feature map, a 2-D layer on samples
+            without a channel axis, a target shape of the wrong size).
     """
     shape = (None,) + tuple(input_shape)
     seen: dict = {}
     rows = []
     for index, layer in enumerate(layers):
         kind = layer.get("type", "Dense")
+        if kind == "Input":
+            continue
         auto = _auto_name(kind, seen)
         name = layer.get("name") or auto
-        if kind == "Dense":
-            units = layer["units"]
-            out = shape[:-1] + (units,)
-            params = shape[-1] * units + (units if layer.get("use_bias", True) else 0)
-        elif kind == "Flatten":
-            out = (None, math.prod(shape[1:]))
-            params = 0
-        else:  # Dropout
-            out, params = shape, 0
+        out, params = _layer(index, kind, layer, shape)
         rows.append(LayerShape(index, name, kind, shape, out, params))
         shape = out
     return rows
+
+
+def _layer(index: int, kind: str, layer: dict, shape: tuple) -> tuple[tuple, int]:
+    """(output shape, parameters) of one layer on input ``shape``."""
+    if kind == "Dense":
+        units = layer["units"]
+        return shape[:-1] + (units,), shape[-1] * units + (units if layer.get("use_bias", True) else 0)
+    if kind == "Flatten":
+        return (None, math.prod(shape[1:])), 0
+    if kind == "Conv2D":
+        _needs_channels(index, kind, shape)
+        kernel = pair(layer["kernel_size"])
+        strides = pair(layer.get("strides", 1))
+        h, w = _spatial(index, kind, shape, kernel, "kernel_size", strides, layer.get("padding", "valid"))
+        filters = layer["filters"]
+        params = kernel[0] * kernel[1] * shape[3] * filters + (filters if layer.get("use_bias", True) else 0)
+        return (None, h, w, filters), params
+    if kind in ("MaxPooling2D", "AveragePooling2D"):
+        _needs_channels(index, kind, shape)
+        pool = pair(layer.get("pool_size", 2))
+        strides = pair(layer["strides"]) if layer.get("strides") is not None else pool
+        h, w = _spatial(index, kind, shape, pool, "pool_size", strides, layer.get("padding", "valid"))
+        return (None, h, w, shape[3]), 0
+    if kind == "BatchNormalization":
+        return shape, 4 * shape[-1]
+    if kind == "Reshape":
+        return _reshape(index, shape, list(layer["target_shape"])), 0
+    return shape, 0  # Dropout
 
 
 def format_shape(shape: tuple) -> str:

@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, field
 
 from . import facts, registry
-from .schema import default, schema, with_defaults
+from .schema import schema, with_defaults
+from .shapes import input_shape_of
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,23 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
+class CallbackSpec:
+    """One ``fit`` callback: ``type`` is the Keras class name (``EarlyStopping``),
+    ``arguments`` its keyword arguments with Keras's defaults filled in
+    (``ModelCheckpoint``'s ``filepath`` is relative to the run folder)."""
+
+    type: str
+    arguments: dict
+
+
+@dataclass(frozen=True)
 class OptimizerSpec:
     """``type`` is the Keras optimizer class name (``Adam``); ``arguments`` its
     keyword arguments, empty when the spec gave a name string (Keras's own
-    defaults then apply, as with ``compile(optimizer='adam')``). ``given`` is
-    what the spec wrote: the string, or the mapping."""
+    defaults then apply, as with ``compile(optimizer='adam')``). A learning-rate
+    schedule stays a mapping ``{"type": "ExponentialDecay", ...}`` in
+    ``arguments["learning_rate"]``, its defaults filled in. ``given`` is what
+    the spec wrote: the string, or the mapping."""
 
     type: str
     arguments: dict
@@ -86,8 +99,14 @@ class Spec:
     Attributes:
         name: The model's name (any text; see :mod:`fmnist_spec.language.names`).
         style: ``"list"`` or ``"add"``.
-        input_shape: Shape of one sample without the batch axis, e.g. ``(784,)``.
-        layers: The layers after the input, in order.
+        input_shape: Shape of one sample without the batch axis, ``(784,)``,
+            ``(28, 28)`` or ``(28, 28, 1)``; the images are given to the model in
+            it: ``x.reshape((n,) + spec.input_shape)``.
+        layers: The layers after the input, in order (a leading ``Input`` element
+            is not one of them; see ``input_layer``).
+        input_layer: True when the spec starts with ``{type: Input, shape: ...}``
+            (``keras.layers.Input``), False when the first layer has ``input_shape``.
+        callbacks: The ``fit.callbacks``, a tuple of :class:`CallbackSpec`.
         optimizer, loss, metrics: ``model.compile`` settings.
         steps_per_execution: Batches per compiled call (Keras ``compile`` argument).
         jit_compile: XLA compilation, ``"auto"``, True or False (Keras ``compile`` argument).
@@ -96,7 +115,7 @@ class Spec:
             the listed epochs (tuple; empty: never) (Keras ``fit`` argument).
         validation_batch_size: Samples per evaluation step (None: ``batch_size``).
         scale: Pixels are divided by it (255.0 -> 0..1).
-        flatten: Reshape images (n, 28, 28) to (n, 784).
+        flatten: The images are given flattened, (n, 784): ``input_shape == (784,)``.
         train_samples: Use only the first N training images (None: all 60,000).
         test_size: Validation fraction 0..1 for scikit-learn's ``train_test_split``.
         random_state: Seed of that split (None: unseeded).
@@ -134,6 +153,8 @@ class Spec:
     intra_op_parallelism_threads: int
     inter_op_parallelism_threads: int
     distribute: DistributeSpec = DistributeSpec()
+    input_layer: bool = False
+    callbacks: tuple = ()
     file: str = "<string>"
     data: dict = field(default_factory=dict, compare=False, repr=False)
     ignore_warnings: tuple = ()
@@ -141,13 +162,13 @@ class Spec:
 
     def resolved(self) -> dict:
         """The spec as plain data with every default filled in (YAML-ready)."""
-        layers = []
+        layers = [{"type": "Input", "shape": list(self.input_shape)}] if self.input_layer else []
         for i, layer in enumerate(self.layers):
             entry = {"type": layer.type}
             if layer.name is not None:
                 entry["name"] = layer.name
             entry.update(layer.arguments)
-            if i == 0:
+            if i == 0 and not self.input_layer:
                 entry["input_shape"] = list(self.input_shape)
             layers.append(entry)
         optimizer = {"type": self.optimizer.type, **self.optimizer.arguments}
@@ -166,7 +187,8 @@ class Spec:
             "fit": {"epochs": self.epochs, "batch_size": self.batch_size, "verbose": self.verbose,
                     "validation_freq": (self.validation_freq if isinstance(self.validation_freq, int)
                                         else list(self.validation_freq)),
-                    "validation_batch_size": self.validation_batch_size},
+                    "validation_batch_size": self.validation_batch_size,
+                    "callbacks": [{"type": c.type, **c.arguments} for c in self.callbacks]},
             "data": {"dataset": "fashion_mnist", "scale": self.scale, "flatten": self.flatten,
                      "train_samples": self.train_samples,
                      "validation": {"test_size": self.test_size, "random_state": self.random_state}},
@@ -191,10 +213,16 @@ def _as_declared(prop: dict, value):
     """A whole number where the schema says ``number`` becomes a float.
 
     Keras refuses ``SGD(learning_rate=10)`` ("should be float"); the spec's
-    ``learning_rate: 10`` means 10.0.
+    ``learning_rate: 10`` means 10.0. Also inside ``anyOf`` and for the items
+    of a list of numbers (``values: [1, 0.5]``).
     """
-    if prop.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        return value
+    kinds = [prop.get("type")] + [p.get("type") for p in prop.get("anyOf", [])]
+    if "number" in kinds and isinstance(value, int):
         return float(value)
+    if prop.get("type") == "array" and isinstance(value, list):
+        return [_as_declared(prop.get("items", {}), v) for v in value]
     return value
 
 
@@ -210,13 +238,23 @@ def _layer(entry: dict) -> LayerSpec:
     return LayerSpec(entry["type"], entry.get("name"), arguments)
 
 
+def _declared(filled: dict) -> dict:
+    """The arguments of a filled-in ``{type: X, ...}`` mapping of a ``$defs`` class (an optimizer,
+    a callback, a schedule), whole numbers made floats where the schema says ``number``."""
+    props = schema()["$defs"][filled["type"]]["properties"]
+    return {k: _as_declared(props[k], v) for k, v in filled.items() if k != "type"}
+
+
 def _optimizer(filled, given) -> OptimizerSpec:
     """``compile.optimizer`` filled in, and as written (``given``, the default name when left out):
-    a name string (Keras's defaults, no arguments) or a mapping."""
+    a name string (Keras's defaults, no arguments) or a mapping. A learning-rate schedule stays a
+    mapping ``{type: ExponentialDecay, ...}``, its defaults filled in."""
     if isinstance(filled, str):
         return OptimizerSpec(registry.optimizer_class(filled), {}, given)
-    props = schema()["$defs"][filled["type"]]["properties"]
-    arguments = {k: _as_declared(props[k], v) for k, v in filled.items() if k != "type"}
+    arguments = _declared(filled)
+    schedule = arguments.get("learning_rate")
+    if isinstance(schedule, dict):
+        arguments["learning_rate"] = {"type": schedule["type"], **_declared(schedule)}
     return OptimizerSpec(filled["type"], arguments, given)
 
 
@@ -241,14 +279,29 @@ def _verbose(value):
     return int(value) if isinstance(value, float) else value
 
 
+SAMPLE_SHAPES = ((784,), (28, 28), (28, 28, 1))
+"""Shapes one 28x28 image can be given in: flattened, as it is, with a channel axis."""
+
+
+def declared_input_shape(data: dict) -> tuple | None:
+    """The model's input shape as the spec declares it (an ``Input``'s ``shape`` or the
+    first layer's ``input_shape``), or None."""
+    return input_shape_of(data["layers"])
+
+
 def sample_shape(data: dict) -> tuple:
-    """Shape of one sample after ``data`` preparation: (784,) or (28, 28).
+    """Shape of one sample as the data are given to the model: the declared input shape
+    when the images can take it, (784,) with ``data.flatten: true``, otherwise (28, 28).
 
     Args:
-        data: Spec data; ``data.flatten`` false when not given (the schema's default).
+        data: Spec data (``data.flatten`` has no default: left out, the input shape decides).
     """
-    flatten = data.get("data", {}).get("flatten", default("data", "flatten"))
-    return (math.prod(facts.IMAGE_SHAPE),) if flatten else facts.IMAGE_SHAPE
+    declared = declared_input_shape(data)
+    if declared in SAMPLE_SHAPES:
+        return declared
+    if data.get("data", {}).get("flatten", False):
+        return (math.prod(facts.IMAGE_SHAPE),)
+    return facts.IMAGE_SHAPE
 
 
 def from_data(data: dict, file: str = "<string>", warnings: tuple = (), filled: dict | None = None) -> Spec:
@@ -263,12 +316,15 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = (), filled: 
     filled = filled if filled is not None else with_defaults(data)
     fit, prep, threading = filled["fit"], filled["data"], filled["threading"]
     compile_ = filled["compile"]
-    first = filled["layers"][0]
+    entries = filled["layers"]
+    input_layer = entries[0]["type"] == "Input"
     return Spec(
         name=filled["name"],
         style=filled["style"],
-        input_shape=tuple(first.get("input_shape") or sample_shape(filled)),
-        layers=tuple(_layer(entry) for entry in filled["layers"]),
+        input_shape=sample_shape(filled),
+        layers=tuple(_layer(entry) for entry in entries[1 if input_layer else 0:]),
+        input_layer=input_layer,
+        callbacks=tuple(CallbackSpec(c["type"], _declared(c)) for c in fit["callbacks"]),
         optimizer=_optimizer(compile_["optimizer"], data["compile"].get("optimizer", compile_["optimizer"])),
         loss=_loss(compile_["loss"]),
         metrics=tuple(compile_["metrics"]),
@@ -280,7 +336,7 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = (), filled: 
         validation_freq=_freq(fit["validation_freq"]),
         validation_batch_size=fit["validation_batch_size"],
         scale=float(prep["scale"]),
-        flatten=prep["flatten"],
+        flatten=len(sample_shape(filled)) == 1,
         train_samples=prep["train_samples"],
         test_size=prep["validation"]["test_size"],
         random_state=prep["validation"]["random_state"],

@@ -43,6 +43,8 @@ CODES = {
     "large-validation-split": "a validation split larger than the training split",
     "tiny-pixels": f"a scale that leaves every pixel below {MIN_PIXEL_RANGE}",
     "sigmoid-output": "a sigmoid output layer with a categorical cross-entropy loss",
+    "early-stopping-keeps-last": "EarlyStopping without restore_best_weights",
+    "checkpoint-every-epoch": "ModelCheckpoint without save_best_only",
 }
 """Warning code -> what it is about (the schema's ``warnings.ignore`` lists the same codes)."""
 
@@ -146,10 +148,15 @@ def warn_high_learning_rate(spec: dict) -> Iterator[Finding]:
         return
     kind, rate = optimizer["type"], optimizer["learning_rate"]
     keras_default = default("$defs", kind, "learning_rate")
+    path = ("compile", "optimizer", "learning_rate")
+    if isinstance(rate, dict):  # a schedule: its largest rate
+        key = "values" if rate["type"] == "PiecewiseConstantDecay" else "initial_learning_rate"
+        path += (key,)
+        rate = max(rate[key]) if key == "values" else max(rate[key], rate.get("warmup_target") or 0)
     if rate > LEARNING_RATES[kind]:
         yield (
             "high-learning-rate",
-            ("compile", "optimizer", "learning_rate"),
+            path,
             f"learning_rate {rate} is high for {kind} (Keras's default is "
             f"{keras_default}); the loss is likely to diverge or become NaN",
             f"try {0.1 if kind == 'SGD' else keras_default}; " + _silence("high-learning-rate"),
@@ -159,7 +166,8 @@ def warn_high_learning_rate(spec: dict) -> Iterator[Finding]:
 def warn_many_epochs(spec: dict) -> Iterator[Finding]:
     """Hundreds of epochs without early stopping mostly overfit."""
     epochs = spec["fit"]["epochs"]
-    if epochs > EPOCHS:
+    stops = any(c["type"] == "EarlyStopping" for c in spec["fit"]["callbacks"])
+    if epochs > EPOCHS and not stops:
         yield (
             "many-epochs",
             ("fit", "epochs"),
@@ -209,6 +217,39 @@ def warn_tiny_pixels(spec: dict) -> Iterator[Finding]:
         )
 
 
+def _callbacks(spec: dict, kind: str):
+    return [(i, c) for i, c in enumerate(spec["fit"]["callbacks"]) if c["type"] == kind]
+
+
+def warn_early_stopping_keeps_last(spec: dict) -> Iterator[Finding]:
+    """Without restore_best_weights the stopped model is the last epoch's, ``patience`` epochs past the best."""
+    for i, callback in _callbacks(spec, "EarlyStopping"):
+        if callback["restore_best_weights"]:
+            continue
+        patience = callback["patience"]
+        yield (
+            "early-stopping-keeps-last",
+            ("fit", "callbacks", i),
+            f"EarlyStopping without restore_best_weights: the run saves the model of the last epoch, "
+            f"{patience} epoch{'s' if patience != 1 else ''} after the best one, not the best one",
+            "add restore_best_weights: true, as the textbook does; " + _silence("early-stopping-keeps-last"),
+        )
+
+
+def warn_checkpoint_every_epoch(spec: dict) -> Iterator[Finding]:
+    """Without save_best_only a checkpoint is overwritten every epoch and ends as the final model."""
+    for i, callback in _callbacks(spec, "ModelCheckpoint"):
+        if not callback["save_best_only"]:
+            yield (
+                "checkpoint-every-epoch",
+                ("fit", "callbacks", i),
+                f"ModelCheckpoint without save_best_only overwrites {callback['filepath']} every epoch, so "
+                "it ends as the last epoch's model, which the run saves anyway",
+                "add save_best_only: true to keep the best epoch's model; "
+                + _silence("checkpoint-every-epoch"),
+            )
+
+
 SOURCE_WARNINGS: list[Callable[[Source], Iterator[Finding]]] = [warn_leading_zero_integers]
 """Rules about how values were written; they read the parsed :class:`Source`."""
 
@@ -222,6 +263,8 @@ WARNINGS: list[Callable[[dict], Iterator[Finding]]] = [
     warn_large_validation_split,
     warn_tiny_pixels,
     warn_sigmoid_output,
+    warn_early_stopping_keeps_last,
+    warn_checkpoint_every_epoch,
 ]
 """Every rule about the filled-in spec, in the order they run (after :data:`SOURCE_WARNINGS`)."""
 

@@ -1,5 +1,5 @@
 """Preparing the data as the notes do (``../shared/seeds``): pixels divided by
-``scale``, optionally reshaped to 784, the 60,000 training images split with
+``scale``, reshaped to the model's input shape ((784,), (28, 28) or (28, 28, 1)), the 60,000 training images split with
 scikit-learn's ``train_test_split(test_size=0.2, random_state=42)`` into
 48,000 for training and 12,000 for validation; the 10,000 test images are only
 evaluated. No TensorFlow."""
@@ -43,7 +43,7 @@ def prepare(spec: Spec, data: FashionMNIST) -> Splits:
     """
     def scaled(images: np.ndarray) -> np.ndarray:
         out = np.divide(images, np.float32(spec.scale), dtype=np.float32)
-        return out.reshape(len(out), -1) if spec.flatten else out
+        return out.reshape((len(out),) + spec.input_shape)
 
     images, labels = data.train_images, data.train_labels
     if spec.train_samples is not None:

@@ -10,10 +10,12 @@ warns).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 
 from .compat import graph_name_scope as use_graph_name  # the Keras name-scope workaround, see compat
-from .layers import LAYERS, LOSSES, OPTIMIZERS
+from .layers import CALLBACKS, LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
 from ..language.names import graph_name
 from ..language.spec import Spec
 
@@ -67,7 +69,39 @@ def make_optimizer(spec: Spec):
     as written (Keras's defaults apply), or an instance of the Keras class."""
     if isinstance(spec.optimizer.given, str):
         return spec.optimizer.given
-    return OPTIMIZERS[spec.optimizer.type](**spec.optimizer.arguments)
+    arguments = dict(spec.optimizer.arguments)
+    if isinstance(arguments.get("learning_rate"), dict):
+        arguments["learning_rate"] = make_schedule(arguments["learning_rate"])
+    return OPTIMIZERS[spec.optimizer.type](**arguments)
+
+
+def make_schedule(schedule: dict):
+    """A ``keras.optimizers.schedules`` object from a spec's ``{type: ExponentialDecay, ...}``."""
+    arguments = {k: v for k, v in schedule.items() if k != "type"}
+    return SCHEDULES[schedule["type"]](**arguments)
+
+
+def make_callbacks(spec: Spec, run_dir) -> list:
+    """The Keras callback objects of ``spec.callbacks``, for ``model.fit(callbacks=...)``.
+
+    Args:
+        spec: A checked spec.
+        run_dir: The run folder (str or Path); a ``ModelCheckpoint``'s
+            ``filepath`` is taken relative to it (the checks keep it inside)
+            and its parent folders are made.
+
+    Returns:
+        One ``keras.callbacks`` object per entry of ``fit.callbacks``, in order.
+    """
+    made = []
+    for callback in spec.callbacks:
+        arguments = dict(callback.arguments)
+        if callback.type == "ModelCheckpoint":
+            target = Path(run_dir) / arguments["filepath"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            arguments["filepath"] = str(target)
+        made.append(CALLBACKS[callback.type](**arguments))
+    return made
 
 
 def make_loss(spec: Spec):

@@ -20,5 +20,12 @@ OPTIMIZERS = {entry.class_name: getattr(keras.optimizers, entry.class_name)
               for entry in registry.OPTIMIZERS.values()}
 """Optimizer class name (``Adam``) -> ``keras.optimizers`` class."""
 
+SCHEDULES = {name: getattr(keras.optimizers.schedules, entry.class_name)
+             for name, entry in registry.SCHEDULES.items()}
+"""Learning-rate schedule ``type`` -> ``keras.optimizers.schedules`` class."""
+
+CALLBACKS = {name: getattr(keras.callbacks, entry.class_name) for name, entry in registry.CALLBACKS.items()}
+"""Callback ``type`` -> ``keras.callbacks`` class."""
+
 LOSSES = {name: getattr(keras.losses, entry.class_name) for name, entry in registry.LOSSES.items()}
 """Loss function name -> ``keras.losses`` class (used when ``from_logits`` is true)."""

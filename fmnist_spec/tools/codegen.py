@@ -2,8 +2,11 @@
 
 The script (:func:`generate`) builds the model as ``keras.Sequential([...])``
 (``style: list``) or ``keras.Sequential()`` then ``model.add(...)``
-(``style: add``), loads Fashion-MNIST, scales, flattens and splits it with
-``train_test_split``, then calls ``model.compile(...)``, ``model.fit(...)``
+(``style: add``), loads Fashion-MNIST, reshapes it to the model's input
+shape (``reshape(-1, 28 * 28)``, ``reshape(-1, 28, 28, 1)``), scales and
+splits it with ``train_test_split``, makes the callbacks as the notes do
+(``checkpoint_cb = keras.callbacks.ModelCheckpoint(...)``), then calls
+``model.compile(...)``, ``model.fit(..., callbacks=[...])``
 and ``model.evaluate(...)`` with exactly the spec's settings. It imports
 keras, numpy and scikit-learn only, never fmnist_spec, so it can be handed to
 someone who has never seen the spec.
@@ -140,9 +143,13 @@ def _model_name_lines(spec: Spec) -> tuple[list[str], str | None]:
 def model_lines(spec: Spec, style: str) -> list[str]:
     """The lines that build ``model`` in the list or the ``.add()`` style."""
     comments, name = _model_name_lines(spec)
-    calls = [("keras.Input", [f"shape={_literal(spec.input_shape)}"])]
+    if spec.input_layer:  # the second edition's own idiom
+        calls = [("keras.layers.Input", [f"shape={_literal(spec.input_shape)}"])]
+        lines = []
+    else:
+        calls = [("keras.Input", [f"shape={_literal(spec.input_shape)}"])]
+        lines = ["# input_shape=... on the first layer is written as a leading keras.Input (Keras 3)."]
     calls += [(f"keras.layers.{layer.type}", layer_arguments(layer)) for layer in spec.layers]
-    lines = ["# input_shape=... on the first layer is written as a leading keras.Input (Keras 3)."]
     lines += comments
     named = f", name={name}" if name else ""
     if style == "list":
@@ -164,8 +171,52 @@ def _optimizer_argument(spec: Spec) -> str | None:
         return None
     if isinstance(given, str):
         return _literal(given)
-    arguments = ", ".join(f"{k}={_literal(v)}" for k, v in given.items() if k != "type")
+    arguments = ", ".join(f"{k}={'lr_schedule' if isinstance(v, dict) else _literal(v)}"
+                          for k, v in given.items() if k != "type")
     return f"keras.optimizers.{given['type']}({arguments})"
+
+
+def schedule_lines(spec: Spec) -> list[str]:
+    """``lr_schedule = keras.optimizers.schedules.ExponentialDecay(...)`` with the arguments as
+    written, when the optimizer's learning_rate is a schedule; otherwise no lines."""
+    given = spec.data.get("compile", {}).get("optimizer") if spec.data else spec.optimizer.given
+    schedule = given.get("learning_rate") if isinstance(given, dict) else None
+    if not isinstance(schedule, dict):
+        return []
+    parts = [f"{k}={v!r}" for k, v in schedule.items() if k != "type"]
+    return _call(f"lr_schedule = keras.optimizers.schedules.{schedule['type']}", parts)
+
+
+_CALLBACK_VARIABLES = {"ModelCheckpoint": "checkpoint_cb", "EarlyStopping": "early_stopping_cb",
+                       "ReduceLROnPlateau": "reduce_lr_cb"}
+"""The notes' variable names for callbacks (``checkpoint_cb = keras.callbacks.ModelCheckpoint(...)``)."""
+
+
+def callback_variables(spec: Spec) -> list[str]:
+    """``['checkpoint_cb', 'early_stopping_cb']``: one variable per callback, numbered when repeated."""
+    names, seen = [], {}
+    for callback in spec.callbacks:
+        base = _CALLBACK_VARIABLES[callback.type]
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+    return names
+
+
+def callback_lines(spec: Spec) -> list[str]:
+    """``checkpoint_cb = keras.callbacks.ModelCheckpoint('best-model.keras', save_best_only=True)``, ...
+
+    Arguments equal to Keras's defaults are left out; the class's first argument (``filepath``)
+    comes first without keyword.
+    """
+    lines = []
+    for variable, callback in zip(callback_variables(spec), spec.callbacks):
+        defaults = _layer_defaults(callback.type)
+        first = registry.CALLBACKS[callback.type].first
+        parts = [_literal(callback.arguments[first])] if first is not None else []
+        parts += [f"{k}={_literal(v)}" for k, v in callback.arguments.items()
+                  if k != first and not (k in defaults and defaults[k] == v)]
+        lines += _call(f"{variable} = keras.callbacks.{callback.type}", parts)
+    return lines
 
 
 def _loss_argument(spec: Spec) -> str:
@@ -183,6 +234,8 @@ def compile_lines(spec: Spec) -> list[str]:
     parts.append(f"loss={_loss_argument(spec)}")
     if spec.metrics:
         parts.append(f"metrics={list(spec.metrics)!r}")
+    if spec.jit_compile != "auto":
+        parts.append(f"jit_compile={spec.jit_compile!r}")
     return _call("model.compile", parts)
 
 
@@ -192,6 +245,8 @@ def fit_lines(spec: Spec) -> list[str]:
     if spec.verbose != "auto":
         parts.append(f"verbose={spec.verbose!r}")
     parts.append("validation_data=(val_scaled, val_target)")
+    if spec.callbacks:
+        parts.append(f"callbacks=[{', '.join(callback_variables(spec))}]")
     return _call("model.fit", parts)
 
 
@@ -202,11 +257,9 @@ def data_lines(spec: Spec) -> list[str]:
     if spec.train_samples is not None:
         lines.append(f"train_input, train_target = train_input[:{spec.train_samples}], "
                      f"train_target[:{spec.train_samples}]")
-    lines += [f"train_scaled = train_input / {spec.scale!r}",
-              f"test_scaled = test_input / {spec.scale!r}"]
-    if spec.flatten:
-        lines += ["train_scaled = train_scaled.reshape(-1, 28 * 28)",
-                  "test_scaled = test_scaled.reshape(-1, 28 * 28)"]
+    reshape = {(784,): ".reshape(-1, 28 * 28)", (28, 28, 1): ".reshape(-1, 28, 28, 1)"}.get(spec.input_shape, "")
+    lines += [f"train_scaled = train_input{reshape} / {spec.scale!r}",
+              f"test_scaled = test_input{reshape} / {spec.scale!r}"]
     lines += ["train_scaled, val_scaled, train_target, val_target = train_test_split(",
               f"    train_scaled, train_target, test_size={spec.test_size!r}, "
               f"random_state={spec.random_state!r}",
@@ -267,5 +320,8 @@ def generate(spec: Spec, style: str | None = None, source: str | None = None) ->
     body += model_lines(spec, style)
     body += ["model.summary()", ""]
     body += data_lines(spec)
-    body += [""] + compile_lines(spec) + fit_lines(spec) + ["model.evaluate(test_scaled, test_target)"]
+    body += [""] + schedule_lines(spec) + compile_lines(spec)
+    if spec.callbacks:
+        body += callback_lines(spec)
+    body += fit_lines(spec) + ["model.evaluate(test_scaled, test_target)"]
     return "\n".join(header + body) + "\n"

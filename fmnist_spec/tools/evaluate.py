@@ -2,9 +2,10 @@
 per class) and predict the class of 28x28 grayscale images.
 
 How to prepare the pixels comes from the run folder's ``spec.yaml``
-(``data.scale``, ``data.flatten``; ``from_logits`` of the loss). A bare
-``.keras`` file without that folder is prepared from what the model itself
-says: ``flatten`` when its input is ``(None, 784)``, pixels divided by 255,
+(``data.scale`` and the model's input shape; ``from_logits`` of the loss).
+A bare ``.keras`` file without that folder is prepared from what the model
+itself says: images reshaped to its input shape, ``(784,)``, ``(28, 28)`` or
+``(28, 28, 1)``, pixels divided by 255,
 and its output taken as logits unless the last layer applies softmax.
 Models are loaded with :func:`fmnist_spec.to_keras.builder.load_model` (Keras's
 ``safe_mode``); a ``.keras`` file anywhere inside a run folder (a ``ModelCheckpoint``'s
@@ -37,21 +38,30 @@ class InputError(Exception):
     what was received, what is expected and how to fix it (exit status 2)."""
 
 
+SAMPLE_SHAPES = ((784,), (28, 28), (28, 28, 1))
+"""Input shapes a model can take the 28x28 images in: flattened, as they are, with a channel axis."""
+
+
 @dataclass(frozen=True)
 class Preparation:
     """How pixels become model input: ``x = pixels / scale``, reshaped to
-    ``(n, 784)`` when ``flatten``; ``from_logits``: the model outputs logits.
+    ``(n,) + sample_shape``; ``from_logits``: the model outputs logits.
     ``source`` says where these came from (a ``spec.yaml`` path, or the model)."""
 
     scale: float
-    flatten: bool
+    sample_shape: tuple
     from_logits: bool
     source: str
 
+    @property
+    def flatten(self) -> bool:
+        """The images are given flattened, ``(n, 784)``."""
+        return len(self.sample_shape) == 1
+
     def images(self, pixels: np.ndarray) -> np.ndarray:
-        """``(n, 28, 28)`` uint8 -> ``(n, 28, 28)`` or ``(n, 784)`` float32."""
+        """``(n, 28, 28)`` uint8 -> ``(n,) + sample_shape`` float32."""
         x = pixels.astype(np.float32) / np.float32(self.scale)
-        return x.reshape(len(x), -1) if self.flatten else x
+        return x.reshape((len(x),) + tuple(self.sample_shape))
 
 
 @dataclass
@@ -131,7 +141,7 @@ def load(target: str | Path):
 
     Raises:
         InputError: bad path, unreadable model, or an input shape other than
-            ``(28, 28)`` / ``(784,)``.
+            ``(784,)``, ``(28, 28)`` or ``(28, 28, 1)``.
         fmnist_spec.SpecError: the run folder's ``spec.yaml`` is invalid.
     """
     model, prep, model_path, _ = _load(target)
@@ -153,16 +163,16 @@ def _load(target: str | Path, weights: str | Path | None = None):
         raise InputError(f"{model_path}: cannot load it as a Keras model "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
     sample = tuple(model.input_shape[1:])
-    if sample not in ((784,), facts.IMAGE_SHAPE):
+    if sample not in SAMPLE_SHAPES:
         raise InputError(f"{model_path}: the model takes samples of shape {sample}; fmnist-spec feeds "
-                         f"Fashion-MNIST images as (28, 28) or flattened (784,)")
+                         f"Fashion-MNIST images as (28, 28), flattened (784,) or with a channel axis (28, 28, 1)")
     spec = None
     if spec_path is not None:
         spec = load_spec(spec_path)
-        prep = Preparation(spec.scale, spec.flatten, spec.loss.from_logits, str(spec_path))
+        prep = Preparation(spec.scale, spec.input_shape, spec.loss.from_logits, str(spec_path))
     else:
         activation = model.layers[-1].get_config().get("activation")
-        prep = Preparation(DEFAULT_SCALE, sample == (784,), activation != "softmax",
+        prep = Preparation(DEFAULT_SCALE, sample, activation != "softmax",
                            "inferred from the model (no spec.yaml)")
     return model, prep, model_path, spec
 
@@ -185,7 +195,7 @@ def _built_with_weights(spec_path: str | Path, weights: str | Path):
         raise InputError(f"{weights}: cannot load these weights into the model of {spec_path} "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})\n"
                          f"  hint: give the spec the weights were trained with (the run folder's spec.yaml)") from None
-    prep = Preparation(spec.scale, spec.flatten, spec.loss.from_logits, str(spec_path))
+    prep = Preparation(spec.scale, spec.input_shape, spec.loss.from_logits, str(spec_path))
     return model, prep, weights, spec
 
 
@@ -309,12 +319,21 @@ def predict(model_path: str | Path, images: list) -> list:
             for i, (p, b) in enumerate(zip(images, best))]
 
 
+def _shape_words(shape: tuple) -> str:
+    return {(784,): "flattened to 784", (28, 28, 1): "28x28x1"}.get(tuple(shape), "28x28")
+
+
 def report(evaluation: Evaluation) -> str:
     """The evaluation as text: overall loss and accuracy, then one line per class."""
     e = evaluation
     lines = [f"model: {e.model_path}",
+<<<<<<< HEAD
              f"data: {int(e.confusion.sum()):,} {e.split} images from {e.data_source}; "
              f"pixels / {e.preparation.scale:g}, {'flattened to 784' if e.preparation.flatten else '28x28'} "
+=======
+             f"data: {int(e.confusion.sum()):,} test images from {e.data_source}; "
+             f"pixels / {e.preparation.scale:g}, {_shape_words(e.preparation.sample_shape)} "
+>>>>>>> lessons-merged
              f"({e.preparation.source})",
              f"{e.split} loss {e.loss:.4f}, accuracy {e.accuracy:.4f}",
              "",

@@ -29,12 +29,22 @@ import numpy as np
 from ..language import facts
 from ..errors import Problem, SpecError
 from ..language import registry
-from ..to_keras.layers import LAYERS, LOSSES, OPTIMIZERS
-from ..language.schema import default
+from ..to_keras.layers import LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
+from ..language.schema import default, schema
 
-_AUTO_LAYER_NAME = re.compile(
-    r"^(" + "|".join(re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower() for kind in registry.LAYERS) + r")(_\d+)?$")
-"""Names Keras gives layers of the registry's classes (``dense``, ``dense_1``, ``flatten``, ...)."""
+
+def _snake_case(class_name: str) -> str:
+    """The name Keras gives an unnamed layer of a class (``MaxPooling2D`` -> ``max_pooling2d``),
+    as ``keras.src.utils.naming.to_snake_case`` makes it."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+_SAVED_LAYERS = {kind: cls for kind, cls in LAYERS.items() if kind != "Input"}
+"""Layer classes a saved Sequential can hold (an ``Input`` is its input, not one of its layers)."""
+
+_AUTO_LAYER_NAME = re.compile(r"^(" + "|".join(_snake_case(kind) for kind in _SAVED_LAYERS) + r")(_\d+)?$")
+"""Names Keras gives layers of the registry's classes (``dense``, ``dense_1``, ``conv2d``, ...)."""
 _AUTO_MODEL_NAME = re.compile(r"^sequential(_\d+)?$")
 _IGNORED_LAYER_KEYS = {"name"}
 _IGNORED_OPTIMIZER_KEYS = {"name"}
@@ -94,26 +104,51 @@ def _initializer_name(config, where: str) -> str:
                        + ", ".join(names))
 
 
+def _activation(config: dict, where: str) -> str:
+    activation = config.get("activation")
+    allowed = registry.ACTIVATIONS
+    if not isinstance(activation, str) or activation not in allowed:
+        raise _Unsupported(where, f"activation={_short(activation)} is not a Keras activation "
+                           "the spec language knows", "use one of: " + ", ".join(allowed))
+    return activation
+
+
+def _window(value):
+    """A saved ``kernel_size``/``pool_size``/``strides`` pair: ``[3, 3]`` -> ``3``, ``[3, 2]`` stays."""
+    if isinstance(value, (list, tuple)):
+        value = [int(v) for v in value]
+        return value[0] if len(set(value)) == 1 else value
+    return value
+
+
+_WINDOWS = ("kernel_size", "pool_size", "strides")
+
+
 def _layer_arguments(kind: str, config: dict, where: str) -> dict:
-    """The spec arguments of a saved layer (before the reference check)."""
-    if kind == "Dense":
-        activation = config.get("activation")
-        allowed = registry.ACTIVATIONS
-        if not isinstance(activation, str) or activation not in allowed:
-            raise _Unsupported(where, f"activation={_short(activation)} is not a Keras activation "
-                               "the spec language knows", "use one of: " + ", ".join(allowed))
-        arguments = {"units": config["units"]}
-        if activation != "linear":
-            arguments["activation"] = activation
-        if config.get("use_bias", True) is False:
-            arguments["use_bias"] = False
-        initializer = _initializer_name(config.get("kernel_initializer"), where)
-        if initializer != default("$defs", "Dense", "kernel_initializer"):
-            arguments["kernel_initializer"] = initializer
-        return arguments
-    if kind == "Dropout":
-        return {"rate": _f32(config["rate"])}
-    return {}
+    """The spec arguments of a saved layer (before the reference check): the arguments the
+    spec's definition of ``kind`` has, where the saved value differs from its default."""
+    props = schema()["$defs"][kind]["properties"]
+    arguments = {}
+    for key in registry.layer(kind).arguments:
+        prop = props[key]
+        if key not in config:
+            continue
+        if key == "activation":
+            value = _activation(config, where)
+            value = None if value == "linear" else value
+        elif key == "kernel_initializer":
+            value = _initializer_name(config.get(key), where)
+        elif key in _WINDOWS:
+            value = _window(config[key])
+        elif key == "target_shape":
+            value = [int(v) for v in config[key]]
+        else:
+            value = _f32(config[key])
+        if kind.endswith("Pooling2D") and key == "strides" and value == arguments.get("pool_size", 2):
+            continue  # Keras stores strides=pool_size for strides=None
+        if key in schema()["$defs"][kind]["required"] or "default" not in prop or value != prop["default"]:
+            arguments[key] = value
+    return arguments
 
 
 def layer_entry(entry: dict, index: int) -> dict:
@@ -128,11 +163,11 @@ def layer_entry(entry: dict, index: int) -> dict:
     name = config.get("name")
     where = f"layers[{index}]"
     label = f"{kind} {name!r}" if name else str(kind)
-    if kind not in LAYERS:
+    if kind not in _SAVED_LAYERS:
         raise _Unsupported(where, f"layer {name!r} is a {kind}, which the spec language cannot express",
-                           "specs have the layer types " + ", ".join(LAYERS))
+                           "specs have the layer types " + ", ".join(_SAVED_LAYERS))
     arguments = _layer_arguments(kind, config, f"{where} ({label})")
-    reference = LAYERS[kind](**arguments).get_config()
+    reference = _SAVED_LAYERS[kind](**arguments).get_config()
     differences = _differences(config, reference, _IGNORED_LAYER_KEYS)
     if differences:
         raise _Unsupported(where, f"{label} has {', '.join(differences)}, which the spec language cannot "
@@ -156,7 +191,12 @@ def _optimizer(serialized: dict):
     for key in registry.OPTIMIZERS[registry.OPTIMIZER_NAMES[kind]].arguments:
         if key in config and _f32(config[key]) != _f32(default("$defs", kind, key)):
             arguments[key] = _f32(config[key])
-    reference = OPTIMIZERS[kind](**arguments).get_config()
+    if isinstance(arguments.get("learning_rate"), dict):
+        arguments["learning_rate"] = _schedule(arguments["learning_rate"])
+        reference = OPTIMIZERS[kind](**{**arguments, "learning_rate": _keras_schedule(
+            arguments["learning_rate"])}).get_config()
+    else:
+        reference = OPTIMIZERS[kind](**arguments).get_config()
     differences = _differences(config, reference, _IGNORED_OPTIMIZER_KEYS)
     if differences:
         raise _Unsupported("compile.optimizer", f"{kind} has {', '.join(differences)}, which the spec "
@@ -166,6 +206,32 @@ def _optimizer(serialized: dict):
     if not arguments:
         return registry.OPTIMIZER_NAMES[kind]
     return {"type": kind, **arguments}
+
+
+def _schedule(serialized: dict) -> dict:
+    """``{type: ExponentialDecay, ...}`` (arguments other than Keras's defaults) of a saved schedule."""
+    kind = serialized.get("class_name")
+    config = dict(serialized.get("config") or {})
+    if kind not in SCHEDULES:
+        raise _Unsupported("compile.optimizer.learning_rate", f"the learning rate is a {kind} schedule, which "
+                           "the spec language cannot express", "specs have the schedules " + ", ".join(SCHEDULES))
+    props = schema()["$defs"][kind]["properties"]
+    arguments = registry.SCHEDULES[kind].arguments
+    out = {"type": kind}
+    for key in arguments:
+        prop = props[key]
+        if key in config and ("default" not in prop or _normalise(config[key]) != prop["default"]):
+            out[key] = _normalise(config[key])
+    differences = _differences(config, _keras_schedule(out).get_config(), {"name"})
+    if differences:
+        raise _Unsupported("compile.optimizer.learning_rate", f"{kind} has {', '.join(differences)}, which the "
+                           "spec language cannot express",
+                           f"a spec's {kind} takes only: " + ", ".join(arguments))
+    return out
+
+
+def _keras_schedule(schedule: dict):
+    return SCHEDULES[schedule["type"]](**{k: v for k, v in schedule.items() if k != "type"})
 
 
 def _loss(loss):
