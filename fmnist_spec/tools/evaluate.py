@@ -327,13 +327,8 @@ def report(evaluation: Evaluation) -> str:
     """The evaluation as text: overall loss and accuracy, then one line per class."""
     e = evaluation
     lines = [f"model: {e.model_path}",
-<<<<<<< HEAD
              f"data: {int(e.confusion.sum()):,} {e.split} images from {e.data_source}; "
-             f"pixels / {e.preparation.scale:g}, {'flattened to 784' if e.preparation.flatten else '28x28'} "
-=======
-             f"data: {int(e.confusion.sum()):,} test images from {e.data_source}; "
              f"pixels / {e.preparation.scale:g}, {_shape_words(e.preparation.sample_shape)} "
->>>>>>> lessons-merged
              f"({e.preparation.source})",
              f"{e.split} loss {e.loss:.4f}, accuracy {e.accuracy:.4f}",
              "",
