@@ -25,7 +25,7 @@ layers:
   - {{type: Flatten, input_shape: [28, 28]}}
   - {{units: 32, activation: relu}}
   - {{units: 10, activation: softmax}}
-compile: {{optimizer: {{type: adam, learning_rate: 0.02}}, loss: sparse_categorical_crossentropy, metrics: [accuracy]}}
+compile: {{optimizer: {{type: Adam, learning_rate: 0.02}}, loss: sparse_categorical_crossentropy, metrics: [accuracy]}}
 fit:
   epochs: {epochs}
   batch_size: 32
