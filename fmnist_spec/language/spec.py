@@ -238,11 +238,12 @@ def _layer(entry: dict) -> LayerSpec:
     return LayerSpec(entry["type"], entry.get("name"), arguments)
 
 
-def _declared(filled: dict) -> dict:
+def _declared(filled: dict, arguments: tuple) -> dict:
     """The arguments of a filled-in ``{type: X, ...}`` mapping of a ``$defs`` class (an optimizer,
-    a callback, a schedule), whole numbers made floats where the schema says ``number``."""
+    a callback, a schedule) in the registry's order (Keras's), whole numbers made floats where
+    the schema says ``number``."""
     props = schema()["$defs"][filled["type"]]["properties"]
-    return {k: _as_declared(props[k], v) for k, v in filled.items() if k != "type"}
+    return {k: _as_declared(props[k], filled[k]) for k in arguments if k in filled}
 
 
 def _optimizer(filled, given) -> OptimizerSpec:
@@ -251,10 +252,11 @@ def _optimizer(filled, given) -> OptimizerSpec:
     mapping ``{type: ExponentialDecay, ...}``, its defaults filled in."""
     if isinstance(filled, str):
         return OptimizerSpec(registry.optimizer_class(filled), {}, given)
-    arguments = _declared(filled)
+    arguments = _declared(filled, registry.OPTIMIZERS[registry.OPTIMIZER_NAMES[filled["type"]]].arguments)
     schedule = arguments.get("learning_rate")
     if isinstance(schedule, dict):
-        arguments["learning_rate"] = {"type": schedule["type"], **_declared(schedule)}
+        arguments["learning_rate"] = {"type": schedule["type"],
+                                      **_declared(schedule, registry.SCHEDULES[schedule["type"]].arguments)}
     return OptimizerSpec(filled["type"], arguments, given)
 
 
@@ -324,7 +326,7 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = (), filled: 
         input_shape=sample_shape(filled),
         layers=tuple(_layer(entry) for entry in entries[1 if input_layer else 0:]),
         input_layer=input_layer,
-        callbacks=tuple(CallbackSpec(c["type"], _declared(c)) for c in fit["callbacks"]),
+        callbacks=tuple(CallbackSpec(c["type"], _declared(c, registry.CALLBACKS[c["type"]].arguments)) for c in fit["callbacks"]),
         optimizer=_optimizer(compile_["optimizer"], data["compile"].get("optimizer", compile_["optimizer"])),
         loss=_loss(compile_["loss"]),
         metrics=tuple(compile_["metrics"]),
