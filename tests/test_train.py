@@ -46,7 +46,7 @@ def test_train_writes_the_run_folder_on_tiny_data(tiny_data_dir, tmp_path):
                       "fit: {epochs: 2, batch_size: 8, verbose: 0}\ndata: {flatten: true}\n")
     result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert files == ["history.json", "learning_curves.png", "log.csv", "metrics.json", "model.keras",
+    assert files == ["history.json", "learning_curves.png", "log.csv", "metrics.json", "model.keras", "model.weights.h5",
                      "spec.yaml"]
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(history["accuracy"]) == 2 and len(history["val_loss"]) == 2

@@ -175,10 +175,17 @@ def parser() -> argparse.ArgumentParser:
     _add_set(p)
 
     p = _command(sub, "evaluate", commands.evaluate)
-    p.add_argument("target", metavar="RUN_DIR|MODEL.keras",
-                   help="a run folder (its spec.yaml says how to prepare the data) or a .keras file")
+    p.add_argument("target", metavar="RUN_DIR|MODEL.keras|SPEC",
+                   help="a run folder (its spec.yaml says how to prepare the data), a .keras file (one inside "
+                        "a run folder, such as a ModelCheckpoint's, takes the folder's spec.yaml), or with "
+                        "--weights a spec")
+    p.add_argument("--weights", metavar="FILE.weights.h5",
+                   help="build the spec's model and load these weights (model.save_weights; a run folder's "
+                        "model.weights.h5)")
+    p.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="the 10,000 test images (default) or the validation split the spec's data settings make")
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
-    p.add_argument("--confusion", metavar="PATH.png", help="also draw the test set's confusion matrix")
+    p.add_argument("--confusion", metavar="PATH.png", help="also draw the split's confusion matrix")
     _add_overwrite(p, "the --confusion file")
     _add_class_names(p)
 

@@ -225,7 +225,8 @@ def compare(args) -> CompareOutcome:
 
 
 def evaluate(args) -> EvaluateOutcome:
-    """Evaluate a run folder or a .keras model on the test set, overall and per class."""
+    """Evaluate a run folder, a .keras model or a spec with --weights on the test set (or
+    --split validation), overall and per class."""
     outputs.check_file(args.confusion, "--confusion", (".png", ".svg", ".pdf"), args.overwrite)
     import_tensorflow_quietly()
     from ..tools.evaluate import evaluate as evaluate_model
@@ -233,7 +234,7 @@ def evaluate(args) -> EvaluateOutcome:
 
     from ..tools.class_names import class_names
 
-    evaluation = evaluate_model(args.target, data_dir=args.data_dir)
+    evaluation = evaluate_model(args.target, data_dir=args.data_dir, split=args.split, weights=args.weights)
     notes = []
     if args.confusion:
         from ..running.plots import confusion_png
@@ -243,7 +244,7 @@ def evaluate(args) -> EvaluateOutcome:
         notes = names.notes
         with names.fonts():
             _written(args.confusion, confusion_png, evaluation.confusion, args.confusion,
-                     f"Confusion matrix, test set (accuracy {evaluation.accuracy:.4f})", names.names)
+                     f"Confusion matrix, {evaluation.split} set (accuracy {evaluation.accuracy:.4f})", names.names)
     return EvaluateOutcome(evaluation, report(evaluation, class_names(args.class_names)), args.confusion, notes)
 
 

@@ -92,11 +92,17 @@ def train_text(outcome, args) -> None:
               f"  hint: the run folder {result.out_dir} keeps what was done", file=sys.stderr)
         return
     train_acc = m.train.get("accuracy", m.train.get("sparse_categorical_accuracy"))
-    epochs = f"{m.epochs} epoch" + ("s" if m.epochs != 1 else "")
+    done = getattr(m, "epochs_finished", m.epochs)
+    epochs = f"{done} epoch" + ("s" if done != 1 else "")
     print(f"\n{name}: {epochs} in {m.fit_seconds:.1f} s on {m.samples['train']:,} images ({m.data_source})")
     for split in ("train", "validation", "test"):
         figures = ", ".join(f"{k} {v:.4f}" for k, v in getattr(m, split).items())
         print(f"  {split:<10} {figures}")
+    if getattr(m, "stopped_epoch", None) is not None:
+        print(f"  early stopping after epoch {m.stopped_epoch} of {m.epochs} (Keras's 0-based "
+              f"stopped_epoch: {m.stopped_epoch - 1})")
+    if getattr(m, "best_epoch", None) is not None:
+        print(f"  best epoch {m.best_epoch}: {m.monitor} {m.best:.4f}")
     if train_acc is None:
         print("  (add 'metrics: [accuracy]' to compile to see accuracy)")
     print(f"run folder: {result.out_dir} (learning curves: {result.out_dir / 'learning_curves.png'}, "

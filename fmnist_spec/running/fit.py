@@ -9,8 +9,11 @@
 
 Every fitter uses the same callbacks: a free-space check, ``CSVLogger``
 (``log.csv``), ``BackupAndRestore`` (``backup/``; not in the multi-worker loop,
-which cannot resume), a ``TerminateOnNaN`` that remembers where it stopped, and
-optionally ``TensorBoard``.
+which cannot resume), a ``TerminateOnNaN`` that remembers where it stopped,
+optionally ``TensorBoard``, and then the spec's own ``fit.callbacks``
+(:mod:`fmnist_spec.running.monitored`; a ``ModelCheckpoint`` writes into the staged
+run folder). After an ``EarlyStopping(restore_best_weights=True)`` the final
+validation figures are evaluated on the restored weights.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from ..language.spec import Spec
 from ..to_keras.steps import BatchesPerCall
+from .monitored import restores_best_weights
 from .run_folder import RunFolder, RunWriteError
 from .splits import Splits
 
@@ -87,7 +91,8 @@ def last_validation(history: dict, epochs: int) -> dict | None:
     ``history`` (metric -> one value per epoch, None where an epoch was not
     validated), or None when that epoch was not validated or not reached.
 
-    The weights have not changed since that pass, and it used the same data and
+    The weights have not changed since that pass (unless an ``EarlyStopping`` restored
+    the best epoch's: then the fitters evaluate instead), and it used the same data and
     batch size as ``model.evaluate`` would, so its figures are the same (a test
     checks) and the validation images need not be evaluated twice.
     """
@@ -161,14 +166,20 @@ def callbacks(job: Job, nan_watch, backup: bool = True) -> list:
     once the run is published, so Ctrl-C while evaluating or saving can still be resumed."""
     import keras
 
-    listed = [_space_check(job.work), keras.callbacks.CSVLogger(str(job.work.log_path), append=True)]
+    from .monitored import learning_rate_log, spec_callbacks
+
+    listed = [_space_check(job.work)]
+    if any(c.type == "ReduceLROnPlateau" for c in getattr(job.spec, "callbacks", ())):
+        listed.append(learning_rate_log())  # into the logs before CSVLogger writes them
+    listed.append(keras.callbacks.CSVLogger(str(job.work.log_path), append=True))
     if backup:
         listed.append(keras.callbacks.BackupAndRestore(str(job.work.backup_path), double_checkpoint=True,
                                                        delete_checkpoint=False))
     listed.append(nan_watch)
     if job.tensorboard:
         listed.append(keras.callbacks.TensorBoard(log_dir=str(job.tensorboard)))
-    return listed
+    return listed + spec_callbacks(job.spec, job.work.path, job.work.read_log,
+                                   job.work.backup_path if backup else None)
 
 
 def _plan(model, spec: Spec, splits: Splits) -> BatchesPerCall:
@@ -216,8 +227,9 @@ def fit_default(job: Job) -> Fitted:
     setup = {"strategy": "default", "replicas": 1, "workers": 1, "global_batch_size": spec.batch_size}
     if nan_watch.where is not None:
         return Fitted(model, _history(history), {}, {}, seconds, setup, stopped_at=nan_watch.where)
-    logged = job.work.read_log(spec.epochs)
-    validation = last_validation(logged, spec.epochs) or _evaluate(model, splits.x_val, splits.y_val, eval_batch)
+    logged = None if restores_best_weights(spec) else job.work.read_log(spec.epochs)
+    validation = ((logged and last_validation(logged, spec.epochs))
+                  or _evaluate(model, splits.x_val, splits.y_val, eval_batch))
     test = _evaluate(model, splits.x_test, splits.y_test, eval_batch)
     return Fitted(model, _history(history), validation, test, seconds, setup)
 

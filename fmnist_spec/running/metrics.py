@@ -35,6 +35,12 @@ class Metrics:
         data_source: Where the IDX files were read from.
         distribute: ``{"strategy", "replicas", "workers", "global_batch_size"}``, and ``devices`` for mirrored.
         stopped_at: ``{"epoch": e, "batch": b}`` (1-based) where the loss became NaN, else None.
+        stopped_epoch: 1-based last epoch trained when ``EarlyStopping`` ended training before
+            ``fit.epochs`` (Keras's own ``stopped_epoch`` is 0-based: one less), else None.
+        best_epoch: 1-based epoch of the ``best`` value of ``monitor``, by the rule of the spec's
+            first ``EarlyStopping``, else its first ``ModelCheckpoint``; None without either.
+        monitor: The quantity that callback watches (``val_loss``, ``val_accuracy``, ...), or None.
+        best: Its best value over the epochs trained, or None.
         message: What went wrong, in one sentence, or None.
     """
 
@@ -51,6 +57,10 @@ class Metrics:
     data_source: str = ""
     distribute: dict = field(default_factory=dict)
     stopped_at: dict | None = None
+    stopped_epoch: int | None = None
+    best_epoch: int | None = None
+    monitor: str | None = None
+    best: float | None = None
     message: str | None = None
 
     def as_dict(self) -> dict:

@@ -38,7 +38,8 @@ def _save(figure, path: str | Path) -> None:
     atomic_write(path, lambda tmp: figure.savefig(tmp, format=kind, dpi=DPI), suffix=f".{kind}")
 
 
-def learning_curves(histories: dict, path: str | Path, title: str = "Learning curves") -> None:
+def learning_curves(histories: dict, path: str | Path, title: str = "Learning curves",
+                    best_epochs: dict | None = None) -> dict:
     """Draw training (solid) and validation (dashed) loss and accuracy per epoch.
 
     Args:
@@ -48,11 +49,19 @@ def learning_curves(histories: dict, path: str | Path, title: str = "Learning cu
             colour each.
         path: The PNG to write (about 1100 x 450 pixels).
         title: The figure's title.
+        best_epochs: Run label -> 1-based best epoch (``metrics.json``'s ``best_epoch``) or
+            None. Each is marked in every panel: a dotted vertical line and a star on the
+            validation curve, labelled ``best epoch e``.
+
+    Returns:
+        Run label -> ``{"epoch": e, "<val_metric>": value at e, ...}`` for every mark drawn.
     """
+    best_epochs = {k: v for k, v in (best_epochs or {}).items() if v}
     panels = ["loss"] + (["accuracy"] if any("accuracy" in h for h in histories.values()) else [])
     figure = _figure(5.5 * len(panels), 4.5)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     colours = [f"C{i % 10}" for i in range(len(histories))]
+    marked: dict = {}
     for ax, metric in zip(axes, panels):
         for colour, (name, history) in zip(colours, histories.items()):
             prefix = f"{name}: " if len(histories) > 1 else ""
@@ -62,6 +71,14 @@ def learning_curves(histories: dict, path: str | Path, title: str = "Learning cu
                     epochs = np.arange(1, len(values) + 1)
                     ax.plot(epochs, values, style, color=colour, marker="o", markersize=3,
                             label=f"{prefix}{split}")
+            best = best_epochs.get(name)
+            values = history.get(f"val_{metric}") or history.get(metric) or []
+            if best and best <= len(values):
+                ax.axvline(best, color=colour, linestyle=":", linewidth=1)
+                if values[best - 1] is not None:
+                    ax.plot([best], [values[best - 1]], "*", color=colour, markersize=12,
+                            markeredgecolor="black", label=f"{prefix}best epoch {best}")
+                    marked.setdefault(name, {"epoch": best})[f"val_{metric}"] = values[best - 1]
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_title(metric)
@@ -71,6 +88,7 @@ def learning_curves(histories: dict, path: str | Path, title: str = "Learning cu
     figure.suptitle(title)
     figure.tight_layout()
     _save(figure, path)
+    return marked
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray,

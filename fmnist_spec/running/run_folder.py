@@ -8,6 +8,7 @@ A published run folder (``runs/relu_adam/``) holds::
     learning_curves.png  loss and accuracy per epoch
     metrics.json         final figures and status (:class:`fmnist_spec.running.metrics.Metrics`)
     model.keras          the trained model (status finished only)
+    model.weights.h5     the same weights in Keras's save_weights format (status finished only)
     worker-<i>.log       multi-worker runs: one log per worker
 
 While a run trains it lives in ``.<name>.partial/`` beside the target, with
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from ..files import remove_stale_temporaries, save_model, write_json, write_yaml
+from ..files import atomic_write, remove_stale_temporaries, save_model, write_json, write_yaml
 from .metrics import Metrics
 
 
@@ -50,8 +51,8 @@ class RunFolder:
     """A run folder's files (see the module doc). ``RunFolder("runs/x")`` touches nothing."""
 
     SPEC, MODEL, METRICS, HISTORY = "spec.yaml", "model.keras", "metrics.json", "history.json"
-    LOG, CURVES, BACKUP = "log.csv", "learning_curves.png", "backup"
-    FILES = (SPEC, LOG, HISTORY, CURVES, METRICS, MODEL)
+    LOG, CURVES, BACKUP, WEIGHTS = "log.csv", "learning_curves.png", "backup", "model.weights.h5"
+    FILES = (SPEC, LOG, HISTORY, CURVES, METRICS, MODEL, WEIGHTS)
     """Every file a finished single-process run has."""
 
     def __init__(self, path: str | Path):
@@ -63,6 +64,7 @@ class RunFolder:
     # -- names ------------------------------------------------------------------------------
     spec_path = property(lambda self: self.path / self.SPEC)
     model_path = property(lambda self: self.path / self.MODEL)
+    weights_path = property(lambda self: self.path / self.WEIGHTS)
     metrics_path = property(lambda self: self.path / self.METRICS)
     history_path = property(lambda self: self.path / self.HISTORY)
     log_path = property(lambda self: self.path / self.LOG)
@@ -127,10 +129,17 @@ class RunFolder:
     def save_model(self, model) -> None:
         save_model(model, self.model_path)
 
-    def write_curves(self, title: str, history: dict) -> None:
+    def save_weights(self, model) -> None:
+        """``model.save_weights`` into ``model.weights.h5`` (atomically), for ``model.load_weights``."""
+        atomic_write(self.weights_path, lambda tmp: model.save_weights(str(tmp)), suffix=".weights.h5")
+
+    def write_curves(self, title: str, history: dict, best_epoch: int | None = None) -> dict:
+        """Draw ``learning_curves.png``; with ``best_epoch`` (1-based) that epoch is marked.
+        Returns what :func:`fmnist_spec.running.plots.learning_curves` marked."""
         from .plots import learning_curves
 
-        learning_curves({title: history}, self.curves_path, title=f"{title}: learning curves")
+        return learning_curves({title: history}, self.curves_path, title=f"{title}: learning curves",
+                               best_epochs={title: best_epoch} if best_epoch else None)
 
     def remove_temporaries(self) -> None:
         """Delete temporary files of writers that were killed (their pid is gone)."""

@@ -5,8 +5,8 @@ The path of a call (every strategy alike)::
     train -> guard_output -> Placement (lock, .partial folder, resume checks)
           -> load_fashion_mnist, prepare (Splits) -> set_threads
           -> fitter(strategy)(Job) -> Fitted        (fmnist_spec.running.fit)
-          -> _finish: log.csv -> history.json, learning_curves.png, model.keras,
-             metrics.json -> Placement.publish (rename into place) -> remove backup/
+          -> _finish: log.csv -> history.json, learning_curves.png (best epoch marked),
+             model.keras, model.weights.h5, metrics.json -> Placement.publish (rename into place) -> remove backup/
 
 Where the spec trains follows its ``distribute`` section (see
 :mod:`fmnist_spec.running.distributed.strategy`). In a multi-worker run only the
@@ -24,6 +24,7 @@ from ..language.names import graph_name
 from ..language.spec import Spec, run_spec
 from .data import DataError, FashionMNIST, load_fashion_mnist
 from .distributed.cluster import DistributeError
+from . import monitored
 from .fit import Fitted, Job, backup_bytes, fitter, no_space_message
 from .metrics import FAILED, FINISHED, INTERRUPTED, NAN_LOSS, RUNNING, Metrics
 from .output import guarded_stdout
@@ -242,14 +243,17 @@ def _finish(job: Job, fitted: Fitted, metrics: Metrics) -> None:
     spec, work = job.spec, job.work
     history = work.read_log(spec.epochs)
     work.write_history(history)
-    work.write_curves(_title(spec), history)
     metrics.epochs_finished = len(history.get("loss", ()))
+    for key, value in monitored.figures(spec, history, metrics.epochs_finished).items():
+        setattr(metrics, key, value)
+    work.write_curves(_title(spec), history, metrics.best_epoch)
     metrics.train = {k: values[-1] for k, values in history.items() if not k.startswith("val_") and values}
     metrics.fit_seconds, metrics.parameters = fitted.fit_seconds, int(fitted.model.count_params())
     metrics.distribute = fitted.distribute
     if fitted.stopped_at is not None:
         epoch, batch = fitted.stopped_at
         metrics.status, metrics.stopped_at = NAN_LOSS, {"epoch": epoch + 1, "batch": batch + 1}
+        metrics.stopped_epoch = None  # TerminateOnNaN stopped it, not EarlyStopping
         metrics.message = (f"the loss became NaN or infinite in epoch {epoch + 1}, {_where_batch(spec, batch)}; "
                            "training was stopped (keras.callbacks.TerminateOnNaN) and no model was saved")
     else:
@@ -258,6 +262,7 @@ def _finish(job: Job, fitted: Fitted, metrics: Metrics) -> None:
         if shutil.disk_usage(work.path).free < need:
             raise RunWriteError(no_space_message(work, need, shutil.disk_usage(work.path).free, "model.keras"))
         work.save_model(fitted.model)
+        work.save_weights(fitted.model)
     work.write_metrics(metrics)
 
 
@@ -275,4 +280,6 @@ def _run_worker(spec: Spec, target: RunFolder, cluster, data_dir, data, verbose)
                       fit_seconds=fitted.fit_seconds, samples=job.splits.samples(),
                       parameters=int(fitted.model.count_params()), data_source=data.source,
                       distribute=fitted.distribute)
+    for key, value in monitored.figures(spec, history, metrics.epochs_finished).items():
+        setattr(metrics, key, value)
     return TrainResult(target.path, metrics, history, fitted.model, is_chief=False, output_lost=stdout.lost)

@@ -8,7 +8,12 @@ itself says: images reshaped to its input shape, ``(784,)``, ``(28, 28)`` or
 ``(28, 28, 1)``, pixels divided by 255,
 and its output taken as logits unless the last layer applies softmax.
 Models are loaded with :func:`fmnist_spec.to_keras.builder.load_model` (Keras's
-``safe_mode``).
+``safe_mode``); a ``.keras`` file anywhere inside a run folder (a ``ModelCheckpoint``'s
+``best-model.keras``) takes that folder's ``spec.yaml``. ``evaluate SPEC --weights FILE``
+builds the spec's model and loads the weights (``model.load_weights``, the textbook's
+7-3). ``--split validation`` evaluates the validation split recomputed from the spec's
+``data`` settings as training made it (:func:`fmnist_spec.running.splits.prepare`,
+scikit-learn's ``train_test_split``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ import numpy as np
 from ..language import facts
 
 DEFAULT_SCALE = 255.0
+SPLITS = ("test", "validation")
+"""What ``evaluate`` can measure: the 10,000 test images, or the validation split."""
+NOTES_SPLIT = {"test_size": 0.2, "random_state": 42}
+"""The notes' ``train_test_split`` settings, used for a bare ``.keras`` file's validation split."""
 
 
 class InputError(Exception):
@@ -58,10 +67,10 @@ class Preparation:
 
 @dataclass
 class Evaluation:
-    """What :func:`evaluate` measured on the test set.
+    """What :func:`evaluate` measured on one split.
 
     Attributes:
-        model_path: The ``.keras`` file evaluated.
+        model_path: The ``.keras`` (or ``.weights.h5``) file evaluated.
         preparation: How the pixels were prepared.
         data_source: Where the test images came from.
         loss: Mean sparse categorical cross-entropy (nats) over the test set.
@@ -78,6 +87,7 @@ class Evaluation:
     accuracy: float
     per_class: list
     confusion: np.ndarray
+    split: str = "test"
 
 
 @dataclass(frozen=True)
@@ -117,8 +127,19 @@ def locate(target: str | Path) -> tuple[Path, Path | None]:
         raise InputError(f"{target}: {problem}; expected a run folder or a .keras model file")
     if target.suffix != ".keras":
         raise InputError(f"{target}: not a .keras file; expected a run folder or a .keras model file")
-    spec = RunFolder(target.parent).spec_path
-    return target, spec if target.name == RunFolder.MODEL and spec.is_file() else None
+    folder = _run_folder_of(target)
+    return target, folder.spec_path if folder is not None else None
+
+
+def _run_folder_of(path: Path):
+    """The run folder (``spec.yaml`` and ``metrics.json``) holding ``path``, nearest first, or None."""
+    from ..running.run_folder import RunFolder
+
+    for parent in path.resolve().parents:
+        folder = RunFolder(parent)
+        if folder.spec_path.is_file() and folder.holds_run():
+            return folder
+    return None
 
 
 def load(target: str | Path):
@@ -134,9 +155,18 @@ def load(target: str | Path):
             or ``(28, 28, 1)``, or not one output of shape ``(None, 10)``.
         fmnist_spec.SpecError: the run folder's ``spec.yaml`` is invalid.
     """
+    model, prep, model_path, _ = _load(target)
+    return model, prep, model_path
+
+
+def _load(target: str | Path, weights: str | Path | None = None):
+    """``(model, Preparation, model path, Spec or None)``; with ``weights``, ``target`` is a
+    spec file whose model is built and given those weights."""
     from ..to_keras.archive import ArchiveError, inspect_archive
     from ..language.validation import load_spec
 
+    if weights is not None:
+        return _built_with_weights(target, weights)
     model_path, spec_path = locate(target)
     try:
         inspect_archive(model_path)
@@ -159,6 +189,7 @@ def load(target: str | Path):
         check_outputs(model)
     except ModelShapeError as exc:
         raise InputError(f"{model_path}: {exc}") from None
+    spec = None
     if spec_path is not None:
         spec = load_spec(spec_path)
         prep = Preparation(spec.scale, spec.input_shape, spec.loss.from_logits, str(spec_path))
@@ -166,16 +197,62 @@ def load(target: str | Path):
         softmax = final_softmax(model)
         found = f"ends in a {softmax}: probabilities" if softmax else "no final softmax: logits"
         prep = Preparation(DEFAULT_SCALE, sample, softmax is None, f"inferred from the model (no spec.yaml); {found}")
-    return model, prep, model_path
+    return model, prep, model_path, spec
 
 
-def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=None) -> Evaluation:
-    """Evaluate a trained model on the 10,000 Fashion-MNIST test images.
+def _built_with_weights(spec_path: str | Path, weights: str | Path):
+    """Build the model of the spec at ``spec_path`` and ``load_weights(weights)`` into it."""
+    from ..language.validation import load_spec
+    from ..to_keras.builder import build_model
+
+    weights = Path(weights)
+    if not weights.name.endswith(".weights.h5") or not weights.is_file():
+        what = "no such file" if not weights.exists() else "not a .weights.h5 file"
+        raise InputError(f"{weights}: {what}; --weights takes a file written by model.save_weights "
+                         f"(a run folder's model.weights.h5)")
+    spec = load_spec(spec_path)
+    model = build_model(spec)
+    try:
+        model.load_weights(str(weights))
+    except Exception as exc:  # Keras raises ValueError for another architecture, OSError for a bad file
+        raise InputError(f"{weights}: cannot load these weights into the model of {spec_path} "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})\n"
+                         f"  hint: give the spec the weights were trained with (the run folder's spec.yaml)") from None
+    prep = Preparation(spec.scale, spec.input_shape, spec.loss.from_logits, str(spec_path))
+    return model, prep, weights, spec
+
+
+def split_images(split: str, prep: Preparation, spec, data) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)`` of ``split`` as the model takes them.
+
+    The validation split of a spec is :func:`fmnist_spec.running.splits.prepare`'s, the
+    very arrays training validated on; without a spec, the notes' split
+    (:data:`NOTES_SPLIT`) of the 60,000 training images, prepared by ``prep``.
+    """
+    if split == "test":
+        return prep.images(data.test_images), data.test_labels
+    if spec is not None:
+        from ..running.splits import prepare
+
+        splits = prepare(spec, data)
+        return splits.x_val, splits.y_val
+    from sklearn.model_selection import train_test_split
+
+    _, x_val, _, y_val = train_test_split(data.train_images, data.train_labels, **NOTES_SPLIT)
+    return prep.images(x_val), y_val
+
+
+def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=None, split: str = "test",
+             weights: str | Path | None = None) -> Evaluation:
+    """Evaluate a trained model on the 10,000 Fashion-MNIST test images or the validation split.
 
     Args:
-        target: A run folder (``model.keras`` + ``spec.yaml``) or a ``.keras`` file.
+        target: A run folder (``model.keras`` + ``spec.yaml``) or a ``.keras`` file; with
+            ``weights``, a spec file.
         data_dir: Directory of the four IDX files (see :mod:`fmnist_spec.running.data`).
         data: Already loaded data (tests); default :func:`fmnist_spec.running.data.load_fashion_mnist`.
+        split: ``"test"`` or ``"validation"`` (see :func:`split_images`).
+        weights: A ``.weights.h5`` file (``model.save_weights``) to load into the spec's model.
 
     Returns:
         An :class:`Evaluation`. One ``model.predict`` pass; losses are
@@ -193,10 +270,13 @@ def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=Non
     from ..running.data import load_fashion_mnist
     from ..running.plots import confusion_matrix
 
-    model, prep, model_path = load(target)
+    if split not in SPLITS:
+        raise InputError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    model, prep, model_path, spec = _load(target, weights)
     data = data if data is not None else load_fashion_mnist(data_dir)
-    labels = data.test_labels.astype(np.int64)
-    outputs = model.predict(prep.images(data.test_images), verbose=0, batch_size=256)
+    images, labels = split_images(split, prep, spec, data)
+    labels = labels.astype(np.int64)
+    outputs = model.predict(images, verbose=0, batch_size=256)
     losses = keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(
         labels, outputs, from_logits=prep.from_logits)).astype(np.float64)
     predicted = np.argmax(outputs, axis=1)
@@ -209,7 +289,7 @@ def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=Non
                           "accuracy": float(right[mask].mean()) if count else None,
                           "loss": float(losses[mask].mean()) if count else None})
     return Evaluation(model_path, prep, data.source, float(losses.mean()), float(right.mean()),
-                      per_class, confusion_matrix(labels, predicted))
+                      per_class, confusion_matrix(labels, predicted), split)
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -263,10 +343,10 @@ def report(evaluation: Evaluation, class_names=facts.CLASS_NAMES) -> str:
     named from ``class_names`` (label order)."""
     e = evaluation
     lines = [f"model: {e.model_path}",
-             f"data: {int(e.confusion.sum()):,} test images from {e.data_source}; "
+             f"data: {int(e.confusion.sum()):,} {e.split} images from {e.data_source}; "
              f"pixels / {e.preparation.scale:g}, {_shape_words(e.preparation.sample_shape)} "
              f"({e.preparation.source})",
-             f"test loss {e.loss:.4f}, accuracy {e.accuracy:.4f}",
+             f"{e.split} loss {e.loss:.4f}, accuracy {e.accuracy:.4f}",
              "",
              f"{'class':<13}{'images':>8}{'correct':>9}{'accuracy':>10}{'loss':>9}"]
     for c in e.per_class:

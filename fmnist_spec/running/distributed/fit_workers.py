@@ -3,8 +3,11 @@
 Build in ``MultiWorkerMirroredStrategy.scope()``, train with the strategy's own
 step (:class:`fmnist_spec.running.distributed.strategy_loop.StrategyLoop`), guarded by a
 :class:`fmnist_spec.running.distributed.strategy.Watchdog`. The callbacks are those
-of every fitter (``log.csv``, NaN stop) except ``BackupAndRestore``: this loop is not
-``model.fit``, so such a run cannot be resumed (refused before training). Every
+of every fitter (``log.csv``, NaN stop, the spec's ``fit.callbacks``) except
+``BackupAndRestore``: this loop is not ``model.fit``, so such a run cannot be resumed
+(refused before training). The other workers run the spec's ``EarlyStopping`` and
+``ReduceLROnPlateau`` too (their validation figures are the same all-reduced ones, so
+every worker stops in the same epoch), without ``ModelCheckpoint`` (they write no files). Every
 worker writes ``<target>/worker-<i>.log``; only the chief writes the run folder.
 """
 
@@ -14,6 +17,7 @@ import sys
 import time
 
 from ..fit import Fitted, Job, _build, _stop_on_nan, callbacks, last_validation, seed_everything
+from ..monitored import restores_best_weights, spec_callbacks
 from .cluster import Cluster, DistributeError, cluster_from_env, rendezvous, timeout_message
 
 
@@ -78,7 +82,10 @@ def fit_multi_worker(job: Job) -> Fitted:
             nan_watch = _stop_on_nan()
             import keras
 
-            listed = callbacks(job, nan_watch, backup=False) if job.work is not None else [nan_watch]
+            if job.work is not None:
+                listed = callbacks(job, nan_watch, backup=False)
+            else:  # another worker: no files, but the same EarlyStopping/ReduceLROnPlateau decisions
+                listed = [nan_watch] + spec_callbacks(spec, None, lambda epochs: {}, None)  # never resumed
             start = time.perf_counter()
             history = loop.fit(train_ds, val_ds, spec.epochs, log=echo,
                                callbacks=keras.callbacks.CallbackList(listed, model=model))
@@ -88,7 +95,10 @@ def fit_multi_worker(job: Job) -> Fitted:
             if nan_watch.where is not None:
                 log(f"stopped: the loss became NaN in epoch {nan_watch.where[0] + 1}")
                 return Fitted(model, history, {}, {}, seconds, setup, cluster.is_chief, nan_watch.where)
-            validation = last_validation(history, spec.epochs)  # StrategyLoop validates every epoch
+            validation = None  # StrategyLoop validates every epoch; after a restore of the best weights, again
+            if not restores_best_weights(spec):
+                validation = last_validation(history, spec.epochs)
+            validation = validation or loop.evaluate(val_ds, "evaluating the validation set")
             test = loop.evaluate(test_ds, "evaluating the test set")
         except tf.errors.OpError as exc:
             from ...to_keras.compat import tensorflow_error_cause
