@@ -52,6 +52,7 @@ def test_validation_split_equals_plain_keras_evaluate(run, fashion):
     assert evaluation.loss == pytest.approx(expected["loss"], rel=1e-5)
     # and training's own figure of the same split with the same weights
     assert evaluation.accuracy == pytest.approx(result.metrics.validation["accuracy"], abs=1e-6)
+    assert evaluation.loss == pytest.approx(result.metrics.validation["loss"], rel=1e-4)  # model.evaluate's loss
 
 
 def test_weights_file_loaded_into_the_specs_model_gives_the_same_figures(run, fashion):

@@ -203,7 +203,7 @@ def _load(target: str | Path, weights: str | Path | None = None):
 def _built_with_weights(spec_path: str | Path, weights: str | Path):
     """Build the model of the spec at ``spec_path`` and ``load_weights(weights)`` into it."""
     from ..language.validation import load_spec
-    from ..to_keras.builder import build_model
+    from ..to_keras.builder import build_model, compile_model
 
     weights = Path(weights)
     if not weights.name.endswith(".weights.h5") or not weights.is_file():
@@ -212,6 +212,7 @@ def _built_with_weights(spec_path: str | Path, weights: str | Path):
                          f"(a run folder's model.weights.h5)")
     spec = load_spec(spec_path)
     model = build_model(spec)
+    compile_model(model, spec)
     try:
         model.load_weights(str(weights))
     except Exception as exc:  # Keras raises ValueError for another architecture, OSError for a bad file
@@ -255,11 +256,14 @@ def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=Non
         weights: A ``.weights.h5`` file (``model.save_weights``) to load into the spec's model.
 
     Returns:
-        An :class:`Evaluation`. One ``model.predict`` pass; losses are
+        An :class:`Evaluation`. The overall loss and accuracy are
+        ``model.evaluate``'s when the model is compiled with a loss (a run's
+        model, or a spec's model given ``weights``): Keras computes a softmax
+        output's loss from its logits, so these equal the training log's
+        figures. Per-class figures come from one ``model.predict`` pass, with
         ``keras.losses.sparse_categorical_crossentropy`` of its outputs
-        (``from_logits`` as prepared). This equals ``model.evaluate`` except
-        where a softmax probability saturates below 1e-7: Keras clips
-        probabilities there, while training reads the logits.
+        (``from_logits`` as prepared), which clips probabilities below 1e-7
+        and so may differ from the logits' loss for confidently wrong images.
 
     Raises:
         InputError: see :func:`load`.
@@ -281,6 +285,10 @@ def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=Non
         labels, outputs, from_logits=prep.from_logits)).astype(np.float64)
     predicted = np.argmax(outputs, axis=1)
     right = predicted == labels
+    loss, accuracy = float(losses.mean()), float(right.mean())
+    if getattr(model, "loss", None) is not None:
+        figures = model.evaluate(images, labels, batch_size=1024, verbose=0, return_dict=True)
+        loss = float(figures["loss"])
     per_class = []
     for label, name in enumerate(facts.CLASS_NAMES):
         mask = labels == label
@@ -288,7 +296,7 @@ def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=Non
         per_class.append({"label": label, "name": name, "images": count, "correct": int(right[mask].sum()),
                           "accuracy": float(right[mask].mean()) if count else None,
                           "loss": float(losses[mask].mean()) if count else None})
-    return Evaluation(model_path, prep, data.source, float(losses.mean()), float(right.mean()),
+    return Evaluation(model_path, prep, data.source, loss, accuracy,
                       per_class, confusion_matrix(labels, predicted), split)
 
 
