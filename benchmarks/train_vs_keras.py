@@ -14,7 +14,7 @@ as medians:
 - final training accuracy (last epoch) and validation accuracy
   (``model.evaluate`` on the 12,000 validation images after ``fit``),
 
-then the ratios fmnist-spec / baseline against the issue's targets, and fit
+then the ratios fmnist-spec / baseline against the speed targets (fit ≤ 0.5x, whole ≤ 0.6x), and fit
 time against the number of training samples (6,000 to 48,000). What each side
 does beyond ``fit`` is listed in ``benchmarks/RESULTS.md``. Run by hand, not
 by CI::

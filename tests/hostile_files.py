@@ -1,7 +1,7 @@
 """Builders of hostile input files: small on disk, huge once read naively.
 
 Used by tests/test_hostile.py (with sizes just large enough that reading them
-whole would pass the test's memory bound) and, with the issue's sizes, to
+whole would pass the test's memory bound) and, with the reported attack sizes, to
 measure the tool before and after its limits. No TensorFlow unless a valid
 model is needed.
 """
