@@ -196,6 +196,26 @@ def test_ctrl_c_before_the_first_epoch_is_not_resumable_and_keeps_nothing(tiny_d
     assert sorted(p.name for p in tmp_path.iterdir()) == [".run.lock", "fashion"]
 
 
+def test_ctrl_c_between_the_first_backups_weights_and_its_metadata_is_not_resumable(tiny_data_dir, tmp_path,
+                                                                                    monkeypatch):
+    """Keras writes latest.weights.h5, then training_metadata.json: a Ctrl-C between the two
+    in epoch 1 leaves a backup no resume can use, so no resume command may be offered."""
+    import fmnist_spec.running.fit as fit_module
+    from fmnist_spec.running.train import TrainingInterrupted
+
+    def interrupted_after_the_weights(job):
+        backup = tmp_path / ".run.partial" / "backup"
+        backup.mkdir(parents=True, exist_ok=True)
+        (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n")  # no training_metadata.json yet
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(fit_module.FITTERS, "default", interrupted_after_the_weights)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(parse_spec(TINY.replace("EPOCHS", "2")), out=tmp_path / "run", data_dir=tiny_data_dir)
+    assert not stopped.value.resumable and stopped.value.epochs_finished == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.lock", "fashion"]
+
+
 def test_a_damaged_backup_is_restored_from_its_previous_copy_or_refused_with_a_hint(tmp_path):
     folder = RunFolder(tmp_path)
     folder.backup_path.mkdir()

@@ -66,7 +66,7 @@ class TrainingInterrupted(Exception):
         out_dir: The run folder asked for (what ``--out`` ``--resume`` needs).
         epochs_finished: Epochs finished and backed up.
         epochs: Epochs the run was asked for.
-        resumable: True when a backup exists (at least one epoch finished).
+        resumable: True when the backup records at least one finished epoch.
         partial_dir: Where the interrupted run waits (``.<name>.partial``).
     """
 
@@ -194,7 +194,9 @@ def _train_placed(job: Job, place: Placement, data_dir, data) -> TrainResult:
         place.publish()
     except KeyboardInterrupt:
         _record(work, metrics, INTERRUPTED, "interrupted by Ctrl-C")
-        resumable = work.has_backup()
+        # Resumable once Keras's metadata records a finished epoch: Ctrl-C between an epoch's
+        # weights and its training_metadata.json leaves a backup no resume can use.
+        resumable = work.backed_up_epochs() > 0
         if not resumable:
             shutil.rmtree(work.path, ignore_errors=True)  # nothing a resume could use
         raise TrainingInterrupted(place.target.path, metrics.epochs_finished, spec.epochs, resumable,
