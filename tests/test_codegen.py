@@ -115,6 +115,12 @@ def _layers_without_auto_names(layers, named):
     return out
 
 
+def _same_layers(ran, expected, named) -> bool:
+    """The script's layers equal ``expected``'s, apart from the names Keras picked itself."""
+    return _layers_without_auto_names(ran["layers"], named) == \
+        _layers_without_auto_names(expected.get_config()["layers"], named)
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     """Every shipped spec in both styles, generated, run in one subprocess; the runner's record."""
@@ -153,8 +159,7 @@ def test_generated_script_builds_the_same_model_as_build_model(generated, path, 
     spec = load_spec(path)
     expected = build_model(spec, style)
     named = [False] + [layer.name is not None for layer in spec.layers]  # InputLayer first
-    assert _layers_without_auto_names(ran["layers"], named) == \
-        _layers_without_auto_names(expected.get_config()["layers"], named)
+    assert _same_layers(ran, expected, named)
     assert [entry["class_name"] for entry in ran["layers"]] == \
         ["InputLayer"] + [layer.type for layer in spec.layers]
     assert ran["params"] == [layer.count_params() for layer in expected.layers]
@@ -168,8 +173,7 @@ def test_generated_script_with_every_argument_builds_compiles_and_fits_as_the_sp
         ran = record[str(scripts[("extra.yaml", style)])]
         expected = build_model(spec, style)
         named = [False, False, True, False, True]
-        assert _layers_without_auto_names(ran["layers"], named) == \
-            _layers_without_auto_names(expected.get_config()["layers"], named)
+        assert _same_layers(ran, expected, named)
         assert ran["params"] == [0, 0, 25_088, 330] and ran["total"] == expected.count_params()
         assert ran["optimizer_class"] == "Adam" and ran["optimizer"]["amsgrad"] is True
         assert ran["optimizer"]["learning_rate"] == pytest.approx(0.0005)
@@ -214,8 +218,7 @@ def test_generated_script_of_the_lessons_layers_schedule_and_callbacks_runs_as_t
         ran = record[str(scripts[("lessons.yaml", style)])]
         expected = build_model(spec, style)
         named = [False, False, True, False, False, False, False, False]
-        assert _layers_without_auto_names(ran["layers"], named) == \
-            _layers_without_auto_names(expected.get_config()["layers"], named)
+        assert _same_layers(ran, expected, named)
         assert ran["total"] == expected.count_params()
         schedule = ran["optimizer"]["learning_rate"]
         assert schedule["class_name"] == "PiecewiseConstantDecay"

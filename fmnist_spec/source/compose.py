@@ -36,7 +36,7 @@ from pathlib import Path
 
 from ..errors import Problem, SpecError
 from ..input_files import not_a_regular_file
-from .yaml_source import Source, format_path, parse_text, read_source
+from .yaml_source import Source, format_path, nearest, parse_text, read_source
 
 MAX_EXTENDS = 10
 """Longest chain of ``extends`` followed."""
@@ -96,15 +96,7 @@ class ComposedSource(Source):
 
     def origin(self, path, at_key: bool = False) -> Origin:
         """The origin of ``path``, or of its nearest ancestor that has one."""
-        path = tuple(path)
-        while True:
-            if at_key and path in self.key_origins:
-                return self.key_origins[path]
-            if path in self.origins:
-                return self.origins[path]
-            if not path:
-                return Origin(FILE, self.file, 1, 1)
-            path = path[:-1]
+        return nearest(path, self.origins, self.key_origins if at_key else None, Origin(FILE, self.file, 1, 1))
 
     def problem(self, path, message: str, hint: str = "", severity: str = "error",
                 at_key: bool = False) -> Problem:

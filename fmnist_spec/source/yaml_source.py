@@ -29,6 +29,20 @@ __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_ITEMS", "MAX_NODES", "Source", "decode
 Path_ = tuple  # a JSON path as a tuple of str keys and int indices
 
 
+def nearest(path: Path_, values: dict, keys: dict | None, fallback):
+    """What ``keys`` (the entry of a mapping key, when given) or else ``values`` hold for
+    ``path`` or, failing that, for its nearest ancestor; ``fallback`` for none."""
+    path = tuple(path)
+    while True:
+        if keys is not None and path in keys:
+            return keys[path]
+        if path in values:
+            return values[path]
+        if not path:
+            return fallback
+        path = path[:-1]
+
+
 @dataclass
 class Source:
     """A parsed spec document.
@@ -53,15 +67,7 @@ class Source:
 
     def locate(self, path: Path_, at_key: bool = False) -> tuple[int | None, int | None]:
         """(line, column) of ``path``, or of its nearest located ancestor."""
-        path = tuple(path)
-        while True:
-            if at_key and path in self.key_positions:
-                return self.key_positions[path]
-            if path in self.positions:
-                return self.positions[path]
-            if not path:
-                return (1, 1)
-            path = path[:-1]
+        return nearest(path, self.positions, self.key_positions if at_key else None, (1, 1))
 
     def problem(self, path: Path_, message: str, hint: str = "", severity: str = "error",
                 at_key: bool = False) -> Problem:
