@@ -170,11 +170,23 @@ def test_thread_settings_after_tensorflow_started_only_warn():
     assert tf.config.threading.get_intra_op_parallelism_threads() == current
 
 
-def test_threading_defaults_are_one_thread_and_a_spec_can_change_them():
+def test_threading_defaults_are_auto_and_a_spec_can_change_them():
     spec = parse_spec(_seeded())
-    assert (spec.intra_op_parallelism_threads, spec.inter_op_parallelism_threads) == (1, 1)
+    assert (spec.intra_op_parallelism_threads, spec.inter_op_parallelism_threads) == ("auto", "auto")
+    assert spec.thread_counts() == (1, 1)  # a dense model: one thread each
     spec = parse_spec(_seeded() + "threading: {intra_op_parallelism_threads: 0}\n")
-    assert spec.resolved()["threading"] == {"intra_op_parallelism_threads": 0, "inter_op_parallelism_threads": 1}
+    assert spec.resolved()["threading"] == {"intra_op_parallelism_threads": 0, "inter_op_parallelism_threads": "auto"}
+    assert spec.thread_counts() == (0, 1)
+
+
+def test_threading_auto_lets_tensorflow_choose_for_a_convolutional_model():
+    from fmnist_spec import load_spec
+
+    spec = load_spec(ROOT / "specs" / "cnn.yaml")
+    assert spec.convolutional
+    assert spec.thread_counts() == (0, 0)
+    spec = parse_spec(_seeded() + "threading: {inter_op_parallelism_threads: 2}\n")
+    assert not spec.convolutional and spec.thread_counts() == (1, 2)
 
 
 def test_package_train_stays_the_function_after_the_module_is_imported():

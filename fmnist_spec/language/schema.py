@@ -330,6 +330,10 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
         enum_errors = [e for e in error.context if e.validator in ("enum", "const")]
         if enum_errors and isinstance(error.instance, str):
             found = _from_error(source, enum_errors[0])
+            numbers = [e.validator_value for e in error.context
+                       if e.validator == "type" and e.validator_value in ("integer", "number")]
+            if numbers:  # {anyOf: [{type: integer, ...}, {const: auto}]}: say both
+                found = [source.problem(path, f"{found[0].message} or an {numbers[0]}", found[0].hint)]
             if error.instance in ("None", "none", "Null", "NULL") and any(
                     e.validator == "type" and e.validator_value == "null" for e in error.context):
                 found = [source.problem(path, found[0].message.split(";")[0] + "; YAML reads None as the "

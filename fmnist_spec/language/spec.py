@@ -122,7 +122,8 @@ class Spec:
         seed: Seed of Keras's random generators (None: unseeded).
         distribute: The :class:`DistributeSpec` (strategy ``default`` when absent).
         intra_op_parallelism_threads, inter_op_parallelism_threads: TensorFlow's
-            thread pools (0: TensorFlow chooses).
+            thread pools (0: TensorFlow chooses; ``"auto"``: by model, see
+            :meth:`thread_counts`).
         file: The file the spec came from (``<string>`` for text).
         data: The spec as plain data, as written (defaults not filled in).
         ignore_warnings: Warning codes the spec silences (``warnings.ignore``).
@@ -150,8 +151,8 @@ class Spec:
     test_size: float
     random_state: int | None
     seed: int | None
-    intra_op_parallelism_threads: int
-    inter_op_parallelism_threads: int
+    intra_op_parallelism_threads: int | str
+    inter_op_parallelism_threads: int | str
     distribute: DistributeSpec = DistributeSpec()
     input_layer: bool = False
     callbacks: tuple = ()
@@ -159,6 +160,23 @@ class Spec:
     data: dict = field(default_factory=dict, compare=False, repr=False)
     ignore_warnings: tuple = ()
     warnings: tuple = field(default=(), compare=False, repr=False)
+
+    @property
+    def convolutional(self) -> bool:
+        """True when the model has a convolution layer (``Conv2D``): its training step is
+        dominated by arithmetic, not by per-step overhead (benchmarks/RESULTS.md)."""
+        return any(layer.type == "Conv2D" for layer in self.layers)
+
+    def thread_counts(self) -> tuple[int, int]:
+        """``(intra_op, inter_op)`` thread counts for ``tf.config.threading`` (0: TensorFlow chooses).
+
+        ``"auto"`` is 0 for a convolutional model (TensorFlow's choice: one thread per
+        core) and 1 for the others (the notes' small dense layers gain nothing from
+        splitting; measured in benchmarks/RESULTS.md).
+        """
+        auto = 0 if self.convolutional else 1
+        return tuple(auto if n == "auto" else n
+                     for n in (self.intra_op_parallelism_threads, self.inter_op_parallelism_threads))
 
     def resolved(self) -> dict:
         """The spec as plain data with every default filled in (YAML-ready)."""

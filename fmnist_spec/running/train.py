@@ -188,7 +188,7 @@ def _train_placed(job: Job, place: Placement, data_dir, data) -> TrainResult:
             metrics.samples, metrics.data_source = job.splits.samples(), data.source
             work.write_spec(run_spec(spec))
             work.write_metrics(metrics)
-            set_threads(spec.intra_op_parallelism_threads, spec.inter_op_parallelism_threads)
+            set_threads(*spec.thread_counts())
             fitted = fitter(spec.distribute.strategy)(job)
             _finish(job, fitted, metrics)
         place.publish()
@@ -273,7 +273,7 @@ def _run_worker(spec: Spec, target: RunFolder, cluster, data_dir, data, verbose)
     target.path.mkdir(parents=True, exist_ok=True)
     data = data if data is not None else load_fashion_mnist(data_dir)
     job = Job(spec, prepare(spec, data), None, target, 0, spec.verbose if verbose is None else verbose, None, cluster)
-    set_threads(spec.intra_op_parallelism_threads, spec.inter_op_parallelism_threads)
+    set_threads(*spec.thread_counts())
     with guarded_stdout() as stdout:
         fitted = fitter(spec.distribute.strategy)(job)
     history = fitted.history
