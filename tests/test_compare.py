@@ -94,7 +94,7 @@ def test_cli_compare_of_the_notes_specs_as_json(tiny_data_dir, tmp_path):
     assert [r["spec"] for r in rows] == ["dense_sigmoid", "relu_flatten", "relu_adam"]
     assert [r["parameters"] for r in rows] == [79_510, 79_510, 79_510]
     assert all(r["epochs"] == 1 and r["cached"] is False for r in rows)
-    assert result.stderr.count(": training 1 epochs -> ") == 3
+    assert result.stderr.count(": training 1 epoch -> ") == 3
     again = subprocess.run(args[:-2], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("cached, not retrained") == 3
@@ -175,4 +175,4 @@ def test_ctrl_c_in_compare_exits_130_with_the_finished_rows_then_resumes(real_da
     lines = []
     result = compare([load_spec(fast), load_spec(slow)], out=out, data=real_data, verbose=0, log=lines.append)
     assert [r["status"] for r in result.rows] == ["finished", "finished"] and result.rows[0]["cached"]
-    assert lines[1].startswith(f"[2/2] {slow}: resuming 30 epochs")
+    assert lines[1].startswith(f"[2/2] {slow}: resuming a run of 30 epochs")

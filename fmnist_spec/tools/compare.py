@@ -186,7 +186,8 @@ def _one(spec: Spec, run_dir: Path, prefix: str, loaded: dict, overwrite: bool, 
         return done["metrics"], done["history"], True
     partial = RunFolder(run_dir).partial
     resume = not overwrite and partial.has_backup() and _same_spec(partial, spec)
-    log(f"{prefix}: {'resuming' if resume else 'training'} {spec.epochs} epochs -> {run_dir}")
+    epochs = f"{spec.epochs} epoch{'' if spec.epochs == 1 else 's'}"
+    log(f"{prefix}: {'resuming a run of' if resume else 'training'} {epochs} -> {run_dir}")
     try:
         if loaded["data"] is None:
             loaded["data"] = load_fashion_mnist(data_dir)
