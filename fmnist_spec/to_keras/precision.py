@@ -43,11 +43,11 @@ class Resolution(NamedTuple):
     why: str
 
 
-def cpu_bf16_flags(cpuinfo: str | Path = CPUINFO) -> tuple:
-    """The :data:`BF16_FLAGS` the CPU has, by ``/proc/cpuinfo``'s ``flags`` lines; ``()`` when the
-    file is missing or unreadable (not Linux: no bfloat16 assumed)."""
+def cpu_bf16_flags(cpuinfo: str | Path | None = None) -> tuple:
+    """The :data:`BF16_FLAGS` the CPU has, by the ``flags`` lines of ``cpuinfo`` (None:
+    :data:`CPUINFO`); ``()`` when the file is missing or unreadable (not Linux: no bfloat16 assumed)."""
     try:
-        text = Path(cpuinfo).read_text("utf-8", errors="replace")
+        text = Path(cpuinfo or CPUINFO).read_text("utf-8", errors="replace")
     except OSError:
         return ()
     flags = set()
@@ -83,7 +83,7 @@ def _on_cpu_only(spec) -> bool:
     return bool(devices) and all("cpu" in device.lower() for device in devices)
 
 
-def resolve_dtype_policy(spec, *, cpuinfo: str | Path = CPUINFO, gpus=None) -> Resolution:
+def resolve_dtype_policy(spec, *, cpuinfo: str | Path | None = None, gpus=None) -> Resolution:
     """The Keras dtype policy ``spec`` trains under on this machine, and why.
 
     ``float32``, ``mixed_bfloat16`` and ``mixed_float16`` are taken as written. ``auto``:
@@ -96,7 +96,7 @@ def resolve_dtype_policy(spec, *, cpuinfo: str | Path = CPUINFO, gpus=None) -> R
 
     Args:
         spec: A checked :class:`fmnist_spec.language.spec.Spec`.
-        cpuinfo: The file to read the CPU's flags from.
+        cpuinfo: The file to read the CPU's flags from (None: :data:`CPUINFO`).
         gpus: Compute capabilities ``(major, minor)`` of the GPUs, ``[]`` for none; None asks
             TensorFlow (:func:`nvidia_gpus`).
 
@@ -120,12 +120,12 @@ def resolve_dtype_policy(spec, *, cpuinfo: str | Path = CPUINFO, gpus=None) -> R
     flags = cpu_bf16_flags(cpuinfo)
     if flags:
         return Resolution("mixed_bfloat16", f"a Conv2D model on a CPU with bfloat16 instructions: "
-                                            f"{', '.join(flags)} in {cpuinfo}")
+                                            f"{', '.join(flags)} in {cpuinfo or CPUINFO}")
     return Resolution("float32", f"the CPU has no bfloat16 instructions: no {' or '.join(BF16_FLAGS)} "
-                                 f"in {cpuinfo}")
+                                 f"in {cpuinfo or CPUINFO}")
 
 
-def hardware_warning(policy: str, *, cpuinfo: str | Path = CPUINFO, gpus=None) -> str | None:
+def hardware_warning(policy: str, *, cpuinfo: str | Path | None = None, gpus=None) -> str | None:
     """A warning when a mixed ``policy`` written in a spec has no native support here (Keras
     then emulates it, slower than float32), else None.
 
@@ -141,7 +141,7 @@ def hardware_warning(policy: str, *, cpuinfo: str | Path = CPUINFO, gpus=None) -
                 "float32\n  hint: use mixed_bfloat16 on a CPU with bfloat16 instructions, or auto")
     if policy == "mixed_bfloat16" and not gpus and not cpu_bf16_flags(cpuinfo):
         return (f"dtype_policy mixed_bfloat16 on a CPU without bfloat16 instructions (no "
-                f"{' or '.join(BF16_FLAGS)} in {cpuinfo}): usually slower than float32\n"
+                f"{' or '.join(BF16_FLAGS)} in {cpuinfo or CPUINFO}): usually slower than float32\n"
                 "  hint: use float32, or auto")
     return None
 
