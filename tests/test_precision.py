@@ -290,15 +290,23 @@ def test_train_records_the_resolved_policy_and_the_summary_names_it(machine, tin
     assert "dtype policy" not in capsys.readouterr().out
 
 
-def test_train_warns_of_mixed_float16_without_a_gpu_and_runs_it(machine, tiny_data_dir, tmp_path):
+def test_train_warns_of_mixed_float16_without_a_gpu_and_runs_it(machine, tiny_data_dir, tmp_path, capsys):
+    from fmnist_spec.cli import main
     from fmnist_spec.running.train import train
+    from fmnist_spec.to_keras.precision import PrecisionWarning
 
     machine("fpu avx2")
     spec = replace(_tiny("mixed_float16"), epochs=1)
-    with pytest.warns(UserWarning, match="dtype_policy mixed_float16 without a GPU"):
+    with pytest.warns(PrecisionWarning, match="dtype_policy mixed_float16 without a GPU"):
         result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
     assert result.metrics.status == "finished" and result.metrics.dtype_policy == "mixed_float16"
     assert isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    spec_file = tmp_path / "f16.yaml"
+    spec_file.write_text(TINY_CNN.replace("POLICY", "mixed_float16"))
+    assert main(["train", str(spec_file), "--out", str(tmp_path / "cli"), "--data-dir", str(tiny_data_dir)]) == 0
+    err = capsys.readouterr().err
+    assert f"{spec_file}: warning: dtype_policy mixed_float16 without a GPU: Keras runs it on the CPU" in err
+    assert "UserWarning" not in err and "run_training(" not in err
 
 
 def test_a_mixed_run_evaluates_from_model_keras_and_from_weights_under_the_recorded_policy(

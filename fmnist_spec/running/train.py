@@ -182,12 +182,12 @@ def with_dtype_policy(spec: Spec, recorded: str | None = None) -> Spec:
     it resumes used), else the spec's ``auto`` resolved on this machine
     (:func:`fmnist_spec.to_keras.precision.resolve_dtype_policy`). A mixed policy the spec writes
     that the hardware lacks (``mixed_float16`` without a GPU) warns; Keras runs it all the same."""
-    from ..to_keras.precision import hardware_warning, resolve_dtype_policy
+    from ..to_keras.precision import PrecisionWarning, hardware_warning, resolve_dtype_policy
 
     policy = recorded or resolve_dtype_policy(spec).policy
     warning = hardware_warning(policy) if spec.dtype_policy != "auto" else None
     if warning:
-        warnings.warn(warning, stacklevel=3)
+        warnings.warn(warning, PrecisionWarning, stacklevel=3)
     return replace(spec, dtype_policy=policy)
 
 

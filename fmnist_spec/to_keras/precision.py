@@ -36,6 +36,10 @@ MIN_COMPUTE_CAPABILITY = (7, 0)
 """NVIDIA GPUs from Volta on have tensor cores for float16 (Keras's mixed-precision guide)."""
 
 
+class PrecisionWarning(UserWarning):
+    """A mixed policy written in a spec that this machine's hardware does not compute natively."""
+
+
 class Resolution(NamedTuple):
     """A resolved ``dtype_policy``: the Keras policy name and, in one sentence, why."""
 
