@@ -94,7 +94,8 @@ def train_text(outcome, args) -> None:
     train_acc = m.train.get("accuracy", m.train.get("sparse_categorical_accuracy"))
     done = getattr(m, "epochs_finished", m.epochs)
     epochs = f"{done} epoch" + ("s" if done != 1 else "")
-    policy = f", dtype policy {m.dtype_policy}" if m.dtype_policy != "float32" else ""
+    policy = getattr(m, "dtype_policy", "float32")
+    policy = f", dtype policy {policy}" if policy != "float32" else ""
     print(f"\n{name}: {epochs} in {m.fit_seconds:.1f} s on {m.samples['train']:,} images ({m.data_source}){policy}")
     for split in ("train", "validation", "test"):
         figures = ", ".join(f"{k} {v:.4f}" for k, v in getattr(m, split).items())
