@@ -4,6 +4,7 @@ import ast
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -72,6 +73,20 @@ data: {train_samples: 40, validation: {test_size: 0.25, random_state: 1}}
 """
 """ReduceLROnPlateau needs a fixed rate; checked with one and, separately, a CosineDecay generated (not run)."""
 
+MIXED = """\
+spec_version: 1
+dtype_policy: mixed_bfloat16
+layers:
+  - {type: Conv2D, filters: 4, kernel_size: 3, activation: relu, input_shape: [28, 28, 1]}
+  - {type: MaxPooling2D, pool_size: 2}
+  - {type: Flatten}
+  - {units: 10, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+fit: {epochs: 1}
+data: {train_samples: 40, validation: {test_size: 0.25, random_state: 1}}
+"""
+"""A mixed-precision CNN: the script sets Keras's policy and keeps the softmax float32."""
+
 # Runs every generated script in one process (keras.backend.clear_session between them)
 # and records what each built and how it was compiled and fitted.
 RUNNER = """
@@ -135,7 +150,7 @@ def generated(tmp_path_factory):
     plateau = parse_spec(PLATEAU.replace("{type: CosineDecay, initial_learning_rate: 0.001, decay_steps: 100, "
                                          "alpha: 0.1, warmup_target: 0.002, warmup_steps: 2}", "0.01"))
     for name, spec in (("lessons.yaml", parse_spec(LESSONS, "lessons.yaml")), ("plateau.yaml", plateau),
-                       ("extra.yaml", parse_spec(EXTRA, "extra.yaml"))):
+                       ("mixed.yaml", parse_spec(MIXED, "mixed.yaml")), ("extra.yaml", parse_spec(EXTRA, "extra.yaml"))):
         for style in STYLES:
             script = tmp / f"{name[:-5]}_{style}.py"
             script.write_text(generate(spec, style), encoding="utf-8")
@@ -157,6 +172,8 @@ def test_generated_script_builds_the_same_model_as_build_model(generated, path, 
     scripts, record, _ = generated
     ran = record[str(scripts[(path.name, style)])]
     spec = load_spec(path)
+    if spec.dtype_policy == "auto":  # resolved per machine by train only; the script keeps float32
+        spec = replace(spec, dtype_policy="float32")
     expected = build_model(spec, style)
     named = [False] + [layer.name is not None for layer in spec.layers]  # InputLayer first
     assert _same_layers(ran, expected, named)
@@ -180,6 +197,29 @@ def test_generated_script_with_every_argument_builds_compiles_and_fits_as_the_sp
         assert ran["loss"]["from_logits"] is True
         assert ran["metrics"] == ["sparse_categorical_accuracy"] and ran["epochs_run"] == 2
         assert ran["name"] == "every_argument_" + ran["name"].rsplit("_", 1)[1]  # graph-safe form
+
+
+def test_generated_script_of_a_mixed_policy_sets_it_and_keeps_the_last_layer_float32(generated):
+    scripts, record, _ = generated
+    spec = parse_spec(MIXED, "mixed.yaml")
+    for style in STYLES:
+        text = scripts[("mixed.yaml", style)].read_text("utf-8")
+        assert "keras.config.set_dtype_policy('mixed_bfloat16')" in text
+        assert text.index("set_dtype_policy") < text.index("model = keras.Sequential")
+        ran = record[str(scripts[("mixed.yaml", style)])]
+        assert _same_layers(ran, build_model(spec, style), [False] * 5)
+        policies = [entry["config"]["dtype"]["config"]["name"] for entry in ran["layers"][1:]]
+        assert policies == ["mixed_bfloat16"] * 3 + ["float32"] and ran["epochs_run"] == 1
+
+
+def test_generated_script_of_auto_keeps_float32_and_says_why():
+    cnn = generate(load_spec(ROOT / "specs" / "cnn.yaml"))
+    assert "keras.config.set_dtype_policy(" not in cnn and "dtype='float32'" not in cnn
+    assert "# dtype_policy is auto: fmnist-spec train computes this Conv2D model in mixed" in cnn
+    mlp = generate(load_spec(ROOT / "specs" / "relu_adam.yaml"))
+    explicit = generate(load_spec(ROOT / "specs" / "cnn.yaml", overrides=["dtype_policy=float32"]))
+    for script in (mlp, explicit):  # float32, and auto without a Conv2D layer: nothing new
+        assert "dtype_policy" not in script and "dtype='float32'" not in script
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
@@ -216,7 +256,7 @@ def test_generated_script_of_the_lessons_layers_schedule_and_callbacks_runs_as_t
     spec = parse_spec(LESSONS, "lessons.yaml")
     for style in STYLES:
         ran = record[str(scripts[("lessons.yaml", style)])]
-        expected = build_model(spec, style)
+        expected = build_model(replace(spec, dtype_policy="float32"), style)  # auto: the script keeps float32
         named = [False, False, True, False, False, False, False, False]
         assert _same_layers(ran, expected, named)
         assert ran["total"] == expected.count_params()

@@ -23,7 +23,7 @@ WITHOUT_TENSORFLOW = sorted(
     [f"fmnist_spec.{p.parent.name}.{p.stem}" for stage in ("source", "language")
      for p in (PACKAGE / stage).glob("*.py") if p.stem != "__init__"]
     + ["fmnist_spec", "fmnist_spec.errors", "fmnist_spec.tools.codegen", "fmnist_spec.tools.render",
-       "fmnist_spec.to_keras.compat"])
+       "fmnist_spec.to_keras.compat", "fmnist_spec.to_keras.precision"])
 """Modules that must import without TensorFlow or Keras (compat loads them only when called)."""
 
 

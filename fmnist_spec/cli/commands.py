@@ -10,8 +10,10 @@ command's ``--help``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
+import warnings
 
 from ..errors import HintedError
 from ..language.validation import check_file, load_spec
@@ -159,9 +161,29 @@ def train(args) -> TrainOutcome:
 
     # Keras's progress bar is for terminals; in a log file one line per epoch reads better.
     verbose = 2 if spec.verbose == "auto" and not sys.stdout.isatty() else None
-    result = run_training(spec, out=args.out, overwrite=args.overwrite, resume=args.resume,
-                         data_dir=args.data_dir, tensorboard=args.tensorboard, verbose=verbose)
+    with _precision_warnings_shown(args.spec):
+        result = run_training(spec, out=args.out, overwrite=args.overwrite, resume=args.resume,
+                             data_dir=args.data_dir, tensorboard=args.tensorboard, verbose=verbose)
     return TrainOutcome(spec, result, args.tensorboard)
+
+
+@contextlib.contextmanager
+def _precision_warnings_shown(spec_file: str):
+    """A :class:`~fmnist_spec.to_keras.precision.PrecisionWarning` as ``SPEC: warning: ...`` on stderr
+    when it happens (before training), without Python's ``file:line: UserWarning`` and source line."""
+    from ..to_keras.precision import PrecisionWarning
+
+    with warnings.catch_warnings():  # restores showwarning after
+        shown = warnings.showwarning
+
+        def show(message, category, *rest, **kwargs):
+            if issubclass(category, PrecisionWarning):
+                print(f"{spec_file}: warning: {message}", file=sys.stderr)
+            else:
+                shown(message, category, *rest, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def codegen(args) -> TextResult:

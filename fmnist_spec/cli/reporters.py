@@ -94,7 +94,9 @@ def train_text(outcome, args) -> None:
     train_acc = m.train.get("accuracy", m.train.get("sparse_categorical_accuracy"))
     done = getattr(m, "epochs_finished", m.epochs)
     epochs = f"{done} epoch" + ("s" if done != 1 else "")
-    print(f"\n{name}: {epochs} in {m.fit_seconds:.1f} s on {m.samples['train']:,} images ({m.data_source})")
+    policy = getattr(m, "dtype_policy", "float32")
+    policy = f", dtype policy {policy}" if policy != "float32" else ""
+    print(f"\n{name}: {epochs} in {m.fit_seconds:.1f} s on {m.samples['train']:,} images ({m.data_source}){policy}")
     for split in ("train", "validation", "test"):
         figures = ", ".join(f"{k} {v:.4f}" for k, v in getattr(m, split).items())
         print(f"  {split:<10} {figures}")

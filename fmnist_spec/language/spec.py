@@ -120,6 +120,9 @@ class Spec:
         test_size: Validation fraction 0..1 for scikit-learn's ``train_test_split``.
         random_state: Seed of that split (None: unseeded).
         seed: Seed of Keras's random generators (None: unseeded).
+        dtype_policy: Keras's dtype policy, ``"auto"``, ``"float32"``, ``"mixed_bfloat16"``
+            or ``"mixed_float16"``; ``"auto"`` is resolved per machine by
+            :func:`fmnist_spec.to_keras.precision.resolve_dtype_policy`.
         distribute: The :class:`DistributeSpec` (strategy ``default`` when absent).
         intra_op_parallelism_threads, inter_op_parallelism_threads: TensorFlow's
             thread pools (0: TensorFlow chooses; ``"auto"``: by model, see
@@ -154,6 +157,7 @@ class Spec:
     intra_op_parallelism_threads: int | str
     inter_op_parallelism_threads: int | str
     distribute: DistributeSpec = DistributeSpec()
+    dtype_policy: str = "auto"
     input_layer: bool = False
     callbacks: tuple = ()
     file: str = "<string>"
@@ -199,6 +203,7 @@ class Spec:
             "name": self.name,
             "style": self.style,
             "seed": self.seed,
+            "dtype_policy": self.dtype_policy,
             "layers": layers,
             "compile": {"optimizer": optimizer, "loss": loss, "metrics": list(self.metrics),
                         "steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile},
@@ -361,6 +366,7 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = (), filled: 
         test_size=prep["validation"]["test_size"],
         random_state=prep["validation"]["random_state"],
         seed=filled["seed"],
+        dtype_policy=filled["dtype_policy"],
         distribute=_distribute(filled["distribute"]),
         intra_op_parallelism_threads=threading["intra_op_parallelism_threads"],
         inter_op_parallelism_threads=threading["inter_op_parallelism_threads"],

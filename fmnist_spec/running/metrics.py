@@ -32,6 +32,8 @@ class Metrics:
         fit_seconds: Wall time spent training in this process, seconds.
         samples: ``{"train": n, "validation": n, "test": n}`` images.
         parameters: ``model.count_params()``.
+        dtype_policy: The Keras dtype policy the model trained under (the spec's ``auto``
+            resolved): ``float32``, ``mixed_bfloat16`` or ``mixed_float16``.
         data_source: Where the IDX files were read from.
         distribute: ``{"strategy", "replicas", "workers", "global_batch_size"}``, and ``devices`` for mirrored.
         stopped_at: ``{"epoch": e, "batch": b}`` (1-based) where the loss became NaN, else None.
@@ -54,6 +56,7 @@ class Metrics:
     fit_seconds: float = 0.0
     samples: dict = field(default_factory=dict)
     parameters: int = 0
+    dtype_policy: str = "float32"
     data_source: str = ""
     distribute: dict = field(default_factory=dict)
     stopped_at: dict | None = None

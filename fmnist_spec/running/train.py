@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import errno
 import shutil
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..language.names import graph_name
@@ -33,7 +34,8 @@ from .run_folder import RunFolder, RunFolderBusy, RunFolderError, RunWriteError
 from .splits import Splits, prepare
 
 __all__ = ["DataError", "DistributeError", "RunFolderBusy", "RunFolderError", "RunWriteError", "Splits",
-           "TrainResult", "TrainingInterrupted", "default_out_dir", "prepare", "set_threads", "train"]
+           "TrainResult", "TrainingInterrupted", "default_out_dir", "prepare", "set_threads", "train",
+           "with_dtype_policy"]
 
 
 @dataclass
@@ -96,8 +98,6 @@ def set_threads(intra_op: int, inter_op: int) -> None:
     (``train`` in a process that already used TensorFlow) cannot take effect
     and warns, once per process and setting.
     """
-    import warnings
-
     import tensorflow as tf
 
     threading = tf.config.threading
@@ -169,24 +169,39 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
 
         cluster = job_cluster(spec)
         if not cluster.is_chief:
-            return _run_worker(spec, target, cluster, data_dir, data, verbose)
+            return _run_worker(with_dtype_policy(spec), target, cluster, data_dir, data, verbose)
     with Placement(target, run_spec(spec), resume=resume, overwrite=overwrite) as place:
-        job = Job(spec, None, place.work, target, place.done_before,
-                  spec.verbose if verbose is None else verbose, tensorboard, cluster)
+        before = place.work.read_metrics() if place.done_before else None
+        job = Job(with_dtype_policy(spec, before.dtype_policy if before else None), None, place.work, target,
+                  place.done_before, spec.verbose if verbose is None else verbose, tensorboard, cluster)
         return _train_placed(job, place, data_dir, data)
+
+
+def with_dtype_policy(spec: Spec, recorded: str | None = None) -> Spec:
+    """``spec`` with the dtype policy this run trains under: ``recorded`` (what the interrupted run
+    it resumes used), else the spec's ``auto`` resolved on this machine
+    (:func:`fmnist_spec.to_keras.precision.resolve_dtype_policy`). A mixed policy the spec writes
+    that the hardware lacks (``mixed_float16`` without a GPU) warns; Keras runs it all the same."""
+    from ..to_keras.precision import PrecisionWarning, hardware_warning, resolve_dtype_policy
+
+    policy = recorded or resolve_dtype_policy(spec).policy
+    warning = hardware_warning(policy) if spec.dtype_policy != "auto" else None
+    if warning:
+        warnings.warn(warning, PrecisionWarning, stacklevel=3)
+    return replace(spec, dtype_policy=policy)
 
 
 def _train_placed(job: Job, place: Placement, data_dir, data) -> TrainResult:
     """Train into ``place.work`` and publish it; every way out leaves ``metrics.json`` saying what happened."""
     spec, work = job.spec, job.work
     metrics = Metrics(status=RUNNING, epochs=spec.epochs, resumed_from_epoch=job.done_before,
-                      epochs_finished=job.done_before)
+                      epochs_finished=job.done_before, dtype_policy=spec.dtype_policy)
     try:
         with guarded_stdout() as stdout:
             data = data if data is not None else load_fashion_mnist(data_dir)
             job.splits = prepare(spec, data)
             metrics.samples, metrics.data_source = job.splits.samples(), data.source
-            work.write_spec(run_spec(spec))
+            work.write_spec(place.resolved)  # as written: dtype_policy auto stays auto
             work.write_metrics(metrics)
             set_threads(*spec.thread_counts())
             fitted = fitter(spec.distribute.strategy)(job)
@@ -281,7 +296,7 @@ def _run_worker(spec: Spec, target: RunFolder, cluster, data_dir, data, verbose)
                       epochs_finished=len(history.get("loss", ())), validation=fitted.validation, test=fitted.test,
                       fit_seconds=fitted.fit_seconds, samples=job.splits.samples(),
                       parameters=int(fitted.model.count_params()), data_source=data.source,
-                      distribute=fitted.distribute)
+                      distribute=fitted.distribute, dtype_policy=spec.dtype_policy)
     for key, value in monitored.figures(spec, history, metrics.epochs_finished).items():
         setattr(metrics, key, value)
     return TrainResult(target.path, metrics, history, fitted.model, is_chief=False, output_lost=stdout.lost)

@@ -6,31 +6,51 @@ Both styles share one code path: the same layer objects are made by
 ``add``). The spec's ``input_shape`` becomes a leading ``keras.Input``, which
 is what Keras 3 asks for instead of ``input_shape=`` on a layer (that form
 warns).
+
+The model is built under the spec's dtype policy (:mod:`fmnist_spec.to_keras.precision`):
+Keras's global policy is set for the construction only and restored after, so
+building one model never changes the next one.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import keras
 
 from .compat import graph_name_scope as use_graph_name  # the Keras name-scope workaround, see compat
 from .layers import CALLBACKS, LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
+from .precision import last_layer_dtype, resolve_dtype_policy
 from ..language.names import graph_name
 from ..language.spec import Spec
 
 STYLES = ("list", "add")
 
 
-def make_layers(spec: Spec) -> list:
-    """``[keras.Input(shape=input_shape), layer, ...]`` for ``spec``."""
+def make_layers(spec: Spec, policy: str = "float32") -> list:
+    """``[keras.Input(shape=input_shape), layer, ...]`` for ``spec``; under a mixed ``policy``
+    the last layer gets ``dtype="float32"`` (call it under that global policy)."""
     made = [keras.Input(shape=spec.input_shape)]
-    for layer in spec.layers:
+    for i, layer in enumerate(spec.layers):
         kwargs = dict(layer.arguments)
         if layer.name is not None:
             kwargs["name"] = layer.name
+        if i == len(spec.layers) - 1 and last_layer_dtype(policy):
+            kwargs["dtype"] = last_layer_dtype(policy)
         made.append(LAYERS[layer.type](**kwargs))
     return made
+
+
+@contextlib.contextmanager
+def dtype_policy(policy: str):
+    """``keras.config.set_dtype_policy(policy)`` inside the block, the previous policy restored after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def build_model(spec: Spec, style: str | None = None) -> keras.Sequential:
@@ -43,7 +63,9 @@ def build_model(spec: Spec, style: str | None = None) -> keras.Sequential:
 
     Returns:
         A built model: input ``(None, *spec.input_shape)`` float32, output
-        ``(None, 10)``; ``model.name`` is ``spec.name``.
+        ``(None, 10)`` float32; ``model.name`` is ``spec.name``. The model and its layers
+        have the dtype policy of ``spec.dtype_policy`` (``auto`` resolved on this machine by
+        :func:`fmnist_spec.to_keras.precision.resolve_dtype_policy`), the last layer float32.
 
     Raises:
         ValueError: ``style`` is not one of ``"list"``, ``"add"``.
@@ -52,13 +74,15 @@ def build_model(spec: Spec, style: str | None = None) -> keras.Sequential:
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}. Received: style={style!r}")
     safe = graph_name(spec.name)
-    made = make_layers(spec)
-    if style == "list":
-        model = keras.Sequential(made, name=safe)
-    else:
-        model = keras.Sequential(name=safe)
-        for layer in made:
-            model.add(layer)
+    policy = resolve_dtype_policy(spec).policy
+    with dtype_policy(policy):  # the Sequential too: compile reads its policy (LossScaleOptimizer)
+        made = make_layers(spec, policy)
+        if style == "list":
+            model = keras.Sequential(made, name=safe)
+        else:
+            model = keras.Sequential(name=safe)
+            for layer in made:
+                model.add(layer)
     model.name = spec.name
     use_graph_name(model, safe)
     return model
@@ -113,7 +137,8 @@ def make_loss(spec: Spec):
 
 def compile_model(model, spec: Spec) -> None:
     """``model.compile(optimizer=..., loss=..., metrics=..., steps_per_execution=...,
-    jit_compile=...)`` as the spec says."""
+    jit_compile=...)`` as the spec says. Under ``mixed_float16`` Keras's ``compile`` wraps the
+    optimizer in a ``LossScaleOptimizer`` itself (it reads the model's dtype policy)."""
     model.compile(optimizer=make_optimizer(spec), loss=make_loss(spec), metrics=list(spec.metrics),
                   steps_per_execution=spec.steps_per_execution, jit_compile=spec.jit_compile)
 

@@ -16,6 +16,9 @@ comment: ``input_shape=`` becomes a leading ``keras.Input(shape=...)``
 (Keras 3 warns about ``input_shape`` on layers), and a model name that
 TensorFlow rejects as a graph scope (``패션 MNIST 모델``) is replaced by its
 graph-safe form (see :mod:`fmnist_spec.language.names`), since ``fit`` would fail on it.
+A mixed ``dtype_policy`` becomes ``keras.config.set_dtype_policy(...)`` before the model
+and ``dtype='float32'`` on its last layer; ``auto`` is resolved per machine only by
+``fmnist-spec train``, so the script keeps float32 and says so in a comment.
 
 The data loader of the script reads the four IDX gzip files from a directory
 (the script's first argument, or ``$FASHION_MNIST_DIR``, or Debian's
@@ -35,6 +38,7 @@ from ..language import registry
 from ..language.names import graph_name
 from ..language.schema import schema
 from ..language.spec import Spec
+from ..to_keras.precision import has_convolution, last_layer_dtype
 
 STYLES = ("list", "add")
 
@@ -150,6 +154,8 @@ def model_lines(spec: Spec, style: str) -> list[str]:
         calls = [("keras.Input", [f"shape={_literal(spec.input_shape)}"])]
         lines = ["# input_shape=... on the first layer is written as a leading keras.Input (Keras 3)."]
     calls += [(f"keras.layers.{layer.type}", layer_arguments(layer)) for layer in spec.layers]
+    if last_layer_dtype(spec.dtype_policy):  # the softmax in float32 (Keras's mixed-precision guide)
+        calls[-1][1].append(f"dtype={_literal(last_layer_dtype(spec.dtype_policy))}")
     lines += comments
     named = f", name={name}" if name else ""
     if style == "list":
@@ -162,6 +168,20 @@ def model_lines(spec: Spec, style: str) -> list[str]:
         for cls, parts in calls:
             lines += _call(f"model.add({cls}", parts, suffix=")")
     return lines
+
+
+def policy_lines(spec: Spec) -> list[str]:
+    """``keras.config.set_dtype_policy('mixed_bfloat16')`` for a mixed ``dtype_policy``; for
+    ``auto`` and a Conv2D model a comment (train resolves it per machine); otherwise no lines."""
+    if spec.dtype_policy == "auto" and has_convolution(spec):
+        text = ("dtype_policy is auto: fmnist-spec train computes this Conv2D model in mixed precision "
+                "on a CPU with bfloat16 instructions (mixed_bfloat16) or an NVIDIA GPU of compute "
+                "capability >= 7.0 (mixed_float16); this script keeps Keras's float32. Write dtype_policy "
+                "in the spec to have it here.")
+        return [f"# {line}" for line in textwrap.wrap(text, width=80)]
+    if last_layer_dtype(spec.dtype_policy):
+        return [f"keras.config.set_dtype_policy({_literal(spec.dtype_policy)})"]
+    return []
 
 
 def _optimizer_argument(spec: Spec) -> str | None:
@@ -317,7 +337,7 @@ def generate(spec: Spec, style: str | None = None, source: str | None = None) ->
         body += [f"keras.utils.set_random_seed({spec.seed})",
                  "tf.config.experimental.enable_op_determinism()",
                  ""]
-    body += model_lines(spec, style)
+    body += policy_lines(spec) + model_lines(spec, style)
     body += ["model.summary()", ""]
     body += data_lines(spec)
     body += [""] + schedule_lines(spec) + compile_lines(spec)

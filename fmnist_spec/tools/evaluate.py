@@ -11,7 +11,7 @@ Models are loaded with :func:`fmnist_spec.to_keras.builder.load_model` (Keras's
 ``safe_mode``); a ``.keras`` file anywhere inside a run folder (a ``ModelCheckpoint``'s
 ``best-model.keras``) takes that folder's ``spec.yaml``. ``evaluate SPEC --weights FILE``
 builds the spec's model and loads the weights (``model.load_weights``, the textbook's
-7-3). ``--split validation`` evaluates the validation split recomputed from the spec's
+7-3), under the dtype policy the run recorded in its ``metrics.json`` when the spec says ``auto``. ``--split validation`` evaluates the validation split recomputed from the spec's
 ``data`` settings as training made it (:func:`fmnist_spec.running.splits.prepare`,
 scikit-learn's ``train_test_split``).
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -210,7 +210,7 @@ def _built_with_weights(spec_path: str | Path, weights: str | Path):
         what = "no such file" if not weights.exists() else "not a .weights.h5 file"
         raise InputError(f"{weights}: {what}; --weights takes a file written by model.save_weights "
                          f"(a run folder's model.weights.h5)")
-    spec = load_spec(spec_path)
+    spec = _with_run_policy(load_spec(spec_path), weights, Path(spec_path))
     model = build_model(spec)
     compile_model(model, spec)
     try:
@@ -221,6 +221,20 @@ def _built_with_weights(spec_path: str | Path, weights: str | Path):
                          f"  hint: give the spec the weights were trained with (the run folder's spec.yaml)") from None
     prep = Preparation(spec.scale, spec.input_shape, spec.loss.from_logits, str(spec_path))
     return model, prep, weights, spec
+
+
+def _with_run_policy(spec, *paths: Path):
+    """``spec`` with the ``dtype_policy`` its run trained under (``metrics.json`` of the run folder
+    holding the first of ``paths`` that is in one) when it says ``auto``, which could resolve
+    otherwise here; unchanged when it names a policy or no run folder is found."""
+    if spec.dtype_policy != "auto":
+        return spec
+    for path in paths:
+        folder = _run_folder_of(path)
+        metrics = folder.read_metrics() if folder is not None else None
+        if metrics is not None:
+            return replace(spec, dtype_policy=metrics.dtype_policy)
+    return spec
 
 
 def split_images(split: str, prep: Preparation, spec, data) -> tuple[np.ndarray, np.ndarray]:

@@ -4,8 +4,13 @@ The reverse of :mod:`fmnist_spec.to_keras.builder`. Each layer's spec arguments 
 read from its ``get_config()``; then the layer the spec would build is made
 and its config compared with the saved one key by key, so any setting the
 spec language cannot express (a ``kernel_regularizer``, a seeded initializer,
-a ``noise_shape``, a non-float32 dtype, ...) is reported by name instead of
-being silently dropped. The same is done for the optimizer and the loss.
+a ``noise_shape``, a ``dtype`` other than the model's policy, ...) is reported by name
+instead of being silently dropped. The same is done for the optimizer and the loss.
+
+The layers' dtype policy becomes the spec's ``dtype_policy``: a mixed one (every layer
+but the last under ``mixed_bfloat16``, the last float32, as ``build_model`` makes it)
+is written out, and so is ``float32`` for a model with a Conv2D layer, whose ``auto``
+could resolve otherwise on another machine.
 
 What a ``.keras`` file keeps: the layers with their configs, the model's
 name, and, when the model was compiled before saving, the ``compile``
@@ -30,6 +35,7 @@ from ..language import facts
 from ..errors import Problem, SpecError
 from ..language import registry
 from ..to_keras.layers import LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
+from ..to_keras.precision import CONVOLUTIONS, last_layer_dtype, model_dtype_policy
 from ..language.schema import default, schema
 
 
@@ -151,8 +157,13 @@ def _layer_arguments(kind: str, config: dict, where: str) -> dict:
     return arguments
 
 
-def layer_entry(entry: dict, index: int) -> dict:
+def layer_entry(entry: dict, index: int, dtype: str = "float32") -> dict:
     """The spec mapping of one serialized layer (an item of ``model.get_config()['layers']``).
+
+    Args:
+        entry: The serialized layer.
+        index: Its position among the spec's layers.
+        dtype: The dtype policy name the spec would build it with.
 
     Raises:
         _Unsupported: the class is not Dense, Flatten or Dropout, or an
@@ -167,7 +178,7 @@ def layer_entry(entry: dict, index: int) -> dict:
         raise _Unsupported(where, f"layer {name!r} is a {kind}, which the spec language cannot express",
                            "specs have the layer types " + ", ".join(_SAVED_LAYERS))
     arguments = _layer_arguments(kind, config, f"{where} ({label})")
-    reference = _SAVED_LAYERS[kind](**arguments).get_config()
+    reference = _SAVED_LAYERS[kind](**arguments, dtype=dtype).get_config()
     differences = _differences(config, reference, _IGNORED_LAYER_KEYS)
     if differences:
         raise _Unsupported(where, f"{label} has {', '.join(differences)}, which the spec language cannot "
@@ -291,14 +302,23 @@ def model_to_spec(model, compile_config: dict | None = None) -> tuple[dict, list
         raise _Unsupported("layers[0]", "the saved model has no input shape (it was never built)",
                            "build the model with keras.Input(shape=...) before saving it")
     input_shape = [int(d) for d in entries[0]["config"]["batch_shape"][1:]]
-    layers = [layer_entry(entry, i) for i, entry in enumerate(entries[1:])]
-    if not layers:
+    if len(entries) < 2:
         raise _Unsupported("layers", "the model has no layers", "")
+    try:
+        policy = model_dtype_policy(model)
+    except ValueError as exc:
+        raise _Unsupported("dtype_policy", str(exc), "build the model under one keras.config.set_dtype_policy, "
+                           "the last layer with dtype='float32' under a mixed one") from None
+    last = len(entries) - 2
+    layers = [layer_entry(entry, i, (i == last and last_layer_dtype(policy)) or policy)
+              for i, entry in enumerate(entries[1:])]
     layers[0]["input_shape"] = input_shape
     compile_, kept = compile_entry(compile_config)
     data: dict = {"spec_version": 1}
     if not _AUTO_MODEL_NAME.match(model.name):
         data["name"] = model.name
+    if policy != "float32" or any(entry.get("class_name") in CONVOLUTIONS for entry in entries):
+        data["dtype_policy"] = policy
     data["layers"] = layers
     data["compile"] = compile_
     if input_shape == [math.prod(facts.IMAGE_SHAPE)]:

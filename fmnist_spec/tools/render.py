@@ -9,8 +9,10 @@ comment naming its origin:
 * ``--set fit.epochs=10``: from a command-line override,
 * ``default``: not written anywhere; the schema's default applies.
 
+The ``dtype_policy`` line also says what ``auto`` gives on this machine's CPU
+(:func:`fmnist_spec.to_keras.precision.resolve_dtype_policy`) and on a GPU.
 Without the comments the text is a valid spec equal to the resolved one.
-No TensorFlow is imported.
+No TensorFlow is imported (so no GPU is looked for).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..errors import ERROR, SpecError
 from ..language.spec import Spec
 from ..language.validation import check_source, compose_spec
 from ..source.yaml_source import Source
+from ..to_keras.precision import has_convolution, resolve_dtype_policy
 
 COMMENT_COLUMN = 44
 """Column (0-based) where provenance comments start when the value is shorter."""
@@ -76,9 +79,24 @@ def _lines(value, path: tuple, indent: str, source: Source, first_prefix: str | 
     return out
 
 
+def policy_note(spec: Spec) -> str:
+    """What ``dtype_policy: auto`` resolves to here, found without TensorFlow: on this machine's
+    CPU, and (for a Conv2D model) on a GPU; ``""`` for a policy written out."""
+    if spec.dtype_policy != "auto":
+        return ""
+    here = resolve_dtype_policy(spec, gpus=[])
+    note = f"auto gives {here.policy} on this machine's CPU ({here.why})"
+    if has_convolution(spec):
+        note += "; on an NVIDIA GPU of compute capability >= 7.0: mixed_float16"
+    return note
+
+
 def render_resolved(spec: Spec, source: Source) -> str:
     """The resolved spec as YAML with a provenance comment on every line."""
     pairs = _lines(spec.resolved(), (), "", source)
+    note = policy_note(spec)
+    pairs = [(text, f"{comment} | {note}" if note and text.startswith("dtype_policy:") else comment)
+             for text, comment in pairs]
     width = max(COMMENT_COLUMN, max(len(text) for text, _ in pairs) + 2)
     body = "\n".join(f"{text.ljust(width)}# {comment}" for text, comment in pairs)
     header = (f"# {spec.file}, resolved: every value with where it came from "
