@@ -92,6 +92,12 @@ class DistributeSpec:
                 "worker_index": self.worker_index}
 
 
+CONVOLUTIONS = ("Conv2D",)
+"""Layer types whose arithmetic, not per-step overhead, bounds a training step: a model with
+one picks its threads and (``dtype_policy: auto``) mixed precision differently
+(the pooling layers only take maxima or means)."""
+
+
 @dataclass(frozen=True)
 class Spec:
     """A checked spec.
@@ -169,7 +175,7 @@ class Spec:
     def convolutional(self) -> bool:
         """True when the model has a convolution layer (``Conv2D``): its training step is
         dominated by arithmetic, not by per-step overhead (benchmarks/RESULTS.md)."""
-        return any(layer.type == "Conv2D" for layer in self.layers)
+        return any(layer.type in CONVOLUTIONS for layer in self.layers)
 
     def thread_counts(self) -> tuple[int, int]:
         """``(intra_op, inter_op)`` thread counts for ``tf.config.threading`` (0: TensorFlow chooses).

@@ -24,9 +24,6 @@ POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 """Values of the spec's ``dtype_policy``."""
 MIXED = ("mixed_bfloat16", "mixed_float16")
 
-CONVOLUTIONS = ("Conv2D",)
-"""Layer types of :data:`fmnist_spec.language.registry.LAYERS` whose arithmetic mixed precision speeds up
-(the pooling layers only take maxima or means)."""
 
 CPUINFO = "/proc/cpuinfo"
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -76,11 +73,6 @@ def nvidia_gpus() -> list:
     return found
 
 
-def has_convolution(spec) -> bool:
-    """True when one of ``spec.layers`` is a convolution (:data:`CONVOLUTIONS`)."""
-    return any(layer.type in CONVOLUTIONS for layer in spec.layers)
-
-
 def _on_cpu_only(spec) -> bool:
     """``distribute.devices`` names CPUs only: the model trains there even when a GPU is present."""
     devices = spec.distribute.devices
@@ -109,7 +101,7 @@ def resolve_dtype_policy(spec, *, cpuinfo: str | Path | None = None, gpus=None) 
     """
     if spec.dtype_policy != "auto":
         return Resolution(spec.dtype_policy, "written in the spec")
-    if not has_convolution(spec):
+    if not spec.convolutional:
         return Resolution("float32", "the model has no Conv2D layer: its steps are too small to gain "
                                      "from 16-bit arithmetic")
     if not _on_cpu_only(spec):

@@ -38,7 +38,7 @@ from ..language import registry
 from ..language.names import graph_name
 from ..language.schema import schema
 from ..language.spec import Spec
-from ..to_keras.precision import has_convolution, last_layer_dtype
+from ..to_keras.precision import last_layer_dtype
 
 STYLES = ("list", "add")
 
@@ -173,7 +173,7 @@ def model_lines(spec: Spec, style: str) -> list[str]:
 def policy_lines(spec: Spec) -> list[str]:
     """``keras.config.set_dtype_policy('mixed_bfloat16')`` for a mixed ``dtype_policy``; for
     ``auto`` and a Conv2D model a comment (train resolves it per machine); otherwise no lines."""
-    if spec.dtype_policy == "auto" and has_convolution(spec):
+    if spec.dtype_policy == "auto" and spec.convolutional:
         text = ("dtype_policy is auto: fmnist-spec train computes this Conv2D model in mixed precision "
                 "on a CPU with bfloat16 instructions (mixed_bfloat16) or an NVIDIA GPU of compute "
                 "capability >= 7.0 (mixed_float16); this script keeps Keras's float32. Write dtype_policy "

@@ -35,7 +35,8 @@ from ..language import facts
 from ..errors import Problem, SpecError
 from ..language import registry
 from ..to_keras.layers import LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
-from ..to_keras.precision import CONVOLUTIONS, last_layer_dtype, model_dtype_policy
+from ..language.spec import CONVOLUTIONS
+from ..to_keras.precision import last_layer_dtype, model_dtype_policy
 from ..language.schema import default, schema
 
 

@@ -26,7 +26,7 @@ from ..errors import ERROR, SpecError
 from ..language.spec import Spec
 from ..language.validation import check_source, compose_spec
 from ..source.yaml_source import Source
-from ..to_keras.precision import has_convolution, resolve_dtype_policy
+from ..to_keras.precision import resolve_dtype_policy
 
 COMMENT_COLUMN = 44
 """Column (0-based) where provenance comments start when the value is shorter."""
@@ -86,7 +86,7 @@ def policy_note(spec: Spec) -> str:
         return ""
     here = resolve_dtype_policy(spec, gpus=[])
     note = f"auto gives {here.policy} on this machine's CPU ({here.why})"
-    if has_convolution(spec):
+    if spec.convolutional:
         note += "; on an NVIDIA GPU of compute capability >= 7.0: mixed_float16"
     return note
 
