@@ -71,21 +71,25 @@ if [ "$GPU" = 1 ]; then
     fi
     tensorflow_version=$(.venv/bin/python -m pip show tensorflow | sed -n 's/^Version: //p')
     .venv/bin/python -m pip install -q --force-reinstall --no-deps "tensorflow==$tensorflow_version"
-    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python - <<'PYTHON'
+    .venv/bin/python - <<'PYTHON'
 import sys
 
+from fmnist_spec.to_keras.compat import import_tensorflow_quietly
+
+import_tensorflow_quietly()
 import tensorflow as tf
 
+from fmnist_spec.running.device import SystemProbe, describe, device_text, gpu_warning
+
 if not tf.test.is_built_with_cuda():
-    sys.exit("setup.sh: --gpu: TensorFlow in .venv is still the CPU build; pip uninstall tensorflow "
-             "tensorflow-cpu, then run bash scripts/setup.sh --gpu again")
-gpus = tf.config.list_physical_devices("GPU")
-build = tf.sysconfig.get_build_info()
-print(f"TensorFlow {tf.__version__}, CUDA build (CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')}); "
-      f"GPUs TensorFlow sees: {[gpu.name for gpu in gpus] or 'none'}")
-if not gpus:
-    print("setup.sh: --gpu: warning: TensorFlow sees no GPU (no NVIDIA driver, or no GPU in this machine); "
-          "'fmnist-spec train' will run on the CPU", file=sys.stderr)
+    sys.exit("setup.sh: --gpu: TensorFlow in .venv is still its CPU build\n"
+             "  hint: .venv/bin/pip uninstall -y tensorflow tensorflow-cpu, then bash scripts/setup.sh --gpu")
+probe, build = SystemProbe(), tf.sysconfig.get_build_info()
+print(f"TensorFlow {tf.__version__}: CUDA build (CUDA {build.get('cuda_version')}, "
+      f"cuDNN {build.get('cudnn_version')}); fmnist-spec train runs on {device_text(describe(probe))}")
+if not probe.tensorflow_gpus():
+    why = gpu_warning(probe) or "TensorFlow sees no GPU, and this machine shows no NVIDIA GPU (no NVIDIA driver)"
+    print(f"setup.sh: --gpu: warning: {why}", file=sys.stderr)
 PYTHON
 fi
 echo "fmnist-spec is installed in .venv: $(.venv/bin/fmnist-spec --help | head -1)"

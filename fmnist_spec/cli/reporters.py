@@ -76,6 +76,8 @@ def text_text(result, args) -> None:
 
 
 def train_text(outcome, args) -> None:
+    from ..running.device import device_text
+
     print_problems(outcome.spec.warnings)
     result, m, name = outcome.result, outcome.metrics, outcome.spec.name
     if not result.is_chief:
@@ -94,7 +96,9 @@ def train_text(outcome, args) -> None:
     train_acc = m.train.get("accuracy", m.train.get("sparse_categorical_accuracy"))
     done = getattr(m, "epochs_finished", m.epochs)
     epochs = f"{done} epoch" + ("s" if done != 1 else "")
-    print(f"\n{name}: {epochs} in {m.fit_seconds:.1f} s on {m.samples['train']:,} images ({m.data_source})")
+    where = device_text(getattr(m, "device", None) or {})
+    print(f"\n{name}: {epochs} in {m.fit_seconds:.1f} s on {m.samples['train']:,} images ({m.data_source})"
+          + (f" on {where}" if where else ""))
     for split in ("train", "validation", "test"):
         figures = ", ".join(f"{k} {v:.4f}" for k, v in getattr(m, split).items())
         print(f"  {split:<10} {figures}")
