@@ -312,6 +312,9 @@ def test_mirrored_on_two_logical_cpus_matches_single_device(tmp_path):
     assert mirrored["distribute"]["replicas"] == 2
     assert [d.rsplit("/", 1)[1] for d in mirrored["distribute"]["devices"]] == ["device:CPU:0", "device:CPU:1"]
     assert single["distribute"] == {"strategy": "default", "replicas": 1, "workers": 1, "global_batch_size": 32}
+    # metrics.json's device names the devices used (fmnist_spec.running.device)
+    assert (mirrored["device"]["type"], mirrored["device"]["count"]) == ("CPU", 2)
+    assert mirrored["device"]["devices"] == mirrored["distribute"]["devices"] and single["device"]["count"] == 1
     assert mirrored["samples"] == single["samples"] == {"train": 9600, "validation": 2400, "test": 10000}
     accuracy = mirrored["validation"]["accuracy"], single["validation"]["accuracy"]
     print(f"validation accuracy: mirrored {accuracy[0]:.4f}, single device {accuracy[1]:.4f}")
@@ -352,6 +355,7 @@ def test_two_workers_on_loopback_train_and_the_chiefs_model_loads(tmp_path, real
     history = json.loads((out / "history.json").read_text())
     assert metrics["distribute"] == {"strategy": "multi_worker_mirrored", "replicas": 2, "workers": 2,
                                      "global_batch_size": 32}
+    assert metrics["device"]["type"] == "CPU" and metrics["device"]["count"] == 1
     assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"} and len(history["loss"]) == 1
     print(f"2-worker validation accuracy {metrics['validation']['accuracy']:.4f}")
     assert metrics["validation"]["accuracy"] > 0.65

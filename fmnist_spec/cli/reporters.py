@@ -76,6 +76,8 @@ def text_text(result, args) -> None:
 
 
 def train_text(outcome, args) -> None:
+    from ..running.device import device_text
+
     print_problems(outcome.spec.warnings)
     result, m, name = outcome.result, outcome.metrics, outcome.spec.name
     if not result.is_chief:
@@ -96,7 +98,9 @@ def train_text(outcome, args) -> None:
     epochs = f"{done} epoch" + ("s" if done != 1 else "")
     policy = getattr(m, "dtype_policy", "float32")
     policy = f", dtype policy {policy}" if policy != "float32" else ""
-    print(f"\n{name}: {epochs} in {m.fit_seconds:.1f} s on {m.samples['train']:,} images ({m.data_source}){policy}")
+    where = device_text(getattr(m, "device", None) or {})
+    print(f"\n{name}: {epochs} in {m.fit_seconds:.1f} s on {m.samples['train']:,} images ({m.data_source})"
+          + (f" on {where}" if where else "") + policy)
     for split in ("train", "validation", "test"):
         figures = ", ".join(f"{k} {v:.4f}" for k, v in getattr(m, split).items())
         print(f"  {split:<10} {figures}")

@@ -36,6 +36,8 @@ class Metrics:
             resolved): ``float32``, ``mixed_bfloat16`` or ``mixed_float16``.
         data_source: Where the IDX files were read from.
         distribute: ``{"strategy", "replicas", "workers", "global_batch_size"}``, and ``devices`` for mirrored.
+        device: Where it trains: ``{"type": "GPU" | "CPU", "name", "count", ...}``
+            (:func:`fmnist_spec.running.device.describe`), ``{}`` if not reached.
         stopped_at: ``{"epoch": e, "batch": b}`` (1-based) where the loss became NaN, else None.
         stopped_epoch: 1-based last epoch trained when ``EarlyStopping`` ended training before
             ``fit.epochs`` (Keras's own ``stopped_epoch`` is 0-based: one less), else None.
@@ -59,6 +61,7 @@ class Metrics:
     dtype_policy: str = "float32"
     data_source: str = ""
     distribute: dict = field(default_factory=dict)
+    device: dict = field(default_factory=dict)
     stopped_at: dict | None = None
     stopped_epoch: int | None = None
     best_epoch: int | None = None
@@ -78,7 +81,7 @@ class Metrics:
         values = {key: value for key, value in data.items() if key in known}
         if "epochs_finished" not in data and data.get("status") == FINISHED:
             values["epochs_finished"] = data.get("epochs", 0)
-        for key in ("train", "validation", "test", "samples", "distribute"):
+        for key in ("train", "validation", "test", "samples", "distribute", "device"):
             if values.get(key) is None:
                 values.pop(key, None)
         return cls(**values)

@@ -3,7 +3,7 @@
 The path of a call (every strategy alike)::
 
     train -> guard_output -> Placement (lock, .partial folder, resume checks)
-          -> load_fashion_mnist, prepare (Splits) -> set_threads
+          -> load_fashion_mnist, prepare (Splits) -> set_threads -> device (warn: a GPU TensorFlow cannot use)
           -> fitter(strategy)(Job) -> Fitted        (fmnist_spec.running.fit)
           -> _finish: log.csv -> history.json, learning_curves.png (best epoch marked),
              model.keras, model.weights.h5, metrics.json -> Placement.publish (rename into place) -> remove backup/
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+import sys
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +26,7 @@ from ..language.names import graph_name
 from ..language.spec import Spec, run_spec
 from .data import DataError, FashionMNIST, load_fashion_mnist
 from .distributed.cluster import DistributeError
-from . import monitored
+from . import device, monitored
 from .fit import Fitted, Job, backup_bytes, fitter, no_space_message
 from .metrics import FAILED, FINISHED, INTERRUPTED, NAN_LOSS, RUNNING, Metrics
 from .output import guarded_stdout
@@ -126,7 +127,8 @@ def _where_batch(spec: Spec, batch: int) -> str:
 
 def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
           data_dir: str | Path | None = None, data: FashionMNIST | None = None,
-          tensorboard: str | Path | None = None, verbose: int | str | None = None) -> TrainResult:
+          tensorboard: str | Path | None = None, verbose: int | str | None = None,
+          probe: object = None) -> TrainResult:
     """Build, compile and fit ``spec`` on Fashion-MNIST and write its run folder.
 
     Epochs, seed, style and the cluster are spec values (``fit.epochs``, ``seed``,
@@ -143,6 +145,9 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
         data: Already loaded data (tests); default :func:`load_fashion_mnist`.
         tensorboard: A directory for TensorBoard logs (``keras.callbacks.TensorBoard``).
         verbose: Overrides ``fit.verbose`` (0, 1, 2 or ``"auto"``): how much progress to print.
+        probe: What tells where the run trains (tests); default
+            :class:`fmnist_spec.running.device.SystemProbe`. When the machine has an NVIDIA GPU
+            TensorFlow does not see, a warning with the fix goes to stderr and into ``metrics.json``.
 
     Returns:
         A :class:`TrainResult`; ``metrics.status`` is ``finished`` or ``nan_loss``
@@ -158,6 +163,7 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
         TrainingInterrupted: Ctrl-C; the finished epochs are kept for ``resume`` (exit 130).
     """
     target = guard_output(out if out is not None else default_out_dir(spec), spec.file)
+    probe = probe if probe is not None else device.SystemProbe()
     strategy = spec.distribute.strategy
     if resume and strategy == "multi_worker_mirrored":
         raise RunFolderError("--resume is not possible with distribute.strategy multi_worker_mirrored: its training "
@@ -169,12 +175,12 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
 
         cluster = job_cluster(spec)
         if not cluster.is_chief:
-            return _run_worker(with_dtype_policy(spec), target, cluster, data_dir, data, verbose)
+            return _run_worker(with_dtype_policy(spec), target, cluster, data_dir, data, verbose, probe)
     with Placement(target, run_spec(spec), resume=resume, overwrite=overwrite) as place:
         before = place.work.read_metrics() if place.done_before else None
         job = Job(with_dtype_policy(spec, before.dtype_policy if before else None), None, place.work, target,
                   place.done_before, spec.verbose if verbose is None else verbose, tensorboard, cluster)
-        return _train_placed(job, place, data_dir, data)
+        return _train_placed(job, place, data_dir, data, probe)
 
 
 def with_dtype_policy(spec: Spec, recorded: str | None = None) -> Spec:
@@ -191,7 +197,15 @@ def with_dtype_policy(spec: Spec, recorded: str | None = None) -> Spec:
     return replace(spec, dtype_policy=policy)
 
 
-def _train_placed(job: Job, place: Placement, data_dir, data) -> TrainResult:
+def _warn_unused_gpu(probe) -> str | None:
+    """Print and return :func:`fmnist_spec.running.device.gpu_warning`'s sentence, if any."""
+    warning = device.gpu_warning(probe)
+    if warning:
+        print(f"warning: {warning}\n  hint: {device.GPU_FIX}", file=sys.stderr, flush=True)
+    return warning
+
+
+def _train_placed(job: Job, place: Placement, data_dir, data, probe) -> TrainResult:
     """Train into ``place.work`` and publish it; every way out leaves ``metrics.json`` saying what happened."""
     spec, work = job.spec, job.work
     metrics = Metrics(status=RUNNING, epochs=spec.epochs, resumed_from_epoch=job.done_before,
@@ -204,7 +218,10 @@ def _train_placed(job: Job, place: Placement, data_dir, data) -> TrainResult:
             work.write_spec(place.resolved)  # as written: dtype_policy auto stays auto
             work.write_metrics(metrics)
             set_threads(*spec.thread_counts())
+            warning = _warn_unused_gpu(probe)
+            metrics.device = device.describe(probe, warning=warning)
             fitted = fitter(spec.distribute.strategy)(job)
+            metrics.device = device.describe(probe, fitted.distribute, warning)
             _finish(job, fitted, metrics)
         place.publish()
     except KeyboardInterrupt:
@@ -283,12 +300,13 @@ def _finish(job: Job, fitted: Fitted, metrics: Metrics) -> None:
     work.write_metrics(metrics)
 
 
-def _run_worker(spec: Spec, target: RunFolder, cluster, data_dir, data, verbose) -> TrainResult:
+def _run_worker(spec: Spec, target: RunFolder, cluster, data_dir, data, verbose, probe) -> TrainResult:
     """Another worker of a multi-worker run: train in step with the chief, write only its log."""
     target.path.mkdir(parents=True, exist_ok=True)
     data = data if data is not None else load_fashion_mnist(data_dir)
     job = Job(spec, prepare(spec, data), None, target, 0, spec.verbose if verbose is None else verbose, None, cluster)
     set_threads(*spec.thread_counts())
+    warning = _warn_unused_gpu(probe)
     with guarded_stdout() as stdout:
         fitted = fitter(spec.distribute.strategy)(job)
     history = fitted.history
@@ -296,7 +314,8 @@ def _run_worker(spec: Spec, target: RunFolder, cluster, data_dir, data, verbose)
                       epochs_finished=len(history.get("loss", ())), validation=fitted.validation, test=fitted.test,
                       fit_seconds=fitted.fit_seconds, samples=job.splits.samples(),
                       parameters=int(fitted.model.count_params()), data_source=data.source,
-                      distribute=fitted.distribute, dtype_policy=spec.dtype_policy)
+                      distribute=fitted.distribute, dtype_policy=spec.dtype_policy,
+                      device=device.describe(probe, fitted.distribute, warning))
     for key, value in monitored.figures(spec, history, metrics.epochs_finished).items():
         setattr(metrics, key, value)
     return TrainResult(target.path, metrics, history, fitted.model, is_chief=False, output_lost=stdout.lost)
