@@ -25,8 +25,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-"""``/proc/cpuinfo`` flags of CPUs with bfloat16 arithmetic (AVX512-BF16, AMX-BF16)."""
+from ..to_keras.precision import bf16_flags
 
 GPU_FIX = "bash scripts/setup.sh --gpu"
 """The command that installs TensorFlow's CUDA build (docs/gpu.md)."""
@@ -101,7 +100,7 @@ class SystemProbe:
     def cpu(self) -> dict:
         """``{"name": model name, "cores": os.cpu_count(), "bf16_instructions": [...]}``:
         the first ``model name`` of ``/proc/cpuinfo`` (else ``platform.processor()``), and
-        which of :data:`BF16_FLAGS` its ``flags`` list."""
+        which of :data:`fmnist_spec.to_keras.precision.BF16_FLAGS` its ``flags`` list."""
         try:
             text = (self.proc / "cpuinfo").read_text(errors="replace")
         except OSError:
@@ -112,10 +111,8 @@ class SystemProbe:
 def cpu_facts(cpuinfo: str) -> dict:
     """The CPU's model name, core count and bfloat16 instructions from ``/proc/cpuinfo`` text."""
     name = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-    flags = re.search(r"^flags\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-    present = set(flags[1].split()) if flags else set()
     return {"name": name[1].strip() if name else (platform.processor() or platform.machine() or "unknown"),
-            "cores": os.cpu_count() or 1, "bf16_instructions": [f for f in BF16_FLAGS if f in present]}
+            "cores": os.cpu_count() or 1, "bf16_instructions": list(bf16_flags(cpuinfo))}
 
 
 def _nvidia_model(information: Path) -> str:
@@ -164,7 +161,7 @@ def describe(probe, distribute: dict | None = None, warning: str | None = None) 
         GPU's (``device_name``) or the CPU's model name; ``count`` the devices training uses
         (GPUs, or CPU replicas); ``devices`` their TensorFlow names; ``compute_capability``
         the first GPU's (``"8.6"``), None on the CPU; ``cores`` ``os.cpu_count()``;
-        ``bf16_instructions`` which of :data:`BF16_FLAGS` the CPU has; ``nvidia_gpus`` the
+        ``bf16_instructions`` which of :data:`fmnist_spec.to_keras.precision.BF16_FLAGS` the CPU has; ``nvidia_gpus`` the
         GPUs the operating system shows.
     """
     distribute = distribute or {}

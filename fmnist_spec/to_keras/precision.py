@@ -51,8 +51,13 @@ def cpu_bf16_flags(cpuinfo: str | Path | None = None) -> tuple:
         text = Path(cpuinfo or CPUINFO).read_text("utf-8", errors="replace")
     except OSError:
         return ()
+    return bf16_flags(text)
+
+
+def bf16_flags(cpuinfo_text: str) -> tuple:
+    """The :data:`BF16_FLAGS` listed on the ``flags`` lines of ``/proc/cpuinfo`` text."""
     flags = set()
-    for line in text.splitlines():
+    for line in cpuinfo_text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "flags":
             flags.update(value.split())
