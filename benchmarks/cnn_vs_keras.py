@@ -50,7 +50,8 @@ from pathlib import Path
 
 import yaml
 
-from train_vs_keras import ROOT, median_of, run_child
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_vs_keras import ROOT, median_of, run_child  # noqa: E402
 
 SPEC = ROOT / "specs" / "cnn.yaml"
 TARGETS = {"fit": 0.5, "wall": 0.6, "accuracy": 0.01, "memory": 1.0}
@@ -93,14 +94,17 @@ def run_spec(spec: Path, workdir: Path) -> dict:
             "policy": metrics.get("dtype_policy", "float32"), "device": device.get("type", "?")}
 
 
-def spec_variant(workdir: Path, name: str, epochs: int, changes: dict, train_samples: int | None = None,
+def spec_variant(workdir: Path, name: str, epochs: int | None, changes: dict, train_samples: int | None = None,
                  filters_scale: int = 1) -> Path:
-    """A copy of ``specs/cnn.yaml`` without EarlyStopping, with ``epochs`` and ``changes`` applied."""
+    """A copy of ``specs/cnn.yaml`` without EarlyStopping, with ``epochs`` (None: the spec's),
+    ``changes`` (top-level keys; a mapping updates that section), the first ``train_samples``
+    training images and both Conv2D's filters times ``filters_scale`` applied."""
     sys.path.insert(0, str(ROOT))  # run from a clone without installing
     from fmnist_spec import load_spec
 
     spec = load_spec(SPEC).resolved()
-    spec["fit"]["epochs"] = epochs
+    if epochs:
+        spec["fit"]["epochs"] = epochs
     spec["fit"]["callbacks"] = [c for c in spec["fit"]["callbacks"] if c["type"] != "EarlyStopping"]
     for key, value in changes.items():
         if isinstance(value, dict):

@@ -32,20 +32,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "cnn.yaml"
 TEXTBOOK = ROOT / "benchmarks" / "textbook_cnn.py"
 sys.path.insert(0, str(ROOT))  # run from a clone without installing
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from cnn_vs_keras import spec_variant  # noqa: E402
+from train_vs_keras import run_child  # noqa: E402
 
 TEXTBOOK_WITH_DEVICES = """\
 import json, runpy, sys
@@ -85,23 +85,6 @@ def gpu_problem(probe) -> tuple[list[str], str] | None:
     return found, fix
 
 
-def run_child(command: list[str]) -> tuple[float, float, str]:
-    """Run ``command`` from the repository root; (wall seconds, peak RSS MB, stdout)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        child = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            print(f"gpu_cnn.py: {' '.join(command)} failed ({os.waitstatus_to_exitcode(status)}):\n"
-                  f"{err.read()[-3000:]}", file=sys.stderr)
-            raise SystemExit(1)
-        return wall, usage.ru_maxrss / 1024, out.read()
-
-
 def run_textbook(epochs: int, train_samples: int | None) -> dict:
     """One run of the textbook's script; its BENCH line and the GPUs its TensorFlow showed."""
     subset = ["--train-samples", str(train_samples)] if train_samples else []
@@ -134,16 +117,7 @@ def run_fmnist_spec(spec: Path, epochs: int, workdir: Path) -> dict:
 def spec_without_early_stopping(workdir: Path, train_samples: int | None = None) -> Path:
     """A copy of ``specs/cnn.yaml`` without its ``EarlyStopping`` callback (fixed epochs), on the
     first ``train_samples`` training images when given."""
-    from fmnist_spec import load_spec
-
-    resolved = load_spec(SPEC).resolved()
-    resolved["fit"]["callbacks"] = [c for c in resolved["fit"].get("callbacks", [])
-                                    if c.get("type") != "EarlyStopping"]
-    if train_samples:
-        resolved["data"]["train_samples"] = train_samples
-    path = workdir / "cnn_fixed_epochs.yaml"
-    path.write_text(yaml.safe_dump(resolved, allow_unicode=True), "utf-8")
-    return path
+    return spec_variant(workdir, "cnn_fixed_epochs", None, {}, train_samples)
 
 
 HEADER = (f"{'run':<18} {'wall s':>8} {'fit s':>8} {'s/epoch':>8} {'peak MB':>8} {'train acc':>9} "
