@@ -37,6 +37,9 @@ Sides (``--sides``; default ``textbook,shipped,float32``):
 Run by hand (never by CI), from the repository root::
 
     .venv/bin/python benchmarks/cnn_vs_keras.py [--pairs 3] [--epochs 3] [--sides ...] [--no-scaling]
+
+``--train-samples N`` runs the side by side on the first N training images
+(a quick check that everything works; the targets are for the full data).
 """
 
 from __future__ import annotations
@@ -135,14 +138,14 @@ def _medians(rows: list[dict]) -> dict:
     return {**median_of(numbers), "policy": rows[0]["policy"], "device": rows[0]["device"]}
 
 
-def compare(pairs: int, epochs: int, sides: list[str], workdir: Path) -> None:
+def compare(pairs: int, epochs: int, sides: list[str], workdir: Path, train_samples: int | None = None) -> None:
     """The side-by-side table, medians, ratios, targets and the seeded histories."""
     runners = {}
     for side in sides:
         if side == "textbook":
-            runners[side] = lambda: run_textbook(epochs)
+            runners[side] = lambda: run_textbook(epochs, train_samples)
         else:
-            path = spec_variant(workdir, side, epochs, LEVERS[side])
+            path = spec_variant(workdir, side, epochs, LEVERS[side], train_samples)
             runners[side] = lambda path=path: run_spec(path, workdir)
     runs = {side: [] for side in sides}
     print(HEADER, flush=True)
@@ -201,6 +204,8 @@ def main() -> None:
                          help=f"comma-separated: textbook, {', '.join(LEVERS)}")
     options.add_argument("--no-scaling", action="store_true")
     options.add_argument("--scaling-epochs", type=int, default=2)
+    options.add_argument("--train-samples", type=int, default=None,
+                         help="side by side on the first N of the 60,000 training images (a quick check)")
     args = options.parse_args()
     sides = args.sides.split(",")
     unknown = [s for s in sides if s != "textbook" and s not in LEVERS]
@@ -209,7 +214,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
     with tempfile.TemporaryDirectory(prefix="fmnist-cnn-bench-") as tmp:
-        compare(args.pairs, args.epochs, sides, Path(tmp))
+        compare(args.pairs, args.epochs, sides, Path(tmp), args.train_samples)
         if not args.no_scaling:
             scaling(args.scaling_epochs, Path(tmp))
     print(f"load average {os.getloadavg()[0]:.2f} at end")
