@@ -198,7 +198,7 @@ def scaling(epochs: int, workdir: Path) -> None:
 
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    options.add_argument("--pairs", type=int, default=3, help="rounds of all sides (>= 3)")
+    options.add_argument("--pairs", type=int, default=3, help="rounds of all sides (3 or more for the results; fewer only to check it runs)")
     options.add_argument("--epochs", type=int, default=3)
     options.add_argument("--sides", default="textbook,shipped,float32",
                          help=f"comma-separated: textbook, {', '.join(LEVERS)}")

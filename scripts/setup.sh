@@ -13,6 +13,7 @@ GPU=0
 for argument in "$@"; do
     case "$argument" in
         --gpu) GPU=1 ;;
+        -h|--help) sed -n '2,8s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown argument '$argument'" >&2
            echo "  hint: bash scripts/setup.sh [--gpu]" >&2
            exit 2 ;;

@@ -328,10 +328,23 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
         return _unknown_keys(source, path, error.instance, extras, allowed)
     if kind in ("anyOf", "oneOf"):
         enum_errors = [e for e in error.context if e.validator in ("enum", "const")]
+        numbers = [e.validator_value for e in error.context
+                   if e.validator == "type" and e.validator_value in ("integer", "number")]
+        own = [e for e in enum_errors if not e.relative_path]  # not a nested key's enum
+        if own and numbers and not isinstance(error.instance, str):
+            # {anyOf: [{type: integer, minimum: 0}, {const: auto}]}: a number out of range says so;
+            # anything else (1.5, true, null, {}) is neither alternative
+            ranged = [e for e in error.context if e.validator not in ("type", "enum", "const")]
+            if ranged:
+                return _from_error(source, ranged[0])
+            words = " or ".join(repr(v) for e in own
+                                for v in (e.validator_value if e.validator == "enum" else [e.validator_value]))
+            shown = {True: "true", False: "false", None: "null"}.get(error.instance, None) \
+                if isinstance(error.instance, (bool, type(None))) else _short(error.instance)
+            return [source.problem(path, f"{shown} is not allowed here; expected {words} "
+                                   f"or an {numbers[0]}", _described(own[0]))]
         if enum_errors and isinstance(error.instance, str):
             found = _from_error(source, enum_errors[0])
-            numbers = [e.validator_value for e in error.context
-                       if e.validator == "type" and e.validator_value in ("integer", "number")]
             if numbers:  # {anyOf: [{type: integer, ...}, {const: auto}]}: say both
                 found = [source.problem(path, f"{found[0].message} or an {numbers[0]}", found[0].hint)]
             if error.instance in ("None", "none", "Null", "NULL") and any(
@@ -352,6 +365,10 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
         noun = _noun(path)
         shown = [json.dumps(c) if isinstance(c, bool) else c for c in choices]
         hint = did_you_mean(error.instance, choices)
+        if isinstance(error.instance, list) and len(error.instance) == 1 and error.instance[0] in choices:
+            hint = f"write it without the brackets: {path[-1]}: {error.instance[0]}"
+        elif not hint and len(_described(error)) <= 160:
+            hint = _described(error)
         if any(isinstance(c, bool) for c in choices) and error.instance in _YAML11_BOOLS:
             hint = (f"YAML 1.2 (which specs use) reads '{error.instance}' as text, not a boolean; "
                     "write true or false")
