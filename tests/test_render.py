@@ -1,5 +1,6 @@
 """render: the resolved spec with every default, each value marked with its origin."""
 
+import re
 import dataclasses
 import subprocess
 import sys
@@ -82,3 +83,15 @@ def test_cli_render():
     bad = subprocess.run([sys.executable, "-m", "fmnist_spec", "render", "specs/sgd.yaml", "--set", "fit=3"],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("--set fit=3:1:5: fit: 3 is not of type 'object'")
+
+
+def test_render_says_what_threading_auto_gives_for_the_model():
+    from fmnist_spec.tools.render import render
+
+    cnn = render(ROOT / "specs" / "cnn.yaml")
+    mlp = render(ROOT / "specs" / "relu_adam.yaml")
+    for key in ("intra_op_parallelism_threads", "inter_op_parallelism_threads"):
+        assert re.search(rf"^  {key}: auto +# default \| auto gives 0 \(TensorFlow chooses\) for a model "
+                         r"with Conv2D$", cnn, re.MULTILINE), cnn
+        assert re.search(rf"^  {key}: auto +# default \| auto gives 1 for a model without Conv2D$",
+                         mlp, re.MULTILINE), mlp

@@ -91,11 +91,21 @@ def policy_note(spec: Spec) -> str:
     return note
 
 
+def thread_notes(spec: Spec) -> dict:
+    """What each ``threading`` key written ``auto`` resolves to (:meth:`Spec.thread_counts`),
+    by the line's text start: ``{"  intra_op_parallelism_threads:": "auto gives 0 ..."}``."""
+    counts = dict(zip(("intra_op_parallelism_threads", "inter_op_parallelism_threads"), spec.thread_counts()))
+    why = "a model with Conv2D" if spec.convolutional else "a model without Conv2D"
+    return {f"  {key}:": f"auto gives {n}{' (TensorFlow chooses)' if n == 0 else ''} for {why}"
+            for key, n in counts.items() if getattr(spec, key) == "auto"}
+
+
 def render_resolved(spec: Spec, source: Source) -> str:
     """The resolved spec as YAML with a provenance comment on every line."""
     pairs = _lines(spec.resolved(), (), "", source)
-    note = policy_note(spec)
-    pairs = [(text, f"{comment} | {note}" if note and text.startswith("dtype_policy:") else comment)
+    notes = {"dtype_policy:": policy_note(spec), **thread_notes(spec)}
+    pairs = [(text, next((f"{comment} | {note}" for start, note in notes.items()
+                          if note and text.startswith(start)), comment))
              for text, comment in pairs]
     width = max(COMMENT_COLUMN, max(len(text) for text, _ in pairs) + 2)
     body = "\n".join(f"{text.ljust(width)}# {comment}" for text, comment in pairs)
