@@ -280,6 +280,7 @@ def test_train_records_the_resolved_policy_and_the_summary_names_it(machine, tin
     assert main(["train", str(spec_file), "--out", str(tmp_path / "run"), "--data-dir", str(tiny_data_dir)]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["dtype_policy"] == "mixed_bfloat16"
+    assert metrics["threading"] == {"intra_op_parallelism_threads": 0, "inter_op_parallelism_threads": 0}
     assert yaml.safe_load((tmp_path / "run" / "spec.yaml").read_text())["dtype_policy"] == "auto"  # as written
     out = capsys.readouterr().out
     assert "2 epochs in" in out and out.split("2 epochs in")[1].splitlines()[0].endswith(

@@ -35,6 +35,9 @@ class Metrics:
         dtype_policy: The Keras dtype policy the model trained under (the spec's ``auto``
             resolved): ``float32``, ``mixed_bfloat16`` or ``mixed_float16``.
         data_source: Where the IDX files were read from.
+        threading: The thread pools the run set (``tf.config.threading``):
+            ``{"intra_op_parallelism_threads": n, "inter_op_parallelism_threads": m}``, the spec's
+            ``auto`` resolved by model (0: TensorFlow chose); ``{}`` in older run folders.
         distribute: ``{"strategy", "replicas", "workers", "global_batch_size"}``, and ``devices`` for mirrored.
         device: Where it trains: ``{"type": "GPU" | "CPU", "name", "count", ...}``
             (:func:`fmnist_spec.running.device.describe`), ``{}`` if not reached.
@@ -59,6 +62,7 @@ class Metrics:
     samples: dict = field(default_factory=dict)
     parameters: int = 0
     dtype_policy: str = "float32"
+    threading: dict = field(default_factory=dict)
     data_source: str = ""
     distribute: dict = field(default_factory=dict)
     device: dict = field(default_factory=dict)
@@ -81,7 +85,7 @@ class Metrics:
         values = {key: value for key, value in data.items() if key in known}
         if "epochs_finished" not in data and data.get("status") == FINISHED:
             values["epochs_finished"] = data.get("epochs", 0)
-        for key in ("train", "validation", "test", "samples", "distribute", "device"):
+        for key in ("train", "validation", "test", "samples", "distribute", "device", "threading"):
             if values.get(key) is None:
                 values.pop(key, None)
         return cls(**values)

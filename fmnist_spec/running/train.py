@@ -90,6 +90,8 @@ def _title(spec: Spec) -> str:
 
 
 _THREAD_WARNINGS: set = set()
+THREAD_KEYS = ("intra_op_parallelism_threads", "inter_op_parallelism_threads")
+"""The ``threading`` keys of a spec, in :meth:`Spec.thread_counts`'s order."""
 
 
 def set_threads(intra_op: int, inter_op: int) -> None:
@@ -218,6 +220,7 @@ def _train_placed(job: Job, place: Placement, data_dir, data, probe) -> TrainRes
             work.write_spec(place.resolved)  # as written: dtype_policy auto stays auto
             work.write_metrics(metrics)
             set_threads(*spec.thread_counts())
+            metrics.threading = dict(zip(THREAD_KEYS, spec.thread_counts()))
             warning = _warn_unused_gpu(probe)
             metrics.device = device.describe(probe, warning=warning)
             fitted = fitter(spec.distribute.strategy)(job)
@@ -315,6 +318,7 @@ def _run_worker(spec: Spec, target: RunFolder, cluster, data_dir, data, verbose,
                       fit_seconds=fitted.fit_seconds, samples=job.splits.samples(),
                       parameters=int(fitted.model.count_params()), data_source=data.source,
                       distribute=fitted.distribute, dtype_policy=spec.dtype_policy,
+                      threading=dict(zip(THREAD_KEYS, spec.thread_counts())),
                       device=device.describe(probe, fitted.distribute, warning))
     for key, value in monitored.figures(spec, history, metrics.epochs_finished).items():
         setattr(metrics, key, value)
