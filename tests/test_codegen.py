@@ -403,3 +403,17 @@ def test_codegen_and_render_do_not_import_tensorflow():
             "print(status, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip().splitlines()[-1] == "[0, 0] False False", result.stderr
+
+
+def test_threading_written_as_numbers_becomes_tf_config_threading_and_auto_writes_nothing():
+    base = ("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
+            "  - {units: 10, activation: softmax}\n"
+            "compile: {loss: sparse_categorical_crossentropy}\n")
+    text = generate(parse_spec(base + "threading: {intra_op_parallelism_threads: 2, "
+                                      "inter_op_parallelism_threads: auto}\n"), "list")
+    assert "import tensorflow as tf" in text
+    assert "tf.config.threading.set_intra_op_parallelism_threads(2)" in text
+    assert "inter_op_parallelism_threads" not in text
+    compile(text, "<generated>", "exec")
+    plain = generate(parse_spec(base), "list")
+    assert "tf.config.threading" not in plain and "import tensorflow" not in plain

@@ -184,6 +184,16 @@ def policy_lines(spec: Spec) -> list[str]:
     return []
 
 
+def threading_lines(spec: Spec) -> list[str]:
+    """``tf.config.threading`` calls for ``threading`` keys written as numbers; ``auto`` (the
+    default) writes nothing: the script leaves the pools to TensorFlow, as the lessons do."""
+    calls = [f"tf.config.threading.set_{key}({value})"
+             for key, value in (("intra_op_parallelism_threads", spec.intra_op_parallelism_threads),
+                                ("inter_op_parallelism_threads", spec.inter_op_parallelism_threads))
+             if value != "auto"]
+    return calls + [""] if calls else []
+
+
 def _optimizer_argument(spec: Spec) -> str | None:
     """``'adam'``, ``keras.optimizers.SGD(learning_rate=0.1)``, or None when the spec gives none."""
     given = spec.data.get("compile", {}).get("optimizer") if spec.data else spec.optimizer.given
@@ -329,10 +339,10 @@ def generate(spec: Spec, style: str | None = None, source: str | None = None) ->
         "import numpy as np",
         "from sklearn.model_selection import train_test_split",
     ]
-    if spec.seed is not None:
+    if spec.seed is not None or threading_lines(spec):
         header.insert(header.index("import numpy as np") + 1, "import tensorflow as tf")
     header += ["", ""]
-    body = [_LOADER, ""]
+    body = [_LOADER, ""] + threading_lines(spec)
     if spec.seed is not None:
         body += [f"keras.utils.set_random_seed({spec.seed})",
                  "tf.config.experimental.enable_op_determinism()",
