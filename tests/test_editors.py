@@ -21,7 +21,8 @@ from yaml_lsp import POSITIONS, SERVER, YamlLanguageServer, completion_labels, d
 
 from fmnist_spec.errors import SpecError
 from fmnist_spec.language.registry import OPTIMIZER_CLASSES
-from fmnist_spec.language.schema import default, default_optimizer, schema, schema_problems
+from fmnist_spec.language.schema import default, default_optimizer, schema
+from fmnist_spec.language.schema_errors import schema_problems
 from fmnist_spec.source.yaml_source import read_source
 
 SCHEMA = ROOT / "schemas" / "model-spec.schema.json"

@@ -5,7 +5,8 @@ import jsonschema
 import pytest
 
 from conftest import ROOT, SPECS
-from fmnist_spec.language.schema import did_you_mean, schema, schema_text
+from fmnist_spec.language.schema import schema, schema_text
+from fmnist_spec.language.schema_errors import did_you_mean
 from fmnist_spec.source.yaml_source import read_source
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from .checks import run_checks
 from ..errors import ERROR, Problem, SpecError, sort_problems
 from . import registry
-from .schema import default_optimizer, schema_problems, with_defaults
+from .schema import default_optimizer, with_defaults
+from .schema_errors import schema_problems
 from .spec import Spec, from_data
 from ..source.compose import NamedClasses, compose
 from .spec_warnings import run_warnings
