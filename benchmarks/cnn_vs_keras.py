@@ -54,7 +54,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_vs_keras import ROOT, median_of, run_child  # noqa: E402
+from train_vs_keras import ROOT, median_of, print_ratios, run_child  # noqa: E402
 
 SPEC = ROOT / "specs" / "cnn.yaml"
 TARGETS = {"fit": 0.5, "wall": 0.6, "accuracy": 0.01, "memory": 1.0}
@@ -161,19 +161,7 @@ def compare(pairs: int, epochs: int, sides: list[str], workdir: Path, train_samp
     if "textbook" not in sides:
         return
     base, ours = medians["textbook"], [s for s in sides if s != "textbook"]
-    print(f"\n{'fmnist-spec / textbook':<22} " + " ".join(f"{s:>10}" for s in ours) + "  target")
-    for name, key, target in (("time in fit", "fit", TARGETS["fit"]),
-                              ("whole process", "wall", TARGETS["wall"]),
-                              ("peak memory", "rss", TARGETS["memory"])):
-        ratios = [medians[side][key] / base[key] for side in ours]
-        met = " ".join("yes" if r <= target else "NO" for r in ratios)
-        print(f"{name:<22} " + " ".join(f"{r:>9.2f}x" for r in ratios) + f"  <= {target}x  met: {met}")
-    speed = [(medians[s]["images"] / medians[s]["fit"]) / (base["images"] / base["fit"]) for s in ours]
-    print(f"{'images/s in fit':<22} " + " ".join(f"{r:>9.2f}x" for r in speed))
-    gaps = [medians[side]["val_acc"] - base["val_acc"] for side in ours]
-    met = " ".join("yes" if abs(g) <= TARGETS["accuracy"] else "NO" for g in gaps)
-    print(f"{'val acc difference':<22} " + " ".join(f"{g:>+10.4f}" for g in gaps)
-          + f"  within {TARGETS['accuracy']}  met: {met}")
+    print_ratios("fmnist-spec / textbook", base, medians, ours, ours, "images", 10, TARGETS)
     same = ["yes" if all(r["history"] == runs[s][0]["history"] for r in runs[s]) else "NO" for s in ours]
     print(f"{'same history, seed 42':<22} " + " ".join(f"{v:>10}" for v in same)
           + f"  ({pairs} runs each; device {medians[ours[0]]['device']})")

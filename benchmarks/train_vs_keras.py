@@ -140,21 +140,27 @@ def compare(pairs: int, workdir: Path, usual_exit: bool = False) -> None:
     base, ours = medians["baseline"], sides[1:]
     labels = {"fmnist-spec": "fmnist-spec", "fmnist-spec no val": "no val",
               "fmnist-spec usual exit": "usual exit"}
-    header = " ".join(f"{labels[side]:>11}" for side in ours)
-    print(f"\n{'ratio to baseline':<22} {header}  target")
-    for name, key, target in (("time in fit", "fit", TARGETS["fit"]),
-                              ("whole process", "wall", TARGETS["wall"]),
-                              ("peak memory", "rss", TARGETS["memory"])):
-        ratios = [medians[side][key] / base[key] for side in ours]
+    print_ratios("ratio to baseline", base, medians, ours, [labels[side] for side in ours], "samples", 11)
+
+
+def print_ratios(title: str, base: dict, medians: dict, sides: list[str], labels: list[str], count: str,
+                 width: int, targets: dict = TARGETS) -> None:
+    """The ratio table of ``sides`` to ``base``: time in fit, whole process and peak memory against
+    ``targets``, ``count`` per second in fit (``"samples"``, ``"images"``), validation accuracy
+    difference; one column ``width`` characters wide per side."""
+    print(f"\n{title:<22} " + " ".join(f"{label:>{width}}" for label in labels) + "  target")
+    for name, key, target in (("time in fit", "fit", targets["fit"]),
+                              ("whole process", "wall", targets["wall"]),
+                              ("peak memory", "rss", targets["memory"])):
+        ratios = [medians[side][key] / base[key] for side in sides]
         met = " ".join("yes" if r <= target else "NO" for r in ratios)
-        print(f"{name:<22} " + " ".join(f"{r:>10.2f}x" for r in ratios) + f"  <= {target}x  met: {met}")
-    speed = [(medians[side]["samples"] / medians[side]["fit"]) / (base["samples"] / base["fit"])
-             for side in ours]
-    print(f"{'samples/s in fit':<22} " + " ".join(f"{r:>10.2f}x" for r in speed))
-    gaps = [medians[side]["val_acc"] - base["val_acc"] for side in ours]
-    met = " ".join("yes" if abs(g) <= TARGETS["accuracy"] else "NO" for g in gaps)
-    print(f"{'val acc difference':<22} " + " ".join(f"{g:>+11.4f}" for g in gaps)
-          + f"  within {TARGETS['accuracy']}  met: {met}")
+        print(f"{name:<22} " + " ".join(f"{r:>{width - 1}.2f}x" for r in ratios) + f"  <= {target}x  met: {met}")
+    speed = [(medians[side][count] / medians[side]["fit"]) / (base[count] / base["fit"]) for side in sides]
+    print(f"{count + '/s in fit':<22} " + " ".join(f"{r:>{width - 1}.2f}x" for r in speed))
+    gaps = [medians[side]["val_acc"] - base["val_acc"] for side in sides]
+    met = " ".join("yes" if abs(g) <= targets["accuracy"] else "NO" for g in gaps)
+    print(f"{'val acc difference':<22} " + " ".join(f"{g:>+{width}.4f}" for g in gaps)
+          + f"  within {targets['accuracy']}  met: {met}")
 
 
 def scaling(repeats: int, workdir: Path) -> None:
