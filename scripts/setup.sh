@@ -36,6 +36,13 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || ! co
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist graphviz fonts-nanum
 fi
 
+# PostgreSQL's server programs (initdb, pg_ctl) for the tests of 'fmnist-spec search --storage
+# postgresql://...': each test starts its own server in a temporary folder on a loopback port and stops it.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql; } \
+        || echo "setup.sh: could not install PostgreSQL (postgresql); its search tests will be skipped" >&2
+fi
+
 # yaml-language-server, the server VS Code's YAML extension runs, pinned, into .tools/ (git-ignored),
 # for tests/test_editors.py (docs/editors.md). Node.js and npm come from Debian where missing; if they
 # cannot be installed, the editor tests are skipped and everything else still works.
