@@ -26,7 +26,7 @@ def _python(code: str, timeout: int = 240, log_level: str = "3") -> subprocess.C
 def test_every_workaround_names_its_upstream_report_and_its_tests():
     names = {w.function.split(" ")[0] for w in compat.WORKAROUNDS}
     assert names == {"graph_name_scope", "BatchesPerCall", "steps_per_execution_under_strategy",
-                     "import_tensorflow_quietly", "filtered_stderr",
+                     "import_tensorflow_quietly", "filtered_stderr", "silence_retracing_warnings",
                      "tensorflow_error_cause", "fast_exit"}
     here = open(__file__, encoding="utf-8").read()
     for workaround in compat.WORKAROUNDS:
@@ -269,3 +269,29 @@ def test_filtered_stderr_leaves_out_only_the_noise_in_order():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert done.stderr == "one\nE0000 real_error.cc:9] could not load libfoo.so\ntwo, no newline after\n"
+
+
+# --- silence_retracing_warnings --------------------------------------------------------------------
+_MODELS_IN_A_LOOP = """
+    import numpy as np, keras
+    x, y = np.zeros((64, 4), "float32"), np.zeros(64, "int32")
+    for _ in range(7):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy", steps_per_execution=4)
+        model.fit(x, y, epochs=1, verbose=0)
+    print("trained")
+    """
+
+
+def test_models_in_a_loop_still_trigger_the_retracing_warning():
+    """When this fails, TensorFlow stopped warning about the models of one process: the filter can go."""
+    done = _python(_MODELS_IN_A_LOOP)
+    assert done.returncode == 0, done.stderr
+    assert compat.RETRACING in done.stderr, done.stderr
+
+
+def test_retracing_warnings_are_dropped():
+    quiet = "from fmnist_spec.to_keras.compat import import_tensorflow_quietly as q; q()\n"
+    done = _python(quiet + textwrap.dedent(_MODELS_IN_A_LOOP))
+    assert done.returncode == 0 and "trained" in done.stdout, done.stderr
+    assert compat.RETRACING not in done.stderr, done.stderr
