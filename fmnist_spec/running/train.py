@@ -275,6 +275,11 @@ def _record(work: RunFolder, metrics: Metrics, status: str, message: str) -> Non
         pass
 
 
+LEARNING_RATE = "learning_rate"
+"""The history column Keras adds for a ``ReduceLROnPlateau`` (the rate used during each epoch):
+a setting, not a figure of the training data, so ``metrics.json`` keeps it apart from ``train``."""
+
+
 def _finish(job: Job, fitted: Fitted, metrics: Metrics) -> None:
     """The one finishing step: history, learning curves, model and metrics into ``job.work``."""
     spec, work = job.spec, job.work
@@ -284,7 +289,9 @@ def _finish(job: Job, fitted: Fitted, metrics: Metrics) -> None:
     for key, value in monitored.figures(spec, history, metrics.epochs_finished).items():
         setattr(metrics, key, value)
     work.write_curves(_title(spec), history, metrics.best_epoch)
-    metrics.train = {k: values[-1] for k, values in history.items() if not k.startswith("val_") and values}
+    metrics.train = {k: values[-1] for k, values in history.items()
+                     if not k.startswith("val_") and k != LEARNING_RATE and values}
+    metrics.learning_rate = (history.get(LEARNING_RATE) or [None])[-1]
     metrics.fit_seconds, metrics.parameters = fitted.fit_seconds, int(fitted.model.count_params())
     metrics.distribute = fitted.distribute
     if fitted.stopped_at is not None:
