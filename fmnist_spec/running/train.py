@@ -16,6 +16,7 @@ chief writes the run folder; every worker writes its own log.
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import sys
 import warnings
@@ -245,10 +246,11 @@ def _train_placed(job: Job, place: Placement, data_dir, data, probe) -> TrainRes
         raise
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO):
-            _record(work, metrics, FAILED, str(exc))
+            reason = os.strerror(exc.errno)  # h5py's strerror is HDF5's own text: "Unable to synchronously ..."
             need = backup_bytes(fitted.model) if "fitted" in locals() else 0
-            raise RunWriteError(no_space_message(work, need, shutil.disk_usage(work.path).free,
-                                                 f"the run's files ({exc.strerror})")) from None
+            message = no_space_message(work, need, shutil.disk_usage(work.path).free, f"the run's files ({reason})")
+            _record(work, metrics, FAILED, message.splitlines()[0])
+            raise RunWriteError(message) from None
         _record(work, metrics, FAILED, f"{type(exc).__name__}: {exc}")
         raise
     except BaseException as exc:
