@@ -2,13 +2,14 @@
 objects make_callbacks / make_optimizer build, and the images shaped by the model's input shape."""
 
 import inspect
+import json
 
 import keras
 import numpy as np
 import pytest
 from conftest import ROOT
 
-from fmnist_spec import build_model, load_spec, parse_spec
+from fmnist_spec import build_model, load_spec, parse_spec, train
 from fmnist_spec.language.spec import CallbackSpec
 from fmnist_spec.to_keras.builder import compile_model, make_callbacks, make_optimizer
 
@@ -101,3 +102,14 @@ def test_input_style_resolves_to_an_input_element_and_builds_the_same_model():
     resolved = load_spec(ROOT / "specs" / "cnn_input.yaml").resolved()
     assert resolved["layers"][0] == {"type": "Input", "shape": [28, 28, 1]}
     assert "input_shape" not in resolved["layers"][1] and resolved["data"]["flatten"] is False
+
+
+def test_learning_rate_is_recorded_apart_from_the_training_figures(tmp_path, tiny_data_dir):
+    spec = parse_spec(HEAD + "fit:\n  epochs: 2\n  callbacks:\n"
+                      "    - {type: ReduceLROnPlateau, monitor: loss, factor: 0.5, patience: 0, min_delta: 100}\n")
+    result = train(spec, out=tmp_path / "run", data_dir=tiny_data_dir)
+    assert "learning_rate" in result.history  # Keras logs the rate ReduceLROnPlateau changes
+    assert set(result.metrics.train) == {"loss", "accuracy"}
+    assert result.metrics.learning_rate == pytest.approx(0.001)  # used during epoch 2 (reduced at its end)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "learning_rate" not in saved["train"] and saved["learning_rate"] == pytest.approx(0.001)

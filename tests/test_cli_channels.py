@@ -53,10 +53,27 @@ def test_build_shows_no_tensorflow_startup_lines():
     assert "Traceback" not in done.stderr
 
 
-def test_a_log_level_the_user_set_is_left_alone():
-    done = cli("build", "specs/relu_adam.yaml", env=_env(TF_CPP_MIN_LOG_LEVEL="0"), capture_output=True, text=True)
+@pytest.mark.parametrize("level", ["0", "3"])
+def test_no_startup_lines_whatever_the_log_level(level):
+    done = cli("build", "specs/relu_adam.yaml", env=_env(TF_CPP_MIN_LOG_LEVEL=level), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not [line for line in done.stderr.splitlines() if any(s in line for s in STARTUP_LINES)], done.stderr
+
+
+def test_tensorflow_logs_are_shown_when_asked_for():
+    done = cli("build", "specs/relu_adam.yaml", env=_env(FMNIST_SPEC_TENSORFLOW_LOGS="1", TF_CPP_MIN_LOG_LEVEL="0"),
+               capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "oneDNN custom operations are on" in done.stderr  # what this TensorFlow build prints at import
+
+
+def test_seeded_train_prints_no_tensorflow_lines(tmp_path, tiny_data_dir):
+    """A seed turns on op determinism, and TensorFlow then logs an E0000 NodeDef line during fit."""
+    done = cli("train", "specs/dropout.yaml", "--epochs", "1", "--out", tmp_path / "run", "--data-dir", tiny_data_dir,
+               capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "E0000" not in done.stderr and "NodeDef" not in done.stderr, done.stderr
+    assert not [line for line in done.stderr.splitlines() if any(s in line for s in STARTUP_LINES)], done.stderr
 
 
 def test_other_lines_written_during_the_import_stay_visible(tmp_path):

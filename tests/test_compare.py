@@ -176,3 +176,17 @@ def test_ctrl_c_in_compare_exits_130_with_the_finished_rows_then_resumes(real_da
     result = compare([load_spec(fast), load_spec(slow)], out=out, data=real_data, verbose=0, log=lines.append)
     assert [r["status"] for r in result.rows] == ["finished", "finished"] and result.rows[0]["cached"]
     assert lines[1].startswith(f"[2/2] {slow}: resuming a run of 30 epochs")
+
+
+def test_compare_into_a_finished_run_folder_says_it_is_a_run(tmp_path):
+    from fmnist_spec.running.run_folder import RunFolderError
+    from fmnist_spec.tools.compare import _guard_out
+
+    run = tmp_path / "adam10"
+    run.mkdir()
+    (run / "spec.yaml").write_text("spec_version: 1\n")
+    (run / "metrics.json").write_text('{"status": "finished"}')
+    with pytest.raises(RunFolderError, match="is the run folder of one training run") as caught:
+        _guard_out(run)
+    assert "folder of specs" not in str(caught.value)
+    assert (run / "metrics.json").read_text() == '{"status": "finished"}'

@@ -16,9 +16,9 @@ from fmnist_spec.to_keras import compat
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-def _python(code: str, timeout: int = 240) -> subprocess.CompletedProcess:
+def _python(code: str, timeout: int = 240, log_level: str = "3") -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (a failed TensorFlow name scope poisons its process)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": log_level, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=ROOT)
 
@@ -26,7 +26,7 @@ def _python(code: str, timeout: int = 240) -> subprocess.CompletedProcess:
 def test_every_workaround_names_its_upstream_report_and_its_tests():
     names = {w.function.split(" ")[0] for w in compat.WORKAROUNDS}
     assert names == {"graph_name_scope", "BatchesPerCall", "steps_per_execution_under_strategy",
-                     "import_tensorflow_quietly",
+                     "import_tensorflow_quietly", "filtered_stderr", "silence_retracing_warnings",
                      "tensorflow_error_cause", "fast_exit"}
     here = open(__file__, encoding="utf-8").read()
     for workaround in compat.WORKAROUNDS:
@@ -239,3 +239,59 @@ def test_quiet_import_leaves_out_only_the_startup_notices():
                          "print('after', file=sys.stderr)")
     assert not compat.STARTUP_NOTICES.search(err), err
     assert err.strip().endswith("after")
+
+
+# --- filtered_stderr -------------------------------------------------------------------------------
+def test_seeded_fit_still_logs_the_unbounded_threadpool_line():
+    """When this fails, TensorFlow stopped logging the E0000 line under op determinism: the filter can go."""
+    done = _python("""
+        import numpy as np, keras, tensorflow as tf
+        keras.utils.set_random_seed(1)
+        tf.config.experimental.enable_op_determinism()
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy")
+        model.fit(np.zeros((8, 4), "float32"), np.zeros(8, "int32"), epochs=1, verbose=0)
+        """, log_level="2")
+    assert done.returncode == 0, done.stderr
+    assert compat.RUNTIME_NOTICES.search(done.stderr), done.stderr
+
+
+def test_filtered_stderr_leaves_out_only_the_noise_in_order():
+    code = ("import os, sys\n"
+            "from fmnist_spec.to_keras.compat import filtered_stderr\n"
+            "with filtered_stderr():\n"
+            "    print('one', file=sys.stderr, flush=True)\n"
+            "    os.write(2, b'E0000 00:00:1.2 5 node_def_util.cc:682] NodeDef mentions attribute "
+            "use_unbounded_threadpool which is not in the op definition: Op<...>\\n')\n"
+            "    os.write(2, b'E0000 real_error.cc:9] could not load libfoo.so\\n')\n"
+            "    print('two, no newline', end='', file=sys.stderr, flush=True)\n"
+            "print(' after', file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "one\nE0000 real_error.cc:9] could not load libfoo.so\ntwo, no newline after\n"
+
+
+# --- silence_retracing_warnings --------------------------------------------------------------------
+_MODELS_IN_A_LOOP = """
+    import numpy as np, keras
+    x, y = np.zeros((64, 4), "float32"), np.zeros(64, "int32")
+    for _ in range(7):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy", steps_per_execution=4)
+        model.fit(x, y, epochs=1, verbose=0)
+    print("trained")
+    """
+
+
+def test_models_in_a_loop_still_trigger_the_retracing_warning():
+    """When this fails, TensorFlow stopped warning about the models of one process: the filter can go."""
+    done = _python(_MODELS_IN_A_LOOP)
+    assert done.returncode == 0, done.stderr
+    assert compat.RETRACING in done.stderr, done.stderr
+
+
+def test_retracing_warnings_are_dropped():
+    quiet = "from fmnist_spec.to_keras.compat import import_tensorflow_quietly as q; q()\n"
+    done = _python(quiet + textwrap.dedent(_MODELS_IN_A_LOOP))
+    assert done.returncode == 0 and "trained" in done.stdout, done.stderr
+    assert compat.RETRACING not in done.stderr, done.stderr

@@ -86,3 +86,21 @@ def test_uncompressed_idx_files_are_read_too(tmp_path):
 def test_missing_data_dir_says_so(tmp_path):
     with pytest.raises(DataError, match="no such directory"):
         load_fashion_mnist(tmp_path / "nowhere")
+
+
+def test_a_damaged_keras_cache_says_what_it_is_and_where_a_good_copy_is(tmp_path, monkeypatch):
+    from fmnist_spec.running import data as data_module
+
+    cache = tmp_path / "keras" / "datasets" / "fashion-mnist"
+    cache.mkdir(parents=True)
+    for name in data_module.FILES.values():
+        (cache / name).write_bytes(b"junk")
+    good = write_fashion_dir(tmp_path / "debian")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(data_module, "DEBIAN_DIR", good)
+    with pytest.raises(data_module.DataError) as caught:
+        data_module.load_fashion_mnist(download=False)
+    message = str(caught.value)
+    assert "Not a gzipped file" in message and "Keras's download cache" in message
+    assert f"pass --data-dir {good}" in message
+    assert all((cache / name).read_bytes() == b"junk" for name in data_module.FILES.values())  # nothing removed

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from conftest import write_fashion_dir
@@ -79,6 +81,16 @@ def test_weights_of_another_model_are_a_clear_error(run, fashion, tmp_path, caps
                  "--data-dir", str(fashion)]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "hint:" in err and "Traceback" not in err
+    assert "must match" in err and "(784, 32)" in err, err  # the reason, not only Keras's header
+    assert "value=[[" not in err and "List of objects" not in err, err
+
+
+def test_weights_load_without_keras_optimizer_warning(run, fashion):
+    spec_path, result = run
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        evaluate(spec_path, weights=result.out_dir / "model.weights.h5", data_dir=fashion)
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)], [str(w.message) for w in caught]
 
 
 def test_cli_split_validation_prints_the_validation_figures(run, fashion, capsys):

@@ -190,3 +190,10 @@ def test_inspect_keeps_an_existing_picture_unless_overwrite(models, tmp_path, ca
     assert target.read_bytes() == b"the learner's own picture"
     assert main(args + ["--overwrite"]) == 0
     assert_real_png(target, min_width=300)
+
+
+def test_counts_in_the_closing_line_read_as_english():
+    from fmnist_spec.cli.commands import _count
+
+    assert _count(1, "feature map") == "1 feature map"
+    assert _count(2649, "misclassified test image") == "2,649 misclassified test images"

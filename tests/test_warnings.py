@@ -124,3 +124,29 @@ def test_train_shows_the_same_warnings(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert f"{spec}:4:27: warning: layers[1].rate: Dropout rate 0.95" in result.stderr
+
+
+def _with_compile_and_fit(compile_, fit=""):
+    from fmnist_spec.language.validation import check_source
+    from fmnist_spec.source.yaml_source import parse_text
+
+    text = ("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
+            "  - {units: 10, activation: softmax}\n" + compile_ + fit)
+    return check_source(parse_text(text, "w.yaml"))[1]
+
+
+def test_high_warmup_target_is_warned_at_the_warmup_target():
+    problems = _with_compile_and_fit(
+        "compile:\n  loss: sparse_categorical_crossentropy\n  optimizer:\n    type: Adam\n    learning_rate:\n"
+        "      {type: CosineDecay, initial_learning_rate: 0.001, decay_steps: 100, warmup_target: 5, warmup_steps: 2}\n")
+    assert [(p.code, p.path, p.line, p.column) for p in problems] == [
+        ("high-learning-rate", "compile.optimizer.learning_rate.warmup_target", 10, 90)]
+    assert problems[0].message.startswith("warmup_target 5 is high for Adam")
+
+
+def test_a_checkpoint_per_epoch_file_is_not_said_to_be_overwritten():
+    checkpoint = ("fit:\n  callbacks:\n    - {type: ModelCheckpoint, filepath: 'm-{epoch:02d}.keras'}\n")
+    assert _with_compile_and_fit("compile: {loss: sparse_categorical_crossentropy}\n", checkpoint) == []
+    same_file = checkpoint.replace("m-{epoch:02d}.keras", "m.keras")
+    assert [p.code for p in _with_compile_and_fit("compile: {loss: sparse_categorical_crossentropy}\n", same_file)] \
+        == ["checkpoint-every-epoch"]

@@ -280,6 +280,11 @@ def predict(args) -> PredictOutcome:
     return PredictOutcome(predict_classes(args.model, args.images, class_names(args.class_names)))
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 filter``, ``2,649 filters``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def inspect(args) -> TextResult:
     """Draw what a trained network learned: a Conv2D layer's filters, one image's feature maps
     in a layer, or the test images it gets wrong (PNG or SVG)."""
@@ -298,17 +303,18 @@ def inspect(args) -> TextResult:
         if args.filters is not None:
             found = inspecting.filters(loaded.model, args.filters)
             notes += _written(args.output, pictures.draw_filters, found, args.output)[1]
-            done = f"drew {found.kernel.shape[-1]} filters of {found.layer} to {args.output}"
+            done = f"drew {_count(found.kernel.shape[-1], 'filter')} of {found.layer} to {args.output}"
         elif args.feature_maps is not None:
             image, name, label = inspecting.image_from(args.image, data_dir=args.data_dir)
             found = inspecting.feature_maps(loaded, args.feature_maps, image, name, label)
             _written(args.output, pictures.draw_feature_maps, found, args.output, names.names)
-            done = f"drew {found.maps.shape[-1]} feature maps of {name} in {found.layer} to {args.output}"
+            done = f"drew {_count(found.maps.shape[-1], 'feature map')} of {name} in {found.layer} to {args.output}"
         else:
             from ..running.data import load_fashion_mnist
 
             found = inspecting.mistakes(loaded, load_fashion_mnist(args.data_dir))
             _written(args.output, pictures.draw_mistakes, found, args.output, args.count, names.names)
-            done = (f"drew {min(args.count, len(found.indices))} of {len(found.indices):,} misclassified "
-                    f"test images to {args.output}")
+            shown, wrong = min(args.count, len(found.indices)), len(found.indices)
+            done = (f"drew {'all ' if shown == wrong else f'{shown:,} of '}"
+                    f"{_count(wrong, 'misclassified test image')} to {args.output}")
     return TextResult("", args.output, done, notes)

@@ -16,6 +16,7 @@ import sys
 from . import reporters
 from .arguments import parser
 from .overrides import resume_argv
+from ..to_keras.compat import filtered_stderr
 from .streams import safe_streams
 
 OK, FAILED, BAD_INPUT, INTERRUPTED = 0, 1, 2, 130
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
     nothing.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    with safe_streams() as (out, err):
+    with safe_streams() as (out, err), filtered_stderr():
         status = _run(argv)
         out.flush()
         if status == OK and out.lost is not None:

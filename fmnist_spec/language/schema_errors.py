@@ -136,14 +136,21 @@ def _type_hint(error: ValidationError) -> str:
 
 
 def _short(value, limit: int = 60) -> str:
-    """``repr(value)``, cut to ``limit`` characters so a 200 KB string does not fill the terminal."""
-    text = repr(value)
+    """The value as YAML spells it (``null``, ``true``, ``[1, null]``; text quoted as Python does),
+    cut to ``limit`` characters so a 200 KB string does not fill the terminal."""
+    if value is None or isinstance(value, (bool, list, dict)):
+        text = json.dumps(value, ensure_ascii=False, default=repr)
+    else:
+        text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _message(error: ValidationError) -> str:
-    """jsonschema's message with the received value shortened."""
+    """jsonschema's message with the received value as YAML spells it and shortened (jsonschema
+    writes Python's ``repr``: ``None is not of type 'string'``)."""
     full = repr(error.instance)
+    if error.message.startswith(full):
+        return _short(error.instance) + error.message[len(full):]
     return error.message.replace(full, _short(error.instance)) if len(full) > 60 else error.message
 
 

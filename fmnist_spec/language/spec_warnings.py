@@ -149,15 +149,20 @@ def warn_high_learning_rate(spec: dict) -> Iterator[Finding]:
     kind, rate = optimizer["type"], optimizer["learning_rate"]
     keras_default = default("$defs", kind, "learning_rate")
     path = ("compile", "optimizer", "learning_rate")
-    if isinstance(rate, dict):  # a schedule: its largest rate
-        key = "values" if rate["type"] == "PiecewiseConstantDecay" else "initial_learning_rate"
-        path += (key,)
-        rate = max(rate[key]) if key == "values" else max(rate[key], rate.get("warmup_target") or 0)
+    name = "learning_rate"
+    if isinstance(rate, dict):  # a schedule: its largest rate, at the key that sets it
+        if rate["type"] == "PiecewiseConstantDecay":
+            name, rate = "values", max(rate["values"])
+        elif (rate.get("warmup_target") or 0) > rate["initial_learning_rate"]:
+            name, rate = "warmup_target", rate["warmup_target"]
+        else:
+            name, rate = "initial_learning_rate", rate["initial_learning_rate"]
+        path += (name,)
     if rate > LEARNING_RATES[kind]:
         yield (
             "high-learning-rate",
             path,
-            f"learning_rate {rate} is high for {kind} (Keras's default is "
+            f"{name} {rate} is high for {kind} (Keras's default learning_rate is "
             f"{keras_default}); the loss is likely to diverge or become NaN",
             f"try {0.1 if kind == 'SGD' else keras_default}; " + _silence("high-learning-rate"),
         )
@@ -237,9 +242,10 @@ def warn_early_stopping_keeps_last(spec: dict) -> Iterator[Finding]:
 
 
 def warn_checkpoint_every_epoch(spec: dict) -> Iterator[Finding]:
-    """Without save_best_only a checkpoint is overwritten every epoch and ends as the final model."""
+    """Without save_best_only a checkpoint is overwritten every epoch and ends as the final model
+    (unless its filepath names the epoch or a figure: then each epoch writes a file of its own)."""
     for i, callback in _callbacks(spec, "ModelCheckpoint"):
-        if not callback["save_best_only"]:
+        if not callback["save_best_only"] and "{" not in callback["filepath"]:
             yield (
                 "checkpoint-every-epoch",
                 ("fit", "callbacks", i),

@@ -184,6 +184,16 @@ def _find_file(directory: Path, name: str) -> Path | None:
     return None
 
 
+def _damaged_hint(directory: Path, later: list) -> str:
+    """What to do when the files in ``directory``, a place searched by default, are damaged."""
+    what = ("Keras's download cache ($KERAS_HOME/datasets/fashion-mnist)" if directory == keras_cache_dir()
+            else "the first place searched")
+    usable = [d for d in later if _has_files(d)]
+    instead = f"pass --data-dir {usable[0]} to read the copy there, or " if usable else ""
+    return (f"{directory} is {what} and is searched before other places; {instead}move the damaged "
+            f"files away so the next place is used (Keras downloads them again there when it can)")
+
+
 def _has_files(directory: Path) -> bool:
     return all(_find_file(directory, name) for name in FILES.values())
 
@@ -209,9 +219,13 @@ def load_fashion_mnist(data_dir: str | Path | None = None, download: bool = True
             raise DataError(f"--data-dir {data_dir}: missing {', '.join(missing)} "
                             "(the IDX files, gzip-compressed or not)")
         return read_dir(data_dir)
-    for directory in candidate_dirs():
+    places = candidate_dirs()
+    for i, directory in enumerate(places):
         if _has_files(directory):
-            return read_dir(directory)
+            try:
+                return read_dir(directory)
+            except DataError as exc:
+                raise DataError(f"{exc}\n  hint: {_damaged_hint(directory, places[i + 1:])}") from None
     tried = [str(d) for d in candidate_dirs()]
     failure = "download not attempted"
     if download:

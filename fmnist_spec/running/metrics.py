@@ -27,6 +27,8 @@ class Metrics:
         epochs_finished: Epochs trained to the end (backed up, logged).
         resumed_from_epoch: Epochs already done when this process started (0: a fresh run).
         train: Loss and metrics of the last finished epoch (Keras's running means), ``{}`` if none.
+        learning_rate: The learning rate of the last finished epoch when the history records it
+            (a ``ReduceLROnPlateau``), else None.
         validation: Loss and metrics on the validation split after the last epoch, ``{}`` if not reached.
         test: Loss and metrics on the 10,000 test images (``model.evaluate``), ``{}`` if not reached.
         fit_seconds: Wall time spent training in this process, seconds.
@@ -56,6 +58,7 @@ class Metrics:
     epochs_finished: int = 0
     resumed_from_epoch: int = 0
     train: dict = field(default_factory=dict)
+    learning_rate: float | None = None
     validation: dict = field(default_factory=dict)
     test: dict = field(default_factory=dict)
     fit_seconds: float = 0.0

@@ -16,6 +16,7 @@ chief writes the run folder; every worker writes its own log.
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import sys
 import warnings
@@ -245,10 +246,11 @@ def _train_placed(job: Job, place: Placement, data_dir, data, probe) -> TrainRes
         raise
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO):
-            _record(work, metrics, FAILED, str(exc))
+            reason = os.strerror(exc.errno)  # h5py's strerror is HDF5's own text: "Unable to synchronously ..."
             need = backup_bytes(fitted.model) if "fitted" in locals() else 0
-            raise RunWriteError(no_space_message(work, need, shutil.disk_usage(work.path).free,
-                                                 f"the run's files ({exc.strerror})")) from None
+            message = no_space_message(work, need, shutil.disk_usage(work.path).free, f"the run's files ({reason})")
+            _record(work, metrics, FAILED, message.splitlines()[0])
+            raise RunWriteError(message) from None
         _record(work, metrics, FAILED, f"{type(exc).__name__}: {exc}")
         raise
     except BaseException as exc:
@@ -275,6 +277,11 @@ def _record(work: RunFolder, metrics: Metrics, status: str, message: str) -> Non
         pass
 
 
+LEARNING_RATE = "learning_rate"
+"""The history column Keras adds for a ``ReduceLROnPlateau`` (the rate used during each epoch):
+a setting, not a figure of the training data, so ``metrics.json`` keeps it apart from ``train``."""
+
+
 def _finish(job: Job, fitted: Fitted, metrics: Metrics) -> None:
     """The one finishing step: history, learning curves, model and metrics into ``job.work``."""
     spec, work = job.spec, job.work
@@ -284,7 +291,9 @@ def _finish(job: Job, fitted: Fitted, metrics: Metrics) -> None:
     for key, value in monitored.figures(spec, history, metrics.epochs_finished).items():
         setattr(metrics, key, value)
     work.write_curves(_title(spec), history, metrics.best_epoch)
-    metrics.train = {k: values[-1] for k, values in history.items() if not k.startswith("val_") and values}
+    metrics.train = {k: values[-1] for k, values in history.items()
+                     if not k.startswith("val_") and k != LEARNING_RATE and values}
+    metrics.learning_rate = (history.get(LEARNING_RATE) or [None])[-1]
     metrics.fit_seconds, metrics.parameters = fitted.fit_seconds, int(fitted.model.count_params())
     metrics.distribute = fitted.distribute
     if fitted.stopped_at is not None:

@@ -153,6 +153,28 @@ def load_model(path) -> keras.Model:
         The model, ready to train again even when its display name is not
         TensorFlow-safe.
     """
-    model = keras.saving.load_model(path, safe_mode=True)
+    with optimizer_skip_unheard():
+        model = keras.saving.load_model(path, safe_mode=True)
     use_graph_name(model, graph_name(model.name))
     return model
+
+
+def load_weights(model, path) -> None:
+    """``model.load_weights(path)`` without Keras's optimizer-skipping warning (see
+    :func:`optimizer_skip_unheard`)."""
+    with optimizer_skip_unheard():
+        model.load_weights(str(path))
+
+
+@contextlib.contextmanager
+def optimizer_skip_unheard():
+    """Silence Keras 3's "Skipping variable loading for optimizer 'adam', because it has 2 variables
+    whereas the saved optimizer has 10 variables" ``UserWarning``: a freshly compiled model's
+    optimizer has not built its slot variables yet, so the saved optimizer state is not loaded.
+    Evaluating, predicting and exporting never use that state, and ``--resume`` restores it from
+    the backup, so the warning names nothing a user can act on."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        yield

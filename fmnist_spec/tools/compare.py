@@ -122,6 +122,9 @@ def row(spec: Spec, metrics: Metrics, run_dir: Path, cached: bool) -> dict:
 
 
 def _guard_out(out_dir: Path) -> None:
+    if RunFolder(out_dir).holds_run():
+        raise RunFolderError(f"--out {out_dir}: is the run folder of one training run; compare would write its "
+                             "tables and runs inside it\n  hint: pass another folder, e.g. --out runs/compare")
     if out_dir.is_dir() and any(out_dir.glob("*.y*ml")):
         raise RunFolderError(f"--out {out_dir}: is a folder of specs; compare would write its tables and runs there\n"
                              "  hint: pass another folder, e.g. --out runs/compare")

@@ -200,10 +200,24 @@ def _load(target: str | Path, weights: str | Path | None = None):
     return model, prep, model_path, spec
 
 
+def load_error_reason(exc: Exception, limit: int = 300) -> str:
+    """The reason in Keras's text of a failed ``load_weights``/``load_model``, on one line.
+
+    Keras 3.15 writes "A total of 2 objects could not be loaded. Example error message for object
+    <Dense name=dense, built=True>:", a blank line, then the reason ("The shape of the target
+    variable and the shape of the target value ... must match. variable.shape=(784, 50),
+    Received: value.shape=(784, 100). Target variable: <Variable ... value=[[...]]>"): the header
+    and the reason are kept, the printed variable values are not.
+    """
+    text = str(exc).split("Target variable:")[0].split("List of objects that could not be loaded")[0]
+    line = " ".join(text.split()) or type(exc).__name__
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
 def _built_with_weights(spec_path: str | Path, weights: str | Path):
     """Build the model of the spec at ``spec_path`` and ``load_weights(weights)`` into it."""
     from ..language.validation import load_spec
-    from ..to_keras.builder import build_model, compile_model
+    from ..to_keras.builder import build_model, compile_model, load_weights
 
     weights = Path(weights)
     if not weights.name.endswith(".weights.h5") or not weights.is_file():
@@ -214,10 +228,10 @@ def _built_with_weights(spec_path: str | Path, weights: str | Path):
     model = build_model(spec)
     compile_model(model, spec)
     try:
-        model.load_weights(str(weights))
+        load_weights(model, weights)
     except Exception as exc:  # Keras raises ValueError for another architecture, OSError for a bad file
         raise InputError(f"{weights}: cannot load these weights into the model of {spec_path} "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})\n"
+                         f"({type(exc).__name__}: {load_error_reason(exc)})\n"
                          f"  hint: give the spec the weights were trained with (the run folder's spec.yaml)") from None
     prep = Preparation(spec.scale, spec.input_shape, spec.loss.from_logits, str(spec_path))
     return model, prep, weights, spec

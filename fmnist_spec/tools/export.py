@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from pathlib import Path
 
 import keras
@@ -376,9 +375,7 @@ def export_text(path: str | Path) -> tuple[str, list[str]]:
         raise SpecError([Problem(file, None, None, "", message, "give the path of a .keras file "
                                  "written by Keras's model.save")]) from None
     try:
-        with warnings.catch_warnings():  # optimizer variables of a compiled, never-trained model
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            model = load_model(path)
+        model = load_model(path)
     except Exception as exc:  # Keras raises ValueError, TypeError, OSError, ... for bad files
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise SpecError([Problem(file, None, None, "", f"cannot load the model: {first}",
