@@ -34,6 +34,7 @@ from ..source.yaml_source import Source, format_path
 from .callback_checks import recorded_quantities
 from .registry import OPTIMIZER_CLASSES
 from .schema import StrictValidator, schema
+from .schema_errors import did_you_mean
 from .search_space import (
     CATEGORICAL,
     INT,
@@ -41,14 +42,14 @@ from .search_space import (
     Parameter,
     SearchSpace,
     default_direction,
-    format_value,
     parameter_of,
     point_problems,
     space_of,
 )
 
-MAX_CHECKED_POINTS = 64
-"""Most points of a space whose full static checks run (each costs about 2 ms; docs/limits.md)."""
+MAX_CHECKED_POINTS = 32
+"""Most points of a space whose full static checks run (each costs about 6 ms on the 2-core
+machine, so a search spec validates within about 0.2 s more than its base; docs/limits.md)."""
 
 UNTUNABLE = ("spec_version", "extends", "search")
 """Top-level keys a search cannot vary."""
@@ -184,12 +185,31 @@ class _Found:
         return (p.file, p.line, p.column)
 
 
+def _enums(node: dict) -> list:
+    """The names a key's schema lists (``enum``, also inside ``anyOf``/``oneOf``)."""
+    node = _resolve(node)
+    names = list(node.get("enum", []))
+    for branch in node.get("anyOf", []) + node.get("oneOf", []):
+        names += [n for n in _enums(branch) if n not in names]
+    return names
+
+
 def _check_choices(found: _Found, key: str, node: dict, choices: list) -> None:
+    """Each choice is a value the key takes (its schema, with the base's classes)."""
+    names = _enums(node)
     for i, choice in enumerate(choices):
         why = _invalid(node, choice)
-        if why:
-            found.add(SPACE + (key, "choices", i), f"the choice {choice!r} is not a value {key} takes: {why}",
-                      f"write each choice as you would write {key} in the spec; or drop it")
+        if not why:
+            continue
+        hint = f"write each choice as you would write {key} in the spec; or drop it"
+        if isinstance(choice, str) and names and choice not in names:
+            why = "expected one of: " + ", ".join(str(n) for n in names if n is not None)
+            hint = (did_you_mean(choice, names) + " " + hint).strip()
+        found.add(SPACE + (key, "choices", i), f"the choice {choice!r} is not a value {key} takes: {why}", hint)
+
+
+_KIND_NAMES = {"string": "a string", "str": "a string", "boolean": "true or false", "bool": "true or false",
+               "array": "a list", "list": "a list", "object": "a mapping", "dict": "a mapping"}
 
 
 def _number(value, kind: str) -> bool:
@@ -201,7 +221,8 @@ def _check_range(found: _Found, key: str, node: dict, entry: dict) -> str | None
     here = SPACE + (key,)
     kind = range_kind(node)
     if kind is None:
-        kinds = ", ".join(sorted(k for k in _types(node) if k)) or "no number"
+        kinds = " or ".join(sorted({_KIND_NAMES.get(k, k) for k in _types(node) if k not in (None, "null", "NoneType")}))
+        kinds = kinds or "no number"
         found.add(here, f"{key} takes {kinds}, not a number, so it has no range",
                   "search it with choices: [...] (the values to try)", at_key=True)
         return None
@@ -213,17 +234,17 @@ def _check_range(found: _Found, key: str, node: dict, entry: dict) -> str | None
             found.add(here + (name,), f"{key} is an integer, so {name} must be one, not {value!r}",
                       f"write {name}: {int(value)}" if float(value).is_integer() else "write a whole number")
             bad = True
+    if log and not bad and min(low, high) <= 0:
+        name = "low" if low <= 0 else "high"
+        found.add(here + (name,), f"a log range needs bounds above 0; {name} is {entry[name]!r}",
+                  "use a positive low (1.0e-5 for a learning rate), or drop log: true")
+        bad = True
     for name in ("low", "high"):
         why = "" if bad else _invalid(node, entry[name])
         if why:
             found.add(here + (name,), f"{name} {entry[name]!r} is not a value {key} takes: {why}",
                       f"keep the range within the values {key} takes")
             bad = True
-    if log and min(low, high) <= 0:
-        name = "low" if low <= 0 else "high"
-        found.add(here + (name,), f"a log range needs bounds above 0; {name} is {entry[name]!r}",
-                  "use a positive low (1.0e-5 for a learning rate), or drop log: true")
-        bad = True
     if log and step is not None:
         found.add(here + ("step",), "a log range takes no step (Optuna samples it continuously)",
                   "drop step, or drop log: true")
@@ -235,10 +256,10 @@ def _check_range(found: _Found, key: str, node: dict, entry: dict) -> str | None
     elif step is not None and not bad:
         span = Decimal(repr(high)) - Decimal(repr(low))
         if span % Decimal(repr(step)) != 0:
-            below = Decimal(repr(low)) + (span // Decimal(repr(step))) * Decimal(repr(step))
+            below = (Decimal(repr(low)) + (span // Decimal(repr(step))) * Decimal(repr(step))).normalize()
             found.add(here + ("step",), f"step {step!r} does not divide the range {low!r}..{high!r}: "
                       f"the last value would be {below}, not {high!r}",
-                      f"use a step that divides {span}, or high: {below}")
+                      f"use a step that divides {span.normalize()}, or high: {below}")
             bad = True
     return None if bad else kind
 
@@ -358,14 +379,13 @@ def _product_size(lists) -> int:
 
 def _check_points(source: Source, space: SearchSpace) -> list[Problem]:
     """Each point of :func:`points_to_check` through the plain spec's checks; one problem per
-    parameter value and underlying problem."""
+    parameter and underlying problem (the first point that shows it)."""
     seen, problems = set(), []
     for values in points_to_check(space):
         _, errors = point_problems(source.data, space, values, source.file)
         for error in errors:
             path = error.path.removeprefix("search.space.")
-            key = (path, format_value(space.parameter(path), values[path]),
-                   error.message.split(" fails the spec's checks: ", 1)[-1])
+            key = (path, error.message.split(" fails the spec's checks: ", 1)[-1])
             if key not in seen:
                 seen.add(key)
                 problems.append(error)

@@ -308,9 +308,14 @@ def data_at(data: dict, space: SearchSpace, values: dict) -> dict:
     point = {k: v for k, v in data.items() if k != "search"}
     for parameter in ordered(p for p in space.parameters if p.path in chosen):
         value = parameter.normalized(chosen[parameter.path])
-        point = apply_override(point, Override(parameter.path, json.dumps(value), parameter.path, 1, pinned=True),
+        point = apply_override(point, Override(parameter.path, _flow(value), parameter.path, 1, pinned=True),
                                {}, {}, NAMED_CLASSES)
     return point
+
+
+def _flow(value) -> str:
+    """``value`` as YAML 1.2 text (JSON is YAML 1.2), as ``--set`` reads it."""
+    return json.dumps(value)
 
 
 def describe_point(space: SearchSpace, values: dict) -> str:
@@ -363,9 +368,21 @@ def point_problems(data: dict, space: SearchSpace, values: dict, file: str,
         point = data_at(data, space, values)
     except SpecError as exc:  # a value that cannot be set where its path points
         return None, [_at_parameter(space, values, data, p) for p in exc.problems]
-    spec, problems, _ = plain_spec(Source(file, point), warnings=warnings)
+    spec, problems, _ = plain_spec(Source(file, point), warnings=warnings, parts=_parts(point, space, values))
     errors = [_at_parameter(space, values, data, p) for p in problems if p.severity == ERROR]
     return (replace(spec, search=None) if spec is not None else None), errors
+
+
+def _parts(point: dict, space: SearchSpace, values: dict) -> list[tuple]:
+    """The parts of a point that differ from its base: the top-level key of each parameter set, or
+    the item of a top-level list it is in (``("layers", 2)``); what the point's schema check reads."""
+    parts = []
+    for path in values:
+        keys = space.parameter(path).keys
+        part = keys[:2] if len(keys) > 1 and isinstance(keys[1], int) else keys[:1]
+        if part not in parts:
+            parts.append(part)
+    return parts
 
 
 def _at_parameter(space: SearchSpace, values: dict, base: dict, problem: Problem) -> Problem:
