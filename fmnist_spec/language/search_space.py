@@ -191,6 +191,30 @@ class SearchSpace:
         raise KeyError(f"{path!r} is not a parameter of the search; its parameters are "
                        + ", ".join(p.path for p in self.parameters))
 
+    def section(self) -> dict:
+        """The section as a spec writes it, every default filled in (``direction``, ``sampler``,
+        ``pruner``, ``n_trials``; an int range's ``step`` 1, a range's ``log``)."""
+        space = {}
+        for p in self.parameters:
+            if p.kind == CATEGORICAL:
+                space[p.path] = {"choices": list(p.choices)}
+            else:
+                space[p.path] = {"low": p.low, "high": p.high}
+                step = p.step if p.step is not None or p.kind != INT or p.log else 1
+                if step is not None:
+                    space[p.path]["step"] = step
+                space[p.path]["log"] = p.log
+        return {"objective": self.objective, "direction": self.direction, "sampler": self.sampler,
+                "pruner": self.pruner, "n_trials": self.n_trials, "space": space}
+
+    def describe(self, parameter: Parameter) -> str:
+        """``categorical, 4 values``, ``float, 5 values: 0.1 .. 0.5``, ``float, log, continuous``."""
+        size = parameter.size()
+        kind = parameter.kind + (", log" if parameter.log else "")
+        if size is None:
+            return f"{kind}, continuous"
+        return f"{kind}, {size:,} value{'s' if size != 1 else ''}"
+
     def resolved(self) -> dict:
         """The section as plain data, every default filled in, each parameter with its kind
         (what ``render`` shows)."""
@@ -245,6 +269,16 @@ def space_of(section: dict, parameters: tuple) -> SearchSpace:
     if n_trials is None:
         n_trials = (space.grid_size() or DEFAULT_TRIALS) if sampler == "grid" else DEFAULT_TRIALS
     return replace(space, n_trials=n_trials)
+
+
+def train_note(spec: Spec) -> str:
+    """What ``train`` says about a spec's search section (so it is never silently ignored, as
+    ``ludwig train`` ignored ``hyperopt:``, Ludwig #1828); ``""`` for a plain spec."""
+    if spec.search is None:
+        return ""
+    names = ", ".join(p.path for p in spec.search.parameters)
+    return (f"{spec.file} has a search section ({len(spec.search.parameters)} parameters: {names}); train "
+            f"trains its base values as written; run 'fmnist-spec search {spec.file} --out DIR' to search them")
 
 
 def format_value(parameter: Parameter, value) -> str:
