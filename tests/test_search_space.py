@@ -85,7 +85,7 @@ def test_point_data_refuses_a_path_or_value_outside_the_space():
 def test_a_failing_point_is_reported_at_its_search_parameter(monkeypatch):
     from fmnist_spec.language import search_checks
 
-    monkeypatch.setattr(search_checks, "points_to_check", lambda space: [])  # a point no static check tried
+    monkeypatch.setattr(search_checks, "points_to_check", lambda space, limit=None: [])  # a point no static check tried
     spec = parse_spec(BASE + "search:\n  space:\n    layers[1].units: {low: 1, high: 3000000}\n", "s.yaml")
     with pytest.raises(SpecError) as info:
         point_spec(spec, {"layers[1].units": 3_000_000})

@@ -349,13 +349,14 @@ def _check_grid(found: _Found, section: dict, space: SearchSpace) -> None:
                   "fewer values, or use sampler: tpe to sample the space")
 
 
-def points_to_check(space: SearchSpace, limit: int = MAX_CHECKED_POINTS) -> list[dict]:
+def points_to_check(space: SearchSpace, limit: int | None = None) -> list[dict]:
     """The points whose full static checks run, at most ``limit``.
 
     Every point of a grid that has at most ``limit``; else the corners (every choice with each
     bound of each range) when they are at most ``limit``; else each corner value of each parameter
     once, the others at their first corner, and all parameters at their last corner.
     """
+    limit = MAX_CHECKED_POINTS if limit is None else limit
     paths = [p.path for p in space.parameters]
     size = space.grid_size()
     if size is not None and size <= limit:
@@ -381,7 +382,7 @@ def _check_points(source: Source, space: SearchSpace) -> list[Problem]:
     """Each point of :func:`points_to_check` through the plain spec's checks; one problem per
     parameter and underlying problem (the first point that shows it)."""
     seen, problems = set(), []
-    for values in points_to_check(space):
+    for values in points_to_check(space, MAX_CHECKED_POINTS):
         _, errors = point_problems(source.data, space, values, source.file)
         for error in errors:
             path = error.path.removeprefix("search.space.")

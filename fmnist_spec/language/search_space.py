@@ -58,8 +58,8 @@ class Parameter:
         kind: ``"categorical"``, ``"int"`` or ``"float"``.
         choices: Categorical: the values as written (scalars, or mappings).
         low, high: Int or float: the bounds, both included.
-        step: Int or float: distance between the values tried (int: 1 when not given), or None
-            (float: continuous).
+        step: Int or float: distance between the values tried (int: 1 when not given, as Optuna's
+            ``suggest_int``; None with ``log``), or None (float: continuous).
         log: Sample on a log scale.
         location: ``(file, line, column)`` of the parameter's key in the spec, where problems with
             its values are reported; ``()`` when unknown.
@@ -200,9 +200,8 @@ class SearchSpace:
                 space[p.path] = {"choices": list(p.choices)}
             else:
                 space[p.path] = {"low": p.low, "high": p.high}
-                step = p.step if p.step is not None or p.kind != INT or p.log else 1
-                if step is not None:
-                    space[p.path]["step"] = step
+                if p.step is not None:
+                    space[p.path]["step"] = p.step
                 space[p.path]["log"] = p.log
         return {"objective": self.objective, "direction": self.direction, "sampler": self.sampler,
                 "pruner": self.pruner, "n_trials": self.n_trials, "space": space}
@@ -250,6 +249,7 @@ def parameter_of(path: str, entry: dict, kind: str | None, location: tuple = ())
         return Parameter(path, CATEGORICAL, choices=tuple(entry["choices"]), location=location)
     step = entry.get("step")
     if kind == INT:
+        step = step if step is not None or entry.get("log", False) else 1  # Optuna's IntDistribution
         return Parameter(path, INT, low=entry["low"], high=entry["high"], step=step,
                          log=bool(entry.get("log", False)), location=location)
     as_float = (lambda v: float(v) if v is not None else None)
