@@ -3,8 +3,15 @@
 import pytest
 
 from fmnist_spec import SpecError, load_spec, parse_spec
-from fmnist_spec.language.search_space import (CATEGORICAL, FLOAT, INT, Parameter, format_value, point_data,
-                                               point_spec)
+from fmnist_spec.language.search_space import (
+    CATEGORICAL,
+    FLOAT,
+    INT,
+    Parameter,
+    format_value,
+    point_data,
+    point_spec,
+)
 
 BASE = """spec_version: 1
 seed: 42
