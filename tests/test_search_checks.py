@@ -216,3 +216,23 @@ def test_the_shipped_searches_are_lesson_7_3s_model(spec):
     search, lesson = load_spec(ROOT / "specs" / spec), load_spec(ROOT / "specs" / "dropout.yaml")
     assert search.layers == lesson.layers and search.epochs == lesson.epochs == 10
     assert search.search.objective == "val_accuracy"
+
+
+def test_a_step_of_any_exponent_is_exact_arithmetic_not_a_crash():
+    space = space_of("search:\n  space:\n    layers[2].rate: {low: 0.0, high: 0.9, step: 1.0e-300}\n")
+    assert space.parameters[0].size() == 9 * 10**299 + 1
+    (problem,) = problems("search:\n  sampler: grid\n  space:\n"
+                          "    layers[2].rate: {low: 0.0, high: 0.9, step: 1.0e-300}\n")
+    assert "the grid has about 9.0e+299 points" in problem.message
+    (problem,) = problems("search:\n  space:\n    fit.epochs: {low: 1, high: 5, step: 100000000000000000000}\n")
+    assert "larger than the range 1..5" in problem.message
+
+
+def test_a_layer_type_may_be_searched_and_each_point_is_checked_as_that_class():
+    (problem,) = problems("search:\n  space:\n    layers[2].type: {choices: [Dropout, Dense]}\n")
+    assert problem.message.startswith("layers[2].type=Dense fails the spec's checks: layers[2].rate: unknown key")
+
+
+def test_an_index_into_an_empty_list_says_the_base_must_have_the_item():
+    (problem,) = problems("search:\n  space:\n    fit.callbacks[0].patience: {choices: [1, 2]}\n")
+    assert "fit.callbacks is empty" in problem.message and "add the item" in problem.hint

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from decimal import Decimal
 
 from jsonschema.exceptions import best_match
 
@@ -42,6 +41,7 @@ from .search_space import (
     Parameter,
     SearchSpace,
     default_direction,
+    exact,
     parameter_of,
     point_problems,
     space_of,
@@ -117,15 +117,21 @@ def key_schema(filled: dict, keys: tuple) -> tuple[dict | None, str, str]:
         if isinstance(part, int):
             if not isinstance(data, list):
                 return None, f"{where} is not a list, so it has no [{part}]", "use .key to name a key of a mapping"
+            if not data:
+                return None, f"{where} is empty, so [{part}] names nothing", \
+                    f"add the item to {where} in the spec first; the search varies what the base has"
             if part >= len(data):
                 return None, (f"{where} has {len(data)} items, so [{part}] names nothing"), \
                     f"use an index from 0 to {len(data) - 1}"
             node, data = _resolve(node.get("items", {})), data[part]
             continue
+        generic = node
         node, class_name = _class_node(node, data)
         if data is not None and not isinstance(data, (dict, str)):
             return None, f"{where} is {data!r}, which has no keys", "search a key that the spec has"
         known = _properties(node)
+        if part == "type" and "type" in _properties(generic):  # any class, not the base's own
+            known = {**known, "type": _properties(generic)["type"]}
         if part not in known:
             owner = f"{where} ({class_name})" if class_name else where
             close = difflib.get_close_matches(part, known, n=1)
@@ -160,11 +166,16 @@ def range_kind(node: dict) -> str | None:
     return None
 
 
-def _invalid(node: dict, value) -> str:
+def _invalid(node: dict, value, validator=None) -> str:
     """Why ``value`` is not valid under the key schema ``node`` ("" when it is)."""
-    wrapped = {"$defs": schema()["$defs"], **node}
-    error = best_match(StrictValidator(wrapped).iter_errors(value))
+    validator = validator or _validator_of(node)
+    error = best_match(validator.iter_errors(value))
     return "" if error is None else error.message
+
+
+def _validator_of(node: dict):
+    """A validator of the key schema ``node`` (its ``$ref`` s resolved in the spec's schema)."""
+    return StrictValidator({"$defs": schema()["$defs"], **node})
 
 
 # --- the section's checks
@@ -196,9 +207,9 @@ def _enums(node: dict) -> list:
 
 def _check_choices(found: _Found, key: str, node: dict, choices: list) -> None:
     """Each choice is a value the key takes (its schema, with the base's classes)."""
-    names = _enums(node)
+    names, validator = _enums(node), _validator_of(node)
     for i, choice in enumerate(choices):
-        why = _invalid(node, choice)
+        why = _invalid(node, choice, validator)
         if not why:
             continue
         hint = f"write each choice as you would write {key} in the spec; or drop it"
@@ -254,14 +265,23 @@ def _check_range(found: _Found, key: str, node: dict, entry: dict) -> str | None
                   f"write the smaller bound as low; for the one value {low!r} write choices: [{low!r}]")
         bad = True
     elif step is not None and not bad:
-        span = Decimal(repr(high)) - Decimal(repr(low))
-        if span % Decimal(repr(step)) != 0:
-            below = (Decimal(repr(low)) + (span // Decimal(repr(step))) * Decimal(repr(step))).normalize()
-            found.add(here + ("step",), f"step {step!r} does not divide the range {low!r}..{high!r}: "
-                      f"the last value would be {below}, not {high!r}",
-                      f"use a step that divides {span.normalize()}, or high: {below}")
+        span = exact(high) - exact(low)
+        if span % exact(step) != 0:
+            if exact(step) > span:
+                found.add(here + ("step",), f"step {step!r} is larger than the range {low!r}..{high!r}",
+                          f"use a step that divides {_decimal(span)}, or choices: [{low!r}]")
+            else:
+                below = _decimal(exact(low) + (span // exact(step)) * exact(step))
+                found.add(here + ("step",), f"step {step!r} does not divide the range {low!r}..{high!r}: "
+                          f"the last value would be {below}, not {high!r}",
+                          f"use a step that divides {_decimal(span)}, or high: {below}")
             bad = True
     return None if bad else kind
+
+
+def _decimal(number) -> str:
+    """An exact number as a short decimal: ``Fraction(2, 5)`` -> ``0.4``, ``Fraction(4)`` -> ``4``."""
+    return repr(int(number)) if number == int(number) else repr(float(number))
 
 
 def _parameters(found: _Found, filled: dict, section: dict) -> list[Parameter] | None:
@@ -339,7 +359,8 @@ def _check_grid(found: _Found, section: dict, space: SearchSpace) -> None:
                           at_key=True)
         return
     if size is not None and size > MAX_GRID_POINTS and space.sampler == "grid":
-        found.add(SPACE, f"the grid has {size:,} points, more than the {MAX_GRID_POINTS:,} a search may "
+        shown = f"{size:,}" if size < 10**15 else f"about {float(size):.1e}"
+        found.add(SPACE, f"the grid has {shown} points, more than the {MAX_GRID_POINTS:,} a search may "
                   "have", "use fewer values (a larger step, fewer choices), or sampler: tpe", at_key=True)
         return
     if space.sampler == "grid" and "n_trials" in section and size > space.n_trials:

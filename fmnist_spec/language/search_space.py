@@ -23,7 +23,7 @@ import itertools
 import json
 import math
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from fractions import Fraction
 
 import yaml
 
@@ -87,12 +87,12 @@ class Parameter:
             return (self.high - self.low) // (self.step or 1) + 1
         if self.step is None:
             return None
-        return int((Decimal(repr(self.high)) - Decimal(repr(self.low))) / Decimal(repr(self.step))) + 1
+        return int((exact(self.high) - exact(self.low)) / exact(self.step)) + 1
 
     def values(self) -> tuple | None:
         """Every value the parameter takes, in order (what Optuna's ``GridSampler`` is given),
         or None when it is continuous. Float steps are exact decimals: 0.1, 0.2, 0.3, never
-        0.30000000000000004."""
+        0.30000000000000004 (:func:`exact`)."""
         if self.kind == CATEGORICAL:
             return self.choices
         size = self.size()
@@ -100,7 +100,7 @@ class Parameter:
             return None
         if self.kind == INT:
             return tuple(range(self.low, self.high + 1, self.step or 1))
-        low, step = Decimal(repr(self.low)), Decimal(repr(self.step))
+        low, step = exact(self.low), exact(self.step)
         return tuple(float(low + i * step) for i in range(size))
 
     def corners(self) -> tuple:
@@ -126,9 +126,16 @@ class Parameter:
         if self.kind == INT:
             return round(value)
         if self.step is not None:
-            low, step = Decimal(repr(self.low)), Decimal(repr(self.step))
-            return float(low + round((Decimal(repr(float(value))) - low) / step) * step)
+            low, step = exact(self.low), exact(self.step)
+            return float(low + round((exact(float(value)) - low) / step) * step)
         return float(value)
+
+
+def exact(number: int | float) -> Fraction:
+    """``number`` as the decimal it is written as, exactly: ``exact(0.1) == Fraction(1, 10)``
+    (Python's shortest repr of a float is what YAML wrote), so steps add and divide without
+    rounding (0.6 / 0.2 is 3, not 2.9999999999999996), whatever the exponent."""
+    return Fraction(repr(number)) if isinstance(number, float) else Fraction(number)
 
 
 def _same(a, b) -> bool:
