@@ -229,8 +229,11 @@ def test_a_step_of_any_exponent_is_exact_arithmetic_not_a_crash():
 
 
 def test_a_layer_type_may_be_searched_and_each_point_is_checked_as_that_class():
-    (problem,) = problems("search:\n  space:\n    layers[2].type: {choices: [Dropout, Dense]}\n")
-    assert problem.message.startswith("layers[2].type=Dense fails the spec's checks: layers[2].rate: unknown key")
+    found = problems("search:\n  space:\n    layers[2].type: {choices: [Dropout, Dense]}\n")
+    reasons = [p.message.split("fails the spec's checks: ", 1)[1] for p in found]
+    assert reasons[0].startswith("layers[2].rate: unknown key 'rate' for Dense")
+    assert reasons[1] == "layers[2]: missing required key 'units'"
+    assert all(p.message.startswith("layers[2].type=Dense fails") and p.line == 10 for p in found)
 
 
 def test_an_index_into_an_empty_list_says_the_base_must_have_the_item():
