@@ -131,7 +131,7 @@ class Parameter:
         return float(value)
 
 
-def exact(number: int | float) -> Fraction:
+def exact(number: float) -> Fraction:
     """``number`` as the decimal it is written as, exactly: ``exact(0.1) == Fraction(1, 10)``
     (Python's shortest repr of a float is what YAML wrote), so steps add and divide without
     rounding (0.6 / 0.2 is 3, not 2.9999999999999996), whatever the exponent."""
