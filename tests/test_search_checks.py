@@ -239,3 +239,52 @@ def test_a_layer_type_may_be_searched_and_each_point_is_checked_as_that_class():
 def test_an_index_into_an_empty_list_says_the_base_must_have_the_item():
     (problem,) = problems("search:\n  space:\n    fit.callbacks[0].patience: {choices: [1, 2]}\n")
     assert "fit.callbacks is empty" in problem.message and "add the item" in problem.hint
+
+
+PATHS = ["compile.optimizer", "compile.optimizer.learning_rate", "compile.optimizer.momentum", "layers[1].units",
+         "layers[2].rate", "layers[1].activation", "layers[3]", "layers[7].units", "fit.batch_size", "fit.epochs",
+         "data.validation.test_size", "layers", "seed", "fit.callbacks[0].patience", "layers[0].input_shape[0]"]
+SCALARS = [0, 1, -1, 0.5, 1.5, 1.0e-300, 1.0e+300, 10**30, "adam", "relu", True, None, [1], {"type": "SGD"}]
+
+
+def _entry(draw):
+    from hypothesis import strategies as st
+
+    if draw(st.booleans()):
+        return {"choices": draw(st.lists(st.sampled_from(SCALARS), min_size=1, max_size=4, unique_by=repr))}
+    entry = {"low": draw(st.sampled_from(SCALARS[:8])), "high": draw(st.sampled_from(SCALARS[:8]))}
+    if draw(st.booleans()):
+        entry["step"] = draw(st.sampled_from([1, 0.1, 0.15, 1.0e-300, 10**30]))
+    if draw(st.booleans()):
+        entry["log"] = True
+    return entry
+
+
+def test_any_space_gives_a_spec_or_located_problems_never_a_crash():
+    import json
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @st.composite
+    def sections(draw):
+        paths = draw(st.lists(st.sampled_from(PATHS), min_size=1, max_size=3, unique=True))
+        section = {"space": {p: _entry(draw) for p in paths}}
+        section["sampler"] = draw(st.sampled_from(["tpe", "grid", "random"]))
+        if draw(st.booleans()):
+            section["n_trials"] = draw(st.sampled_from([1, 5, 10000]))
+        return section
+
+    @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(sections())
+    def check(section):
+        text = BASE + "search: " + json.dumps(section) + "\n"
+        spec, found = check_source(parse_text(text, "x.yaml"))
+        assert spec is not None or found
+        for p in found:
+            assert isinstance(p.line, int) and isinstance(p.column, int) and p.message, p
+        if spec is not None:
+            spec.search.grid_size()
+            spec.search.section()
+
+    check()
