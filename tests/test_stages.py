@@ -13,7 +13,7 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "fmnist_spec"
 
-STAGES = ("source", "language", "to_keras", "running", "tools", "cli")
+STAGES = ("source", "language", "to_keras", "running", "search", "tools", "cli")
 """The subpackages in pipeline order; a module may import only from its own stage or earlier ones."""
 
 SHARED = {"fmnist_spec", "fmnist_spec.errors", "fmnist_spec.files", "fmnist_spec.__main__"}
@@ -23,7 +23,7 @@ WITHOUT_TENSORFLOW = sorted(
     [f"fmnist_spec.{p.parent.name}.{p.stem}" for stage in ("source", "language")
      for p in (PACKAGE / stage).glob("*.py") if p.stem != "__init__"]
     + ["fmnist_spec", "fmnist_spec.errors", "fmnist_spec.tools.codegen", "fmnist_spec.tools.render",
-       "fmnist_spec.to_keras.compat", "fmnist_spec.to_keras.precision"])
+       "fmnist_spec.to_keras.compat", "fmnist_spec.to_keras.precision", "fmnist_spec.search"])
 """Modules that must import without TensorFlow or Keras (compat loads them only when called)."""
 
 

@@ -36,6 +36,7 @@ class WorkerSettings:
         data_dir: Directory of the four IDX files (None: the default places).
         threads: Each TensorFlow thread pool's limit in this worker (None: the spec's).
         index: This worker's number (0 for the first), which varies the sampler's seed.
+        lines_to_stderr: A worker process prints its trial lines on stderr (``--format json``).
     """
 
     out_dir: Path
@@ -45,6 +46,7 @@ class WorkerSettings:
     data_dir: str | None = None
     threads: int | None = None
     index: int = 0
+    lines_to_stderr: bool = False
 
 
 @contextlib.contextmanager
@@ -112,6 +114,9 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
     from .trial import TrialOutcome, run_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # "N out of the last N calls ... triggered tf.function retracing": one model per trial
     space, out_dir = spec.search, Path(settings.out_dir)
     storage = open_storage(out_dir, settings.storage_url)
     first = optuna.load_study(study_name=settings.study_name, storage=storage.optuna)

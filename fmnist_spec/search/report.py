@@ -53,6 +53,21 @@ def leaderboard(study, objective: str, direction: str) -> list:
     return rows
 
 
+def leaderboard_text(rows: list, objective: str, limit: int = 10) -> str:
+    """The first ``limit`` leaderboard rows as an aligned text table (values as written)."""
+    if not rows:
+        return "no trial completed or was pruned yet\n"
+    paths = list(rows[0]["values"])
+    head = ["#", "trial", *paths, objective, "state", "epochs", "seconds"]
+    body = [[str(i + 1), str(r["number"]), *(r["values"].get(p, "") for p in paths),
+             "" if r[objective] is None else f"{r[objective]:.4f}", r["state"], str(r["epochs"] or ""),
+             "" if r["seconds"] is None else f"{r['seconds']:.1f}"] for i, r in enumerate(rows[:limit])]
+    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [head, *body]]
+    more = [f"... and {len(rows) - limit} more (study.json)"] if len(rows) > limit else []
+    return "\n".join(lines + more) + "\n"
+
+
 def _last(trial) -> float:
     values = trial.intermediate_values
     return float(values[max(values)]) if values else float("nan")

@@ -157,7 +157,7 @@ def threads_per_worker(workers: int) -> int | None:
 
 def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = None, workers: int = 1,
                storage: str | None = None, study: str | None = None, data_dir: str | Path | None = None,
-               data=None, echo=print) -> SearchResult:
+               data=None, echo=print, lines_to_stderr: bool = False) -> SearchResult:
     """Run (or continue) the study of ``spec.search`` and write the search folder.
 
     Args:
@@ -174,7 +174,8 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
         study: The study's name (default :func:`default_study_name`).
         data_dir: Directory of the four IDX files (default: the usual places).
         data: Fashion-MNIST already loaded (one worker only; tests).
-        echo: Called with one short line per trial (``print`` by default).
+        echo: Called with one short line per trial trained in this process (``print`` by default).
+        lines_to_stderr: Worker processes print their trial lines on stderr, not stdout.
 
     Returns:
         A :class:`SearchResult`.
@@ -193,11 +194,15 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
     guard_search_dir(out_dir)
     check_url(storage)
     out_dir.mkdir(parents=True, exist_ok=True)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the trial lines say what happens
     opened = open_storage(out_dir, storage)
     name = study or default_study_name(spec)
     optuna_study = open_study(opened.optuna, name, spec, opened.shown)
     settings = WorkerSettings(out_dir, name, n_trials or spec.search.n_trials, storage,
-                              None if data_dir is None else str(data_dir), threads_per_worker(workers))
+                              None if data_dir is None else str(data_dir), threads_per_worker(workers),
+                              lines_to_stderr=lines_to_stderr)
     before = _settled(optuna_study)
     try:
         if workers <= 1:

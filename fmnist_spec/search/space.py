@@ -4,12 +4,11 @@ A choice becomes ``CategoricalDistribution`` of its values, a scalar as itself a
 list as its YAML text (Optuna stores only scalars); an int range ``IntDistribution``, a float range
 ``FloatDistribution`` (``step`` or ``log`` as written). :func:`values_of` maps Optuna's parameters
 back to the spec's values, a float on a step rounded to the decimals written (``0.3``, not
-Optuna's ``0.30000000000000004``), so a trial trains with exactly the value ``best.yaml`` writes.
+``0.30000000000000004``; :meth:`fmnist_spec.language.search_space.Parameter.normalized`), so a
+trial trains with exactly the value ``best.yaml`` writes.
 """
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 import yaml
 
@@ -42,16 +41,6 @@ def distributions(space) -> dict:
     return found
 
 
-def _decimals(number) -> int:
-    return max(0, -Decimal(repr(float(number))).as_tuple().exponent)
-
-
-def _on_step(value: float, low, step) -> float:
-    """``value`` on the grid ``low + k * step``, rounded to the decimals ``low`` and ``step`` are written with."""
-    k = round((value - float(low)) / float(step))
-    return round(float(low) + k * float(step), max(_decimals(low), _decimals(step)))
-
-
 def value_of(parameter, param):
     """The spec value of one Optuna parameter value."""
     if parameter.kind == "categorical":
@@ -59,11 +48,7 @@ def value_of(parameter, param):
             if label(choice) == param and type(label(choice)) is type(param):
                 return choice
         raise ValueError(f"{parameter.path}: {param!r} is not one of the choices {list(parameter.choices)}")
-    if parameter.kind == "int":
-        return int(param)
-    if parameter.step is not None:
-        return _on_step(float(param), parameter.low, parameter.step)
-    return float(param)
+    return parameter.normalized(param)
 
 
 def values_of(space, params: dict) -> dict:

@@ -15,7 +15,6 @@ enqueued again with the same parameters (``study.enqueue_trial``, as Optuna's
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 from ..errors import HintedError
@@ -75,7 +74,7 @@ def fingerprint(spec) -> dict:
     base = run_spec(spec)
     base.get("fit", {}).pop("verbose", None)
     base.pop("search", None)
-    space = dataclasses.asdict(spec.search)
+    space = spec.search.resolved()
     space.pop("n_trials", None)
     return json.loads(json.dumps({"spec": base, "search": space}, default=str))
 

@@ -18,7 +18,8 @@ def main() -> int:
     spec, settings = pickle.load(sys.stdin.buffer)  # from the parent process only
     try:
         import_tensorflow_quietly()
-        work(spec, settings, echo=lambda line: print(line, flush=True))
+        stream = sys.stderr if settings.lines_to_stderr else sys.stdout
+        work(spec, settings, echo=lambda line: print(line, file=stream, flush=True))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001  (any error: said on stderr, the parent reports the status)
