@@ -199,8 +199,6 @@ def search(args) -> SearchOutcome:
     out = args.out or default_out_dir(spec)
     guard_search_dir(Path(out))  # before TensorFlow's import
     check_url(args.storage)
-    if args.processes == 1:
-        import_tensorflow_quietly()
     stream = sys.stderr if args.format == "json" else sys.stdout
     result = run_search(spec, out=out, n_trials=args.trials, workers=args.processes, storage=args.storage,
                         study=args.study, data_dir=args.data_dir,

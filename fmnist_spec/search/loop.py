@@ -114,6 +114,9 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
     from .trial import TrialOutcome, run_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from ..to_keras.compat import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # "N out of the last N calls ... triggered tf.function retracing": one model per trial

@@ -12,12 +12,10 @@ import sys
 
 
 def main() -> int:
-    from ..to_keras.compat import import_tensorflow_quietly
     from .loop import work
 
     spec, settings = pickle.load(sys.stdin.buffer)  # from the parent process only
     try:
-        import_tensorflow_quietly()
         stream = sys.stderr if settings.lines_to_stderr else sys.stdout
         work(spec, settings, echo=lambda line: print(line, file=stream, flush=True))
     except KeyboardInterrupt:
