@@ -329,3 +329,31 @@ def test_the_median_pruner_prunes_a_bad_point_and_its_run_folder_is_kept(tmp_pat
     assert any(" pruned " in line for line in lines)
     assert result.best_values == {"compile.optimizer.learning_rate": "0.01"}
     assert result.settled == 8
+
+
+def test_a_grid_point_finished_or_in_training_elsewhere_is_not_trained_again():
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+
+    from fmnist_spec.search import liveness
+    from fmnist_spec.search.loop import _duplicate_of
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study, space = optuna.create_study(), {"compile.optimizer": CategoricalDistribution(["adam", "sgd"])}
+
+    def ask(value, worker=None):
+        study.enqueue_trial({"compile.optimizer": value})
+        trial = study.ask(space)
+        if worker:
+            study._storage.set_trial_user_attr(trial._trial_id, "worker", worker)
+        return trial
+
+    study.tell(ask("adam"), 0.5)
+    assert _duplicate_of(study, ask("adam")) == 0  # finished by trial 0
+    assert _duplicate_of(study, ask("sgd")) is None  # the first to train sgd
+    live = ask("sgd", liveness.identity())  # trial 3, in training in a live process
+    assert _duplicate_of(study, ask("sgd")) in (2, 3)
+    dead = {**liveness.identity(), "pid": 2**22 + 1}
+    study.tell(study.ask(space), 0.1)  # keep the study going
+    first, second = ask("adam", dead), ask("adam")
+    assert _duplicate_of(study, second) == 0 and live.number == 3 and first.number < second.number

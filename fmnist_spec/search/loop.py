@@ -123,7 +123,10 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
     space, out_dir = spec.search, Path(settings.out_dir)
     storage = open_storage(out_dir, settings.storage_url)
     first = optuna.load_study(study_name=settings.study_name, storage=storage.optuna)
-    seed = None if spec.seed is None else spec.seed + 7919 * settings.index + len(first.trials)
+    if space.sampler == "grid":  # GridSampler shuffles the grid with its seed: every worker must see one order
+        seed = spec.seed or 0
+    else:  # another sequence per worker and per start, else workers and re-runs would repeat the same points
+        seed = None if spec.seed is None else spec.seed + 7919 * settings.index + len(first.trials)
     study = optuna.load_study(study_name=settings.study_name, storage=storage.optuna,
                               sampler=make_sampler(space, seed), pruner=make_pruner(space, spec.epochs))
     data = data if data is not None else load_fashion_mnist(settings.data_dir)
