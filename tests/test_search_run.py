@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, write_fashion_dir
 
 GRID_SPEC = """\
@@ -111,7 +110,7 @@ def grid_search(tmp_path_factory, data_dir):
 
 
 def test_search_trains_each_grid_point_once_into_a_run_folder(grid_search):
-    spec, out, done = grid_search
+    _, out, done = grid_search
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     trials = study_json(out)["trials"]
@@ -131,7 +130,7 @@ def test_search_trains_each_grid_point_once_into_a_run_folder(grid_search):
 
 
 def test_search_prints_one_line_per_trial_and_a_leaderboard(grid_search):
-    spec, out, done = grid_search
+    _, out, done = grid_search
     lines = [line for line in done.stdout.splitlines() if line.startswith("trial ")]
     assert len(lines) == 4
     assert all(" complete " in line and line.endswith(" s") and "val_accuracy 0." in line for line in lines)
@@ -148,7 +147,7 @@ def test_search_prints_one_line_per_trial_and_a_leaderboard(grid_search):
 
 
 def test_search_writes_best_yaml_study_json_and_pictures(grid_search):
-    spec, out, done = grid_search
+    _, out, _done = grid_search
     study = study_json(out)
     best = study["best"]
     assert best["number"] == study["leaderboard"][0]["number"]
@@ -164,21 +163,21 @@ def test_search_writes_best_yaml_study_json_and_pictures(grid_search):
 
 
 def test_best_yaml_trained_again_gives_the_best_trials_history(grid_search, data_dir, tmp_path):
-    spec, out, done = grid_search
+    _, out, _done = grid_search
     best = study_json(out)["best"]
     again = subprocess.run([sys.executable, "-m", "fmnist_spec", "train", str(out / "best.yaml"), "--seed", "1",
                             "--out", str(tmp_path / "again"), "--data-dir", str(data_dir)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+                           check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     trained = json.loads((tmp_path / "again" / "history.json").read_text())
     assert trained == json.loads((out / best["run"] / "history.json").read_text())  # exactly, every epoch
 
 
 def test_compare_reads_the_trial_folders_without_training(grid_search, tmp_path):
-    spec, out, done = grid_search
+    _, out, _done = grid_search
     folders = sorted(str(p) for p in (out / "trials").iterdir() if not p.name.startswith("."))
     result = subprocess.run([sys.executable, "-m", "fmnist_spec", "compare", *folders, "--out", str(tmp_path / "cmp"),
-                             "--format", "json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                             "--format", "json"], check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["result"]
     assert [row["spec"] for row in rows] == [Path(f).name for f in folders]
@@ -187,7 +186,7 @@ def test_compare_reads_the_trial_folders_without_training(grid_search, tmp_path)
 
 
 def test_running_the_finished_search_again_trains_nothing_and_reports_json(grid_search, data_dir):
-    spec, out, done = grid_search
+    spec, out, _done = grid_search
     before = (out / "study.journal").read_bytes()
     again = run(spec, "--out", out, "--data-dir", data_dir, "--format", "json")
     assert again.returncode == 0, again.stderr
@@ -198,7 +197,7 @@ def test_running_the_finished_search_again_trains_nothing_and_reports_json(grid_
 
 
 def test_a_changed_spec_for_an_existing_study_is_refused_naming_what_differs(grid_search, data_dir):
-    spec, out, done = grid_search
+    spec, out, _done = grid_search
     journal, summary = (out / "study.journal").read_bytes(), (out / "study.json").read_bytes()
     changed = run(spec, "--out", out, "--data-dir", data_dir, "--set", "layers[1].units=16", timeout=120)
     assert changed.returncode == 2, changed.stderr
@@ -254,7 +253,7 @@ def test_ctrl_c_exits_130_keeps_finished_trials_and_the_next_run_retries_the_int
     try:
         wait_for(in_second_epoch(out, 1), process, "trial 1's second epoch")
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=120)
+        _, stderr = process.communicate(timeout=120)
     finally:
         stop(process)
     assert process.returncode == 130, stderr
