@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import liveness
-from .study import in_flight, make_pruner, make_sampler, recover_dead, retry, settled
+from .study import heartbeat, in_flight, make_pruner, make_sampler, recover_dead, retry, settled
 
 LOCK = ".search.lock"
 
@@ -157,7 +157,8 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
             echo(_line(trial.number, shown(space, values), space.objective, outcome))
             continue
         try:
-            outcome = run_trial(point, trial, space.objective, out_dir, data, settings.threads)
+            with heartbeat(study, trial):
+                outcome = run_trial(point, trial, space.objective, out_dir, data, settings.threads)
         except BaseException as exc:
             from ..running.train import TrainingInterrupted
 

@@ -15,7 +15,9 @@ enqueued again with the same parameters (``study.enqueue_trial``, as Optuna's
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 
 from ..errors import HintedError
 from ..language.spec import run_spec
@@ -170,13 +172,60 @@ def retry(study, trial, reason: str) -> None:
     study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
 
 
+def heartbeat_interval(storage) -> int | None:
+    """Seconds between a database storage's heartbeats (``RDBStorage(heartbeat_interval=...)``), or None."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return interval() if interval is not None else None
+
+
+@contextlib.contextmanager
+def heartbeat(study, trial):
+    """Record ``trial``'s heartbeat every interval meanwhile, as ``study.optimize`` does (a storage
+    without heartbeats: nothing). Asked-and-told trials get none from Optuna itself."""
+    storage = study._storage
+    interval = heartbeat_interval(storage)
+    if not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat():
+        while True:
+            storage.record_heartbeat(trial._trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat of trial {trial.number}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def recover_dead(study, embedded: bool) -> list:
-    """Retry every ``RUNNING`` trial whose worker on this host has ended (journal storage only;
-    a database's heartbeats do this there). Returns their numbers."""
+    """Retry every ``RUNNING`` trial whose worker has ended. Returns their numbers.
+
+    On the journal file, trials of this host whose worker process has ended (:mod:`.liveness`); on a
+    database with heartbeats, ``optuna.storages.fail_stale_trials`` (trials whose heartbeat stopped,
+    retried by the storage's ``failed_trial_callback``, as ``study.optimize`` does before each trial).
+    """
     from optuna.trial import TrialState
 
     if not embedded:
-        return []
+        if not heartbeat_interval(study._storage):
+            return []
+        import warnings
+
+        import optuna
+
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        return sorted(before - after)
     dead = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if liveness.is_dead(t.user_attrs.get("worker"))]
     for trial in dead:
