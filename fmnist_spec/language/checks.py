@@ -94,22 +94,31 @@ def _name_hint(names: list, taken: str) -> str:
     return f"give this layer another name, e.g. '{free}', or remove the name to let Keras pick one"
 
 
-def check_activation_keeps_shape(spec: dict) -> Iterator[Finding]:
-    """No ``glu`` activation: it halves the last axis when the model runs, but Keras builds the
-    next layer for the full width, so the model is built and then fails on its first batch.
+def check_activation_runs(spec: dict) -> Iterator[Finding]:
+    """No ``glu`` or ``threshold`` activation: Keras builds the model (its shape inference never
+    calls the activation) and then fails on the first batch (Keras 3.15).
 
-    ``keras.activations.glu`` splits its input in two along the last axis; ``Dense(units=100,
-    activation="glu")`` is (None, 100) to Keras's shape inference and (n, 50) at run time,
-    and the next layer's kernel, made for 100 inputs, refuses the 50 (Keras 3.15).
+    ``keras.activations.glu`` splits its input in two along the last axis, so
+    ``Dense(units=100, activation="glu")`` is (None, 100) to Keras's shape inference and
+    (n, 50) at run time, and the next layer's kernel, made for 100 inputs, refuses the 50;
+    ``keras.activations.threshold(x, threshold, default_value)`` has two required arguments
+    that a layer's ``activation=`` cannot give.
     """
     for i, layer in enumerate(spec["layers"]):
-        if layer.get("activation") == "glu":
-            units = layer.get("units", layer.get("filters"))
+        activation = layer.get("activation")
+        kind = layer.get("type", "Dense")
+        if activation == "glu":
+            width = layer.get("units", layer.get("filters"))
             yield (("layers", i, "activation"),
-                   (f"glu splits its input in two along the last axis: this {layer.get('type', 'Dense')} "
-                    f"would give {units // 2} values per position when the model runs, while Keras builds "
-                    f"the model for {units} and fails on the first batch"),
+                   (f"glu splits its input in two along the last axis: this {kind} would give "
+                    f"{width // 2} values per position when the model runs, while Keras builds the next "
+                    f"layer for {width}, so the model fails on its first batch"),
                    "use another activation (relu, gelu, silu, ...)")
+        elif activation == "threshold":
+            yield (("layers", i, "activation"),
+                   ("threshold needs two arguments (threshold, default_value) that a layer's activation "
+                    "cannot give: Keras builds the model and it fails on its first batch"),
+                   "use relu, whose threshold is 0, or another activation")
 
 
 def check_input_declared_once(spec: dict) -> Iterator[Finding]:
@@ -375,7 +384,7 @@ def check_workers_form_a_cluster(spec: dict) -> Iterator[Finding]:
 
 CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_layer_names_unique,
-    check_activation_keeps_shape,
+    check_activation_runs,
     check_layer_count,
     check_input_declared_once,
     check_input_shape_fits_images,
