@@ -37,7 +37,9 @@ def main(argv=None) -> int:
         outcome = compare(seed)
         built += bool(outcome.facts.rows)
         valid += not outcome.tool_errors
-        reasons.update(set(outcome.expected.values()))
+        reasons.update(set().union(*outcome.expected.values()))
+        if (seed - args.start + 1) % 250 == 0:
+            print(f"... {seed - args.start + 1} specs, {len(disagreeing)} disagree", file=sys.stderr, flush=True)
         if outcome.disagreements:
             disagreeing.append(seed)
             print(f"seed {seed}:\n{outcome.text}" + "\n".join(outcome.disagreements) + "\n", flush=True)
