@@ -60,3 +60,11 @@ def test_automatic_names_count_only_unnamed_layers_as_keras_does():
     model = build_model(spec)
     assert [layer.name for layer in model.layers] == [r.name for r in rows]
     assert filters(model, "conv2d").kernel.shape == (3, 3, 4, 4)  # inspect --filters takes these names
+
+
+def test_a_model_built_after_others_in_one_process_keeps_the_names_validate_shows():
+    spec = next(load_spec(path) for path in SPECS if path.name == "cnn.yaml")
+    rows = infer(spec.data["layers"], spec.input_shape)
+    first, second = build_model(spec), build_model(spec)  # no clear_session: compare trains several specs
+    assert [layer.name for layer in first.layers] == [layer.name for layer in second.layers] == [r.name for r in rows]
+    assert "conv2d" in [r.name for r in rows]
