@@ -386,12 +386,12 @@ def _compare_rows(layers, facts: KerasFacts, infer, ShapeChainError) -> list[str
         rows = infer(layers, facts.input_shape)
     except ShapeChainError as exc:
         if exc.index != facts.shape_failure:
-            return [f"the tool's shape chain breaks at layers[{exc.index}] ({exc.message}); "
-                    f"Keras {'builds it' if facts.shape_failure is None else f'fails at layers[{facts.shape_failure}]'}"]
+            keras_says = ("builds it" if facts.shape_failure is None else
+                          f"fails at layers[{facts.shape_failure}]")
+            return [f"the tool's shape chain breaks at layers[{exc.index}] ({exc.message}); Keras {keras_says}"]
         return []
     if facts.shape_failure is not None:
-        return [f"Keras fails at layers[{facts.shape_failure}] ({facts.error[:200]}) but the tool's shape "
-                "chain goes through"]
+        return [f"Keras fails at layers[{facts.shape_failure}] ({facts.error[:200]}); the tool's chain goes through"]
     wrong = []
     mine = [(r.index, r.output_shape, r.params, r.trainable, r.non_trainable) for r in rows]
     if mine != facts.rows:

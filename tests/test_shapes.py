@@ -8,7 +8,6 @@ from fmnist_spec import build_model, load_spec, parse_spec
 from fmnist_spec.language.shapes import infer
 from fmnist_spec.tools.inspect import filters
 
-
 TOTALS = {"cnn": 333_526, "cnn_input": 333_526}
 """Parameters of the shipped specs that are not the notes' 79,510 (the 8-2 CNN, as its notebooks print)."""
 
