@@ -32,7 +32,8 @@ def test_validate_json_format_has_every_field(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["command"] == "validate" and report["exit_status"] == 2
     assert report["result"] == [{"file": str(bad), "valid": False, "name": None, "layers": None,
-                                 "parameters": None, "split": None}]
+                                 "parameters": None, "trainable_parameters": None,
+                                 "non_trainable_parameters": None, "split": None, "summary": None}]
     problems = report["problems"]
     assert problems[0] == {"file": str(bad), "line": 4, "column": 50, "path": "layers[0].activation",
                            "message": problems[0]["message"], "hint": "did you mean 'sigmoid'?",
@@ -43,6 +44,43 @@ def test_validate_summary_prints_inferred_shapes(capsys):
     assert main(["validate", "--summary", str(ROOT / "specs" / "hidden_output.yaml")]) == 0
     out = capsys.readouterr().out
     assert 'Model: "패션 MNIST 모델"' in out and "hidden (Dense)" in out and "79,510" in out
+
+
+BATCH_NORMALIZED = """spec_version: 1
+layers:
+  - {type: BatchNormalization, center: false, input_shape: [784]}
+  - {name: a_rather_long_output_layer_name, units: 10, activation: softmax}
+compile: {loss: sparse_categorical_crossentropy}
+"""
+
+
+def test_validate_summary_prints_trainable_and_non_trainable_in_aligned_columns(tmp_path, capsys):
+    path = tmp_path / "bn.yaml"
+    path.write_text(BATCH_NORMALIZED)
+    assert main(["validate", "--summary", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3:] == ["Total params: 10,202 (39.85 KB)", "Trainable params: 8,634 (33.73 KB)",
+                          "Non-trainable params: 1,568 (6.12 KB)"]  # Keras's model.summary() figures
+    header = next(i for i, line in enumerate(lines) if line.startswith("Layer (type)"))
+    table = lines[header:header + 3]
+    column = table[0].index("Output Shape")
+    assert table[2].startswith("a_rather_long_output_layer_name (Dense) ")
+    assert [line[column:column + 11] for line in table[1:]] == ["(None, 784)", "(None, 10) "]
+    assert len({len(line) for line in table}) == 1  # the parameter column is right-aligned
+
+
+def test_validate_json_has_a_row_per_layer_with_trainable_counts(tmp_path, capsys):
+    path = tmp_path / "bn.yaml"
+    path.write_text(BATCH_NORMALIZED)
+    assert main(["validate", "--format", "json", str(path)]) == 0
+    (result,) = json.loads(capsys.readouterr().out)["result"]
+    assert (result["parameters"], result["trainable_parameters"], result["non_trainable_parameters"]) == \
+        (10_202, 8_634, 1_568)
+    assert result["summary"] == [
+        {"name": "batch_normalization", "type": "BatchNormalization", "output_shape": [None, 784],
+         "parameters": 2_352, "trainable_parameters": 784, "non_trainable_parameters": 1_568},
+        {"name": "a_rather_long_output_layer_name", "type": "Dense", "output_shape": [None, 10],
+         "parameters": 7_850, "trainable_parameters": 7_850, "non_trainable_parameters": 0}]
 
 
 def test_validate_does_not_import_tensorflow():

@@ -166,12 +166,28 @@ def predict_text(outcome, args) -> None:
 # --- JSON --------------------------------------------------------------------------------------
 
 
+def summary_rows(rows) -> list[dict]:
+    """``validate``'s per-layer rows: ``name``, ``type``, ``output_shape`` (null for the batch
+    axis), ``parameters``, ``trainable_parameters``, ``non_trainable_parameters``."""
+    return [{"name": r.name, "type": r.type, "output_shape": list(r.output_shape), "parameters": r.params,
+             "trainable_parameters": r.trainable, "non_trainable_parameters": r.non_trainable}
+            for r in rows]
+
+
+def _checked_json(c) -> dict:
+    if not c.valid:
+        return {"file": c.file, "valid": False, "name": None, "layers": None, "parameters": None,
+                "trainable_parameters": None, "non_trainable_parameters": None, "split": None,
+                "summary": None}
+    non_trainable = sum(r.non_trainable for r in c.rows)
+    total = sum(r.params for r in c.rows)
+    return {"file": c.file, "valid": True, "name": c.name, "layers": len(c.rows), "parameters": total,
+            "trainable_parameters": total - non_trainable, "non_trainable_parameters": non_trainable,
+            "split": dict(zip(("train", "validation", "test"), c.split)), "summary": summary_rows(c.rows)}
+
+
 def validate_json(result, args) -> None:
-    specs = [{"file": c.file, "valid": c.valid, "name": c.name if c.valid else None,
-              "layers": len(c.rows) if c.valid else None,
-              "parameters": sum(r.params for r in c.rows) if c.valid else None,
-              "split": dict(zip(("train", "validation", "test"), c.split)) if c.valid else None}
-             for c in result.specs]
+    specs = [_checked_json(c) for c in result.specs]
     sys.stdout.write(envelope("validate", result.exit_status, result.problems, specs))
 
 

@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 from . import callback_checks, facts, registry
 from ..errors import ERROR, Problem
+from .names import INPUT_LAYER_NAME, layer_names, snake_case
 from .schema import with_defaults
 from .shapes import ShapeChainError, format_shape, infer
 from .spec import SAMPLE_SHAPES, declared_input_shape, sample_shape
@@ -56,17 +57,68 @@ def _loss(spec: dict) -> tuple[str, bool]:
 
 
 def check_layer_names_unique(spec: dict) -> Iterator[Finding]:
-    """Two layers of one model cannot share a name (Keras raises at build time)."""
-    first: dict = {}
-    for i, layer in enumerate(spec["layers"]):
-        name = layer.get("name")
-        if name is None:
+    """A given ``name`` is not the name of another layer, given or automatic (Keras refuses the model).
+
+    Names are Keras's (:func:`fmnist_spec.language.names.layer_names`), so
+    ``[{units: 100}, {name: dense, units: 10}]`` clashes: the unnamed Dense is ``dense``.
+    The problem is shown at the given name, the one the user chose: the later one
+    when both are given.
+    """
+    layers = spec["layers"]
+    names = layer_names(layers)
+    refusal = "Keras would refuse the model: \"All layers added to a Sequential model should have unique names\""
+    for i, (layer, name) in enumerate(zip(layers, names)):
+        if layer.get("name") is None or name is None:
             continue
-        if name in first:
-            yield (("layers", i, "name"), f"layer name '{name}' is already used by layers[{first[name]}]",
-                   "give each layer its own name")
-        else:
-            first[name] = i
+        if name == INPUT_LAYER_NAME:
+            yield (("layers", i, "name"),
+                   (f"layer name '{name}' is the name Keras gives the model's input layer (the Input "
+                    f"element or input_shape); {refusal}"), _name_hint(names, name))
+            continue
+        for j, other in enumerate(names):
+            given = layers[j].get("name") is not None
+            if j == i or other != name or (given and j > i):  # two given names: shown at the later one
+                continue
+            kind = layers[j].get("type", "Dense")
+            what = (f"already used by layers[{j}]" if given else
+                    f"the name Keras gives layers[{j}], an unnamed {kind} (Keras numbers the unnamed "
+                    f"layers of a class only: {snake_case(kind)}, {snake_case(kind)}_1, ...)")
+            yield (("layers", i, "name"), f"layer name '{name}' is {what}; {refusal}", _name_hint(names, name))
+            break
+
+
+def _name_hint(names: list, taken: str) -> str:
+    """Suggest a free name built on ``taken`` (``dense`` -> ``dense_out``)."""
+    free = next((f"{taken}_{suffix}" for suffix in ("out", "a", "b", "c", "x", "layer")
+                 if f"{taken}_{suffix}" not in names), f"{taken}_{len(names)}")
+    return f"give this layer another name, e.g. '{free}', or remove the name to let Keras pick one"
+
+
+def check_activation_runs(spec: dict) -> Iterator[Finding]:
+    """No ``glu`` or ``threshold`` activation: Keras builds the model (its shape inference never
+    calls the activation) and then fails on the first batch (Keras 3.15).
+
+    ``keras.activations.glu`` splits its input in two along the last axis, so
+    ``Dense(units=100, activation="glu")`` is (None, 100) to Keras's shape inference and
+    (n, 50) at run time, and the next layer's kernel, made for 100 inputs, refuses the 50;
+    ``keras.activations.threshold(x, threshold, default_value)`` has two required arguments
+    that a layer's ``activation=`` cannot give.
+    """
+    for i, layer in enumerate(spec["layers"]):
+        activation = layer.get("activation")
+        kind = layer.get("type", "Dense")
+        if activation == "glu":
+            width = layer.get("units", layer.get("filters"))
+            yield (("layers", i, "activation"),
+                   (f"glu splits its input in two along the last axis: this {kind} would give "
+                    f"{width // 2} values per position when the model runs, while Keras builds the next "
+                    f"layer for {width}, so the model fails on its first batch"),
+                   "use another activation (relu, gelu, silu, ...)")
+        elif activation == "threshold":
+            yield (("layers", i, "activation"),
+                   ("threshold needs two arguments (threshold, default_value) that a layer's activation "
+                    "cannot give: Keras builds the model and it fails on its first batch"),
+                   "use relu, whose threshold is 0, or another activation")
 
 
 def check_input_declared_once(spec: dict) -> Iterator[Finding]:
@@ -332,6 +384,7 @@ def check_workers_form_a_cluster(spec: dict) -> Iterator[Finding]:
 
 CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_layer_names_unique,
+    check_activation_runs,
     check_layer_count,
     check_input_declared_once,
     check_input_shape_fits_images,

@@ -14,21 +14,26 @@ Keras 3, channels-last):
 - ``MaxPooling2D`` / ``AveragePooling2D(pool_size, strides=pool_size, padding)``
   map ``(batch, h, w, c)`` to ``(batch, h', w', c)`` by the same rule
   (``compute_pooling_output_shape``), no parameters;
-- ``BatchNormalization`` keeps the shape, ``4 * c`` parameters (gamma, beta and
-  the two moving statistics, of which ``2 * c`` are not trainable);
+- ``BatchNormalization(center, scale)`` keeps the shape, ``(2 + center + scale) * c``
+  parameters: beta (``center``) and gamma (``scale``) are trainable, the moving
+  mean and variance (``2 * c``) are not (``BatchNormalization.build``);
 - ``Reshape(target_shape)`` maps ``(batch, ...)`` to ``(batch, *target_shape)``,
   one ``-1`` standing for what is left.
 
 An ``Input`` element (``{type: Input, shape: [...]}``) first in the list gives
 the input shape and, as in Keras's ``Sequential.summary()``, is not a row.
-``validate --summary`` prints this table; a test checks it against Keras's
-``model.summary()`` figures for every shipped spec.
+Layer names are Keras's (:func:`fmnist_spec.language.names.layer_names`).
+``validate --summary`` prints this table; ``tests/test_shapes.py`` checks it
+against Keras for every shipped spec and ``tests/test_differential.py`` for
+hundreds of random stacks.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from .names import layer_names
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class LayerShape:
         input_shape: Input shape with None for the batch axis, e.g. ``(None, 784)``.
         output_shape: Output shape, e.g. ``(None, 100)``.
         params: Number of weights (kernel, bias, normalisation statistics), an int.
+        non_trainable: How many of ``params`` training does not change (a
+            ``BatchNormalization``'s moving mean and variance), an int.
     """
 
     index: int
@@ -51,6 +58,12 @@ class LayerShape:
     input_shape: tuple
     output_shape: tuple
     params: int
+    non_trainable: int = 0
+
+    @property
+    def trainable(self) -> int:
+        """How many of ``params`` training changes (Keras's ``trainable_weights``)."""
+        return self.params - self.non_trainable
 
 
 class ShapeChainError(ValueError):
@@ -67,19 +80,6 @@ class ShapeChainError(ValueError):
     def __init__(self, index: int, key: str | None, message: str, hint: str):
         super().__init__(message)
         self.index, self.key, self.message, self.hint = index, key, message, hint
-
-
-# Keras's own automatic names: keras.src.backend.common.global_state's
-# uniquify of the snake-cased class name ("Conv2D" -> "conv2d", "MaxPooling2D" -> "max_pooling2d").
-_SNAKE = {"Conv2D": "conv2d", "MaxPooling2D": "max_pooling2d", "AveragePooling2D": "average_pooling2d",
-          "BatchNormalization": "batch_normalization"}
-
-
-def _auto_name(kind: str, seen: dict) -> str:
-    base = _SNAKE.get(kind) or "".join("_" + c.lower() if c.isupper() else c for c in kind).lstrip("_")
-    count = seen.get(base, 0)
-    seen[base] = count + 1
-    return base if count == 0 else f"{base}_{count}"
 
 
 def pair(value) -> tuple[int, int]:
@@ -178,16 +178,14 @@ def infer(layers: list[dict], input_shape) -> list[LayerShape]:
             without a channel axis, a target shape of the wrong size).
     """
     shape = (None,) + tuple(input_shape)
-    seen: dict = {}
     rows = []
-    for index, layer in enumerate(layers):
+    for index, (layer, name) in enumerate(zip(layers, layer_names(layers))):
         kind = layer.get("type", "Dense")
         if kind == "Input":
             continue
-        auto = _auto_name(kind, seen)
-        name = layer.get("name") or auto
         out, params = _layer(index, kind, layer, shape)
-        rows.append(LayerShape(index, name, kind, shape, out, params))
+        non_trainable = 2 * shape[-1] if kind == "BatchNormalization" else 0
+        rows.append(LayerShape(index, name, kind, shape, out, params, non_trainable))
         shape = out
     return rows
 
@@ -213,8 +211,8 @@ def _layer(index: int, kind: str, layer: dict, shape: tuple) -> tuple[tuple, int
         strides = pair(layer["strides"]) if layer.get("strides") is not None else pool
         h, w = _spatial(index, kind, shape, pool, "pool_size", strides, layer.get("padding", "valid"))
         return (None, h, w, shape[3]), 0
-    if kind == "BatchNormalization":
-        return shape, 4 * shape[-1]
+    if kind == "BatchNormalization":  # beta if center, gamma if scale, moving mean and variance
+        return shape, (2 + layer.get("center", True) + layer.get("scale", True)) * shape[-1]
     if kind == "Reshape":
         return _reshape(index, shape, list(layer["target_shape"])), 0
     return shape, 0  # Dropout
@@ -226,10 +224,33 @@ def format_shape(shape: tuple) -> str:
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
+def memory_size(params: int) -> str:
+    """Bytes of ``params`` float32 weights as Keras's summary writes them (``39.85 KB``;
+    ``keras.src.utils.summary_utils.readable_memory_size``, 1 KB = 1,024 bytes)."""
+    size = params * 4.0
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size / 1024 < 1:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} PB"
+
+
 def summary_table(rows: list[LayerShape], model_name: str) -> str:
-    """A text table in the layout of Keras's ``model.summary()``."""
-    lines = [f'Model: "{model_name}"', f"{'Layer (type)':<32}{'Output Shape':<24}{'Param #':>12}"]
-    for row in rows:
-        lines.append(f"{row.name + ' (' + row.type + ')':<32}{format_shape(row.output_shape):<24}{row.params:>12,}")
-    lines.append(f"Total params: {sum(r.params for r in rows):,}")
+    """A text table in the layout of Keras's ``model.summary()``.
+
+    The columns are as wide as their longest cell plus two spaces, so a long
+    ``name (type)`` never runs into the shape column; the totals are Keras's
+    three lines (total, trainable, non-trainable, each with its float32 size).
+    """
+    cells = [(f"{row.name} ({row.type})", format_shape(row.output_shape), f"{row.params:,}") for row in rows]
+    header = ("Layer (type)", "Output Shape", "Param #")
+    widths = [max(len(c[i]) for c in cells + [header]) for i in range(3)]
+    lines = [f'Model: "{model_name}"']
+    for first, shape, params in [header] + cells:
+        lines.append(f"{first:<{widths[0]}}  {shape:<{widths[1]}}  {params:>{widths[2]}}".rstrip())
+    total = sum(r.params for r in rows)
+    non_trainable = sum(r.non_trainable for r in rows)
+    lines += [f"Total params: {total:,} ({memory_size(total)})",
+              f"Trainable params: {total - non_trainable:,} ({memory_size(total - non_trainable)})",
+              f"Non-trainable params: {non_trainable:,} ({memory_size(non_trainable)})"]
     return "\n".join(lines)

@@ -22,7 +22,7 @@ import keras
 from .compat import graph_name_scope as use_graph_name  # the Keras name-scope workaround, see compat
 from .layers import CALLBACKS, LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
 from .precision import last_layer_dtype, resolve_dtype_policy
-from ..language.names import graph_name
+from ..language.names import INPUT_LAYER_NAME, graph_name, layer_names
 from ..language.spec import Spec
 
 STYLES = ("list", "add")
@@ -30,12 +30,18 @@ STYLES = ("list", "add")
 
 def make_layers(spec: Spec, policy: str = "float32") -> list:
     """``[keras.Input(shape=input_shape), layer, ...]`` for ``spec``; under a mixed ``policy``
-    the last layer gets ``dtype="float32"`` (call it under that global policy)."""
-    made = [keras.Input(shape=spec.input_shape)]
+    the last layer gets ``dtype="float32"`` (call it under that global policy).
+
+    Every layer is given the name ``validate --summary`` shows (:func:`fmnist_spec.language.names.layer_names`,
+    Keras's own names in a fresh process), so a model built after others in one process
+    (``compare``, a notebook) has the same names as one built alone, and ``inspect --filters``
+    finds its layers by them.
+    """
+    made = [keras.Input(shape=spec.input_shape, name=INPUT_LAYER_NAME)]
+    names = layer_names([{"type": layer.type, "name": layer.name} for layer in spec.layers])
     for i, layer in enumerate(spec.layers):
         kwargs = dict(layer.arguments)
-        if layer.name is not None:
-            kwargs["name"] = layer.name
+        kwargs["name"] = names[i]
         if i == len(spec.layers) - 1 and last_layer_dtype(policy):
             kwargs["dtype"] = last_layer_dtype(policy)
         made.append(LAYERS[layer.type](**kwargs))
