@@ -111,6 +111,26 @@ def test_publishing_never_puts_backup_into_the_run_and_a_kill_before_it_is_recov
     assert sorted(p.name for p in tmp_path.iterdir()) == [".r.lock", "r"]
 
 
+def test_ctrl_c_while_publishing_puts_the_backup_back_so_the_run_stays_resumable(tmp_path, monkeypatch):
+    target = RunFolder(tmp_path / "r")
+    work = _ended_run(target.partial.path, status=RUNNING)
+    _keras_backup(work)
+    rename = os.rename
+
+    def interrupted_rename(source, destination):
+        if str(destination) == str(target.path):
+            raise KeyboardInterrupt
+        return rename(source, destination)
+
+    with Placement(target, run_spec(parse_spec(TINY)), resume=True) as place:
+        monkeypatch.setattr(os, "rename", interrupted_rename)
+        with pytest.raises(KeyboardInterrupt):
+            place.publish()
+        monkeypatch.setattr(os, "rename", rename)
+    assert work.backed_up_epochs() == 1 and not target.path.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".r.lock", ".r.partial"]
+
+
 def test_a_backup_moved_out_of_a_run_that_was_then_published_is_removed(tmp_path):
     target = _ended_run(tmp_path / "r")
     stale = _moved_backup_path(target, 12345)

@@ -43,7 +43,7 @@ def guard_output(target: str | Path, spec_file: str | None = None) -> RunFolder:
     """Refuse output paths that would overwrite something that is not a run.
 
     Raises:
-        RunFolderError: ``target`` is ``/``, a file, the folder the spec file itself
+        RunFolderError: ``target`` is ``/``, ``.`` or ``..``, a file, the folder the spec file itself
             lives in as ``spec.yaml``, or a folder with other files in it (a folder of
             specs, a folder of runs) that is not a run folder.
     """
@@ -249,12 +249,21 @@ class Placement:
         moved = _moved_backup_path(self.target, os.stat(work).st_ino)
         if self.work.backup_path.is_dir():
             os.rename(self.work.backup_path, moved)
-        if not target.exists() or not any(target.iterdir()):
-            os.rename(work, target)  # replaces an empty directory
-        else:
-            _exchange(work, target)
+        try:
+            if not target.exists() or not any(target.iterdir()):
+                os.rename(work, target)  # replaces an empty directory
+            else:
+                _exchange(work, target)
+        except BaseException:  # not published (an error, Ctrl-C): the run stays resumable
+            self.recover_backup()
+            raise
+        if os.path.lexists(work):
             shutil.rmtree(work, ignore_errors=True)  # the replaced run, now under the partial name
         shutil.rmtree(moved, ignore_errors=True)
+
+    def recover_backup(self) -> None:
+        """Put back a backup :meth:`publish` moved out of ``.partial`` if the run was not published."""
+        _recover_moved_backup(self.target)
 
 
 def _moved_backup_path(target: RunFolder, inode: int) -> Path:

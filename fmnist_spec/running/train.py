@@ -222,6 +222,7 @@ def _train_placed(job: Job, place: Placement, data_dir, data, probe) -> TrainRes
             _finish(job, fitted, metrics)
         place.publish()
     except KeyboardInterrupt:
+        place.recover_backup()  # Ctrl-C while publishing: the backup goes back into .partial
         _record(work, metrics, INTERRUPTED, "interrupted by Ctrl-C")
         # Resumable once Keras's metadata records a finished epoch: Ctrl-C between an epoch's
         # weights and its training_metadata.json leaves a backup no resume can use.
