@@ -11,11 +11,11 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from fmnist_spec import parse_spec, train
 from fmnist_spec.cli import main
-from fmnist_spec.files import write_json, write_yaml
+from fmnist_spec.files import write_json
 from fmnist_spec.language.callback_checks import RUN_FOLDER_FILES, filepath_fields, rendered_filepaths
 from fmnist_spec.language.spec import run_spec
 from fmnist_spec.language.validation import check_source
@@ -42,7 +42,11 @@ def _tree(folder):
     for directory, _, files in os.walk(folder):
         for name in files:
             path = os.path.join(directory, name)
-            data = os.readlink(path).encode() if os.path.islink(path) else open(path, "rb").read()
+            if os.path.islink(path):
+                data = os.readlink(path).encode()
+            else:
+                with open(path, "rb") as fh:
+                    data = fh.read()
             found[os.path.relpath(path, folder)] = hashlib.sha256(data).hexdigest()
     return found
 
@@ -145,8 +149,8 @@ def test_a_backup_moved_out_of_a_run_that_was_then_published_is_removed(tmp_path
 
 
 def _errors(filepath, second=None, weights_only=False):
-    callbacks = [f"    - {{type: ModelCheckpoint, filepath: {json.dumps(filepath)}, save_best_only: true, "
-                 f"save_weights_only: {str(weights_only).lower()}}}"]
+    callbacks = [(f"    - {{type: ModelCheckpoint, filepath: {json.dumps(filepath)}, save_best_only: true, "
+                 f"save_weights_only: {str(weights_only).lower()}}}")]
     if second:
         callbacks.append(f"    - {{type: ModelCheckpoint, filepath: {json.dumps(second)}, save_best_only: true}}")
     text = TINY.replace("fit: {epochs: 2, batch_size: 8, verbose: 0}",
@@ -397,7 +401,7 @@ def test_a_finished_run_is_refused_before_tensorflow_is_imported(tmp_path):
     code = ("import sys\nfrom fmnist_spec.cli import main\n"
             f"status = main(['train', {str(spec)!r}, '--out', {str(tmp_path / 'r')!r}])\n"
             "print(status, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.stdout.split() == ["2", "False", "False"], done.stderr
     assert "holds a finished run of 2 epoch(s)" in done.stderr and "--overwrite" in done.stderr
