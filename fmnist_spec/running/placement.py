@@ -84,7 +84,8 @@ def guard_tensorboard(tensorboard: str | Path | None, target: RunFolder) -> None
     logs = Path(tensorboard).resolve()
     for folder in (target.path.resolve(), target.partial.path.resolve()):
         if logs == folder or folder in logs.parents:
-            raise RunFolderError(f"--tensorboard {tensorboard}: is inside the run folder {target.path}, which is "
+            where = "is" if logs == folder else "is inside"
+            raise RunFolderError(f"--tensorboard {tensorboard}: {where} the run folder {target.path}, which is "
                                  "renamed into place when the run ends: the logs would be lost\n"
                                  f"  hint: pass a folder beside it, e.g. --tensorboard {target.path.parent / 'logs'}")
     for folder in (logs, *logs.parents):
