@@ -392,7 +392,10 @@ _ABSENT = object()
 
 
 def _shown(value) -> str:
-    return "absent" if value is _ABSENT else json.dumps(value, ensure_ascii=False)[:80]
+    if value is _ABSENT:
+        return "absent"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _comparable(resolved: dict) -> dict:
