@@ -46,7 +46,8 @@ def test_make_callbacks_writes_checkpoints_inside_the_run_folder_and_fit_uses_th
                       "    - {type: ReduceLROnPlateau, monitor: loss, factor: 0.5, patience: 0, min_delta: 100}\n")
     run_dir = tmp_path / "run"
     made = make_callbacks(spec, run_dir)
-    assert [type(c).__name__ for c in made] == ["ModelCheckpoint", "EarlyStopping", "ReduceLROnPlateau"]
+    assert [type(c).__name__ for c in made] == ["AtomicModelCheckpoint", "EarlyStopping", "ReduceLROnPlateau"]
+    assert isinstance(made[0], keras.callbacks.ModelCheckpoint)  # Keras's, saving atomically (to_keras/compat.py)
     assert made[0].filepath == str(run_dir / "sub" / "best.weights.h5") and made[0].save_weights_only
     model = build_model(spec)
     compile_model(model, spec)

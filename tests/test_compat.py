@@ -27,7 +27,7 @@ def test_every_workaround_names_its_upstream_report_and_its_tests():
     names = {w.function.split(" ")[0] for w in compat.WORKAROUNDS}
     assert names == {"graph_name_scope", "BatchesPerCall", "steps_per_execution_under_strategy",
                      "import_tensorflow_quietly", "filtered_stderr", "silence_retracing_warnings",
-                     "tensorflow_error_cause", "fast_exit"}
+                     "tensorflow_error_cause", "fast_exit", "atomic_model_checkpoint"}
     here = open(__file__, encoding="utf-8").read()
     for workaround in compat.WORKAROUNDS:
         assert workaround.upstream and workaround.used_by
@@ -295,3 +295,40 @@ def test_retracing_warnings_are_dropped():
     done = _python(quiet + textwrap.dedent(_MODELS_IN_A_LOOP))
     assert done.returncode == 0 and "trained" in done.stdout, done.stderr
     assert compat.RETRACING not in done.stderr, done.stderr
+def _half_saving_model(monkeypatch):
+    """A small compiled model whose ``save`` writes half a file, then is interrupted (Ctrl-C)."""
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(loss="mse")
+
+    def save(path, *args, **kwargs):
+        with open(path, "wb") as fh:
+            fh.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model, "save", save)
+    return model
+
+
+def test_model_checkpoint_still_saves_in_place_through_its_private_helpers(tmp_path, monkeypatch):
+    import keras
+
+    for name in ("_save_model", "_get_file_path", "_should_save_model"):
+        assert callable(getattr(keras.callbacks.ModelCheckpoint, name, None)), name
+    assert list(inspect.signature(keras.callbacks.ModelCheckpoint._save_model).parameters) == [
+        "self", "epoch", "batch", "logs"]
+    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "best.keras"))
+    checkpoint.set_model(_half_saving_model(monkeypatch))
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.on_epoch_end(0, {"val_loss": 1.0})
+    assert (tmp_path / "best.keras").read_bytes().endswith(b"half a zip")  # Keras leaves it truncated
+
+
+def test_a_save_cut_short_leaves_no_checkpoint_under_its_name(tmp_path, monkeypatch):
+    checkpoint = compat.atomic_model_checkpoint(filepath=str(tmp_path / "sub" / "best-{epoch:02d}.keras"))
+    checkpoint.set_model(_half_saving_model(monkeypatch))
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.on_epoch_end(0, {"val_loss": 1.0})
+    assert list((tmp_path / "sub").iterdir()) == []  # neither the checkpoint nor its temporary file
+

@@ -20,6 +20,10 @@ Keras's behaviour they guard against (Keras 3):
 
 from __future__ import annotations
 
+import difflib
+import re
+import string
+import unicodedata
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import PurePosixPath, PureWindowsPath
@@ -28,8 +32,14 @@ from .schema import default
 
 Finding = tuple
 
-RUN_FOLDER_FILES = ("model.keras", "spec.yaml", "log.csv", "history.json", "metrics.json", "backup")
-"""Names a run folder already uses (``fmnist_spec.running.run_folder``); a checkpoint may not take them."""
+RUN_FOLDER_FILES = ("spec.yaml", "log.csv", "history.json", "learning_curves.png", "metrics.json", "model.keras",
+                    "model.weights.h5", "backup")
+"""Names a run folder already uses (``RunFolder.FILES`` and ``RunFolder.BACKUP`` of
+``fmnist_spec.running.run_folder``, ``docs/run-folder.md``; a test checks they agree); a checkpoint
+may be none of them nor inside one. ``worker-<i>.log`` cannot clash: a checkpoint ends in
+``.keras`` or ``.weights.h5``."""
+
+_RESERVED = {(name.casefold(),) for name in RUN_FOLDER_FILES}
 
 _MAXIMISED = ("accuracy",)
 """Keras's ``mode: auto`` maximises a monitored quantity whose name ends in one of these."""
@@ -100,16 +110,124 @@ def _leaves_folder(filepath: str) -> bool:
     if posix.is_absolute() or windows.is_absolute() or windows.drive or filepath.startswith(("~", "\\")):
         return True
     depth = 0
-    for part in filepath.replace("\\", "/").split("/"):
-        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+    for part in _parts(filepath):
+        depth += -1 if part == ".." else 1
         if depth < 0:
             return True
     return False
 
 
+def _parts(filepath: str) -> list[str]:
+    """The path's components, ``.`` and empty ones dropped, either slash a separator."""
+    return [p for p in filepath.replace("\\", "/").split("/") if p not in ("", ".")]
+
+
+def _normal(filepath: str) -> tuple:
+    """What two names that name one file share on any file system: NFC, case folded."""
+    return tuple(unicodedata.normalize("NFC", p).casefold() for p in _parts(filepath))
+
+
+MAX_FORMAT_DIGITS = 32
+"""The largest width and precision of a ``{field:spec}`` in a checkpoint's ``filepath``: Keras
+formats the path with ``str.format`` after each epoch, and ``{epoch:>1500000000}`` asks for a
+1.5-GB string."""
+
+_FORMAT_SPEC = re.compile(r"(?:(?P<fill>.)?(?P<align>[<>=^]))?(?P<sign>[-+ ])?z?#?0?(?P<width>\d+)?[,_]?"
+                          r"(?:\.(?P<precision>\d+))?(?P<type>[a-zA-Z%])?", re.DOTALL)
+"""Python's format-spec mini-language (``[[fill]align][sign][z][#][0][width][grouping][.precision][type]``)."""
+
+_TYPES = {"epoch": "dboxXeEfFgG%", "metric": "eEfFgG%"}
+"""Presentation types a field may take: ``epoch`` is an int, the logs' values are floats. ``c``
+(a character: epoch 47 is ``/``), ``n`` (the locale's) and ``s`` are not among them."""
+
+
+def filepath_fields(spec: dict) -> list[str]:
+    """The names a ``ModelCheckpoint``'s ``filepath`` may format: ``epoch`` (1-based, an int) and
+    the keys of each epoch's logs (floats): :func:`recorded_quantities`, plus ``learning_rate``
+    with a ``ReduceLROnPlateau``. Keras fills them with ``filepath.format(epoch=epoch + 1, **logs)``."""
+    names = ["epoch"] + recorded_quantities(spec)
+    if any(c["type"] == "ReduceLROnPlateau" for _, c in _callbacks(spec)):
+        names.append("learning_rate")
+    return names
+
+
+def _example(name: str) -> str:
+    return "{epoch:03d}" if name == "epoch" else f"{{{name}:.4f}}"
+
+
+def _field_problem(name: str, conversion, format_spec: str, fields: list[str]):
+    """Why one ``{name!conversion:format_spec}`` of a filepath cannot be formatted safely, as
+    ``(message, hint)``, or None."""
+    if name == "" or name.isdigit():
+        return (f"{{{name}}} is a positional field; Keras fills the path by name only",
+                f"name a field: {{epoch}} or one of {', '.join(fields[1:])}, or write {{{{ and }}}} for braces")
+    if name not in fields:
+        base = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if base in fields:
+            return (f"{{{name}}} reads an attribute or item of {base}; only plain fields are formatted",
+                    f"write {{{base}}} with a format spec, e.g. {_example(base)}")
+        close = difflib.get_close_matches(name, fields, n=1, cutoff=0.5)
+        if not close and name.removeprefix("val_") in ("acc", "ce"):
+            close = [name.replace("acc", "accuracy")] if name.replace("acc", "accuracy") in fields else []
+        hint = f"did you mean {close[0]}?" if close else "use one of them, or write {{ and }} for a literal brace"
+        return ((f"{{{name}}} is not a key of the run's epoch logs, so Keras would fail after the first epoch "
+                f"(KeyError); the path may format: {', '.join(fields)}"), hint)
+    if conversion is not None:
+        return ((f"{{{name}!{conversion}...}} converts the value to a string first, whose format spec can cut or "
+                "pad it into any text (even '..')"), f"leave out !{conversion}, e.g. {_example(name)}")
+    if "{" in format_spec:
+        return (f"{{{name}:{format_spec}}} nests a field in the format spec", f"write a fixed spec, e.g. {_example(name)}")
+    match = _FORMAT_SPEC.fullmatch(format_spec)
+    if match is None:
+        return (f"{{{name}:{format_spec}}}: {format_spec!r} is not a format spec", "e.g. {epoch:03d} or {val_loss:.4f}")
+    if match["fill"] is not None and (match["fill"] in "/\\." or not match["fill"].isprintable()):
+        return (f"{{{name}:{format_spec}}} pads with {match['fill']!r}, which would put it into the path",
+                f"pad with 0 or leave the fill out, e.g. {{{name}:0>3}}")
+    for part in ("width", "precision"):
+        if match[part] is not None and int(match[part]) > MAX_FORMAT_DIGITS:
+            return ((f"{{{name}:{format_spec}}} asks for a {part} of {int(match[part]):,} characters (at most "
+                    f"{MAX_FORMAT_DIGITS}); Keras would build that string after every epoch"),
+                    f"use a small {part}, e.g. {_example(name)}")
+    kind = "epoch" if name == "epoch" else "metric"
+    if match["type"] is not None and match["type"] not in _TYPES[kind]:
+        what = "an int" if kind == "epoch" else "a float"
+        return ((f"{{{name}:{format_spec}}}: presentation type {match['type']!r} does not format {name}, "
+                f"{what}, as a file name part"), f"use one of {', '.join(_TYPES[kind])}")
+    try:
+        format(1 if kind == "epoch" else 0.5, format_spec)
+    except ValueError as exc:
+        return f"{{{name}:{format_spec}}}: {exc}", "e.g. {epoch:03d} or {val_loss:.4f}"
+    return None
+
+
+def _format_problem(filepath: str, fields: list[str]):
+    """Why Keras could not format ``filepath`` safely after an epoch, as ``(message, hint)``, or None."""
+    try:
+        parsed = list(string.Formatter().parse(filepath))
+    except ValueError as exc:
+        return ((f"filepath {filepath!r} is not a valid format string ({exc}); Keras formats it with str.format "
+                "after every epoch"), "write {{ and }} for literal braces")
+    for _, name, format_spec, conversion in parsed:
+        if name is not None:
+            problem = _field_problem(name, conversion, format_spec, fields)
+            if problem:
+                return f"filepath {filepath!r}: {problem[0]}", problem[1]
+    return None
+
+
+def rendered_filepaths(filepath: str, fields: list[str]) -> list[str]:
+    """``filepath`` as Keras formats it after epochs 1, 10 and 1000 with sample values of the logs
+    (0.5, 12.25, NaN); call only after :func:`_format_problem` found nothing."""
+    samples = ((1, 0.5), (10, 12.25), (1000, float("nan")))
+    return [filepath.format(**{n: epoch if n == "epoch" else value for n in fields}) for epoch, value in samples]
+
+
 def check_checkpoint_file(spec: dict) -> Iterator[Finding]:
-    """A checkpoint file stays inside the run folder, has the suffix Keras requires, and
-    overwrites neither the run's own files nor another checkpoint."""
+    """A checkpoint file's ``filepath`` formats (Keras's ``str.format`` with ``epoch`` and the logs'
+    keys) into a path inside the run folder, has the suffix Keras requires, and overwrites neither
+    the run's own files nor another checkpoint (a name that normalises to another's, or a folder
+    of one)."""
+    fields = filepath_fields(spec)
     seen: dict = {}
     for i, callback in _callbacks(spec):
         if callback["type"] != "ModelCheckpoint":
@@ -117,28 +235,40 @@ def check_checkpoint_file(spec: dict) -> Iterator[Finding]:
         path = ("fit", "callbacks", i, "filepath")
         filepath = callback["filepath"]
         weights_only = callback.get("save_weights_only", False)
-        normal = "/".join(p for p in filepath.replace("\\", "/").split("/") if p not in ("", "."))
-        if _leaves_folder(filepath):
-            yield (path, f"filepath {filepath!r} leaves the run folder; checkpoints are written inside it, "
-                         "so that a run never overwrites files outside its folder",
+        problem = _format_problem(filepath, fields)
+        if problem:
+            yield (path, *problem)
+            continue
+        rendered = rendered_filepaths(filepath, fields)
+        shown = filepath if rendered[0] == filepath else f"{filepath} (formatted: {rendered[0]})"
+        normal = _normal(rendered[0])
+        clash = next((j for j, other in seen.items() if other[:len(normal)] == normal or normal[:len(other)] == other),
+                     None)
+        if any(_leaves_folder(r) for r in rendered):
+            yield (path, (f"filepath {shown!r} leaves the run folder; checkpoints are written inside it, so that a "
+                         "run never overwrites files outside its folder"),
                    "give a name relative to the run folder, e.g. filepath: best-model.keras")
-        elif normal.split("/")[0] in RUN_FOLDER_FILES:
-            yield (path, f"filepath {filepath!r} is a file the run folder already uses "
-                         f"({', '.join(RUN_FOLDER_FILES)}); the checkpoint would overwrite it",
+        elif any(".." in _parts(r) for r in rendered):
+            yield (path, (f"filepath {shown!r} goes up a folder with '..'; a checkpoint's path only goes down from "
+                         "the run folder, so that it lands neither outside it nor on the run's own files"),
+                   "write the path without '..', e.g. filepath: checkpoints/best-model.keras")
+        elif any(_normal(r)[:1] in _RESERVED for r in rendered):
+            yield (path, (f"filepath {shown!r} is or is inside a file the run folder already uses "
+                         f"({', '.join(RUN_FOLDER_FILES)}); the checkpoint would overwrite it"),
                    "choose another name, e.g. filepath: best-model.keras")
-        elif normal in seen:
-            yield (path, f"filepath {filepath!r} is also written by fit.callbacks[{seen[normal]}]; the two "
-                         "checkpoints would overwrite each other", "give each checkpoint its own filepath")
+        elif clash is not None:
+            yield (path, (f"filepath {shown!r} and fit.callbacks[{clash}]'s name one file, or one is a folder of "
+                         "the other; the checkpoints would overwrite each other"), "give each checkpoint its own filepath")
         elif weights_only and not filepath.endswith(".weights.h5"):
-            yield (path, f"filepath {filepath!r} does not end in .weights.h5, which Keras requires when "
-                         "save_weights_only is true", "write e.g. filepath: best.weights.h5")
+            yield (path, (f"filepath {filepath!r} does not end in .weights.h5, which Keras requires when "
+                         "save_weights_only is true"), "write e.g. filepath: best.weights.h5")
         elif not weights_only and not filepath.endswith(".keras"):
             hint = ("add save_weights_only: true to save weights only" if filepath.endswith(".weights.h5")
                     else "write e.g. filepath: best-model.keras (Keras 3 no longer writes .h5 or SavedModel "
                          "folders from ModelCheckpoint)")
-            yield (path, f"filepath {filepath!r} does not end in .keras, which Keras requires for saving the "
-                         "whole model (save_weights_only: false)", hint)
-        seen.setdefault(normal, i)
+            yield (path, (f"filepath {filepath!r} does not end in .keras, which Keras requires for saving the "
+                         "whole model (save_weights_only: false)"), hint)
+        seen.setdefault(i, normal)
 
 
 def _schedule(spec: dict) -> dict | None:

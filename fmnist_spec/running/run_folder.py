@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -142,9 +143,11 @@ class RunFolder:
                                best_epochs={title: best_epoch} if best_epoch else None)
 
     def remove_temporaries(self) -> None:
-        """Delete temporary files of writers that were killed (their pid is gone)."""
-        if self.path.is_dir():
-            remove_stale_temporaries(self.path)
+        """Delete temporary files of writers that were killed (their pid is gone), in the folder
+        and its subfolders (a checkpoint's ``filepath`` may name one); links are not followed."""
+        if self.path.is_dir() and not self.path.is_symlink():
+            for directory, _, _ in os.walk(self.path):
+                remove_stale_temporaries(directory)
 
     # -- the backup of an interrupted run ---------------------------------------------------
     def has_backup(self) -> bool:

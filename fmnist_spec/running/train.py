@@ -6,7 +6,7 @@ The path of a call (every strategy alike)::
           -> load_fashion_mnist, prepare (Splits) -> set_threads -> device (warn: a GPU TensorFlow cannot use)
           -> fitter(strategy)(Job) -> Fitted        (fmnist_spec.running.fit)
           -> _finish: log.csv -> history.json, learning_curves.png (best epoch marked),
-             model.keras, model.weights.h5, metrics.json -> Placement.publish (rename into place) -> remove backup/
+             model.keras, model.weights.h5, metrics.json -> Placement.publish (backup/ out, rename into place)
 
 Where the spec trains follows its ``distribute`` section (see
 :mod:`fmnist_spec.running.distributed.strategy`). In a multi-worker run only the
@@ -23,7 +23,6 @@ import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..language.names import graph_name
 from ..language.spec import Spec, run_spec
 from . import device, monitored
 from .data import DataError, FashionMNIST, load_fashion_mnist
@@ -33,7 +32,8 @@ from .fit import Fitted, Job, backup_bytes, no_space_message  # registers defaul
 from .fitters import fitter
 from .metrics import FAILED, FINISHED, INTERRUPTED, NAN_LOSS, RUNNING, Metrics
 from .output import guarded_stdout
-from .placement import Placement, guard_output
+from .placement import (Placement, check_worker_target, default_out_dir, guard_output, guard_tensorboard,
+                        run_title)
 from .run_folder import RunFolder, RunFolderBusy, RunFolderError, RunWriteError
 from .splits import Splits, prepare
 
@@ -81,15 +81,6 @@ class TrainingInterrupted(Exception):
         self.out_dir, self.epochs_finished, self.epochs = out_dir, epochs_finished, epochs
         self.resumable, self.partial_dir = resumable, partial_dir
         super().__init__(f"interrupted after {epochs_finished} of {epochs} epochs")
-
-
-def default_out_dir(spec: Spec) -> Path:
-    """``runs/<spec file name without .yaml>``, or ``runs/<graph name>`` for specs from text."""
-    return Path("runs") / _title(spec)
-
-
-def _title(spec: Spec) -> str:
-    return Path(spec.file).stem if not spec.file.startswith("<") else graph_name(spec.name)
 
 
 _THREAD_WARNINGS: set = set()
@@ -162,7 +153,8 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
         (the loss became NaN: training stopped, no ``model.keras``).
 
     Raises:
-        RunFolderError: bad output path, a finished run without ``overwrite``, nothing to
+        RunFolderError: bad output path, a ``tensorboard`` folder inside ``out`` or another run, a
+            finished run without ``overwrite`` (also for another worker of a multi-worker run), nothing to
             resume, a changed spec, fewer epochs than already done (exit 2).
         RunFolderBusy: another process trains into ``out`` (exit 2, before any work).
         DataError: Fashion-MNIST could not be loaded (exit 1).
@@ -171,6 +163,7 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
         TrainingInterrupted: Ctrl-C; the finished epochs are kept for ``resume`` (exit 130).
     """
     target = guard_output(out if out is not None else default_out_dir(spec), spec.file)
+    guard_tensorboard(tensorboard, target)
     probe = probe if probe is not None else device.SystemProbe()
     strategy = spec.distribute.strategy
     if resume and strategy == "multi_worker_mirrored":
@@ -181,6 +174,7 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
     if strategy == "multi_worker_mirrored":
         cluster = job_cluster(spec)
         if not cluster.is_chief:
+            check_worker_target(target, overwrite)
             return _run_worker(with_dtype_policy(spec), target, cluster, data_dir, data, verbose, probe)
     with Placement(target, run_spec(spec), resume=resume, overwrite=overwrite) as place:
         before = place.work.read_metrics() if place.done_before else None
@@ -233,6 +227,7 @@ def _train_placed(job: Job, place: Placement, data_dir, data, probe) -> TrainRes
             _finish(job, fitted, metrics)
         place.publish()
     except KeyboardInterrupt:
+        place.recover_backup()  # Ctrl-C while publishing: the backup goes back into .partial
         _record(work, metrics, INTERRUPTED, "interrupted by Ctrl-C")
         # Resumable once Keras's metadata records a finished epoch: Ctrl-C between an epoch's
         # weights and its training_metadata.json leaves a backup no resume can use.
@@ -260,7 +255,6 @@ def _train_placed(job: Job, place: Placement, data_dir, data, probe) -> TrainRes
     except BaseException as exc:
         _record(work, metrics, FAILED, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         raise
-    place.target.remove_backup()  # published: the backup is no longer needed
     return TrainResult(place.target.path, metrics, _read_history(place.target, fitted), fitted.model,
                        output_lost=stdout.lost)
 
@@ -294,7 +288,7 @@ def _finish(job: Job, fitted: Fitted, metrics: Metrics) -> None:
     metrics.epochs_finished = len(history.get("loss", ()))
     for key, value in monitored.figures(spec, history, metrics.epochs_finished).items():
         setattr(metrics, key, value)
-    work.write_curves(_title(spec), history, metrics.best_epoch)
+    work.write_curves(run_title(spec), history, metrics.best_epoch)
     metrics.train = {k: values[-1] for k, values in history.items()
                      if not k.startswith("val_") and k != LEARNING_RATE and values}
     metrics.learning_rate = (history.get(LEARNING_RATE) or [None])[-1]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import keras
 
+from .compat import atomic_model_checkpoint
 from .compat import graph_name_scope as use_graph_name  # the Keras name-scope workaround, see compat
 from .layers import CALLBACKS, LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
 from .precision import last_layer_dtype, resolve_dtype_policy
@@ -117,8 +118,8 @@ def make_callbacks(spec: Spec, run_dir) -> list:
     Args:
         spec: A checked spec.
         run_dir: The run folder (str or Path); a ``ModelCheckpoint``'s
-            ``filepath`` is taken relative to it (the checks keep it inside)
-            and its parent folders are made.
+            ``filepath`` is taken relative to it (the checks keep it inside,
+            after formatting); its folders are made when it is saved.
 
     Returns:
         One ``keras.callbacks`` object per entry of ``fit.callbacks``, in order.
@@ -127,9 +128,12 @@ def make_callbacks(spec: Spec, run_dir) -> list:
     for callback in spec.callbacks:
         arguments = dict(callback.arguments)
         if callback.type == "ModelCheckpoint":
-            target = Path(run_dir) / arguments["filepath"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            arguments["filepath"] = str(target)
+            # Keras formats the whole path with str.format: braces of the run folder's own name
+            # (--out 'r{epoch}') are escaped, only the spec's filepath is formatted.
+            folder = str(run_dir).replace("{", "{{").replace("}", "}}")
+            arguments["filepath"] = str(Path(folder) / arguments["filepath"])
+            made.append(atomic_model_checkpoint(**arguments))  # written whole or not at all, see compat
+            continue
         made.append(CALLBACKS[callback.type](**arguments))
     return made
 

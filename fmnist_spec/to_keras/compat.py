@@ -103,6 +103,19 @@ WORKAROUNDS = (
         "test_models_in_a_loop_still_trigger_the_retracing_warning, test_retracing_warnings_are_dropped",
     ),
     Workaround(
+        "atomic_model_checkpoint",
+        "keras.callbacks.ModelCheckpoint saves with model.save(filepath) / save_weights(filepath) in place: "
+        "Ctrl-C, a kill or a full disk during the save leaves a truncated file under the checkpoint's "
+        "name, which a resumed run then publishes; the subclass saves to a temporary name and renames it "
+        "(it replaces the private ModelCheckpoint._save_model, keeping its _get_file_path and "
+        "_should_save_model)",
+        "no Keras issue found for atomic checkpoint saves (the same request elsewhere: "
+        "Lightning-AI/pytorch-lightning#688, #19970)",
+        "to_keras/builder.py make_callbacks",
+        "test_model_checkpoint_still_saves_in_place_through_its_private_helpers, "
+        "test_a_save_cut_short_leaves_no_checkpoint_under_its_name",
+    ),
+    Workaround(
         "fast_exit",
         "once TensorFlow is imported, interpreter teardown takes 0.5-1.1 s after the work is done "
         "(benchmarks/RESULTS.md); the process runs its atexit handlers, flushes and leaves with os._exit",
@@ -141,6 +154,40 @@ def graph_name_scope(model, name: str) -> None:
         return name_scope(name, caller=self)
 
     object.__setattr__(model, "_open_name_scope", types.MethodType(_open_name_scope, model))
+
+
+def atomic_model_checkpoint(**arguments):
+    """``keras.callbacks.ModelCheckpoint(**arguments)`` whose file is written whole or not at all:
+    the model (or its weights) is saved to ``.<name>.tmp-<pid>-...`` beside the checkpoint, then
+    renamed over it (:func:`fmnist_spec.files.atomic_write`), so an interrupted save leaves the
+    previous checkpoint (or none), never a truncated one.
+
+    Keras 3.15's ``ModelCheckpoint._save_model(epoch, batch, logs)`` formats the path
+    (``_get_file_path``), asks ``_should_save_model`` (which also updates ``best``), makes the
+    folder and saves in place; this subclass does the same with the save made atomic.
+
+    Args:
+        arguments: ``keras.callbacks.ModelCheckpoint``'s arguments (``filepath``, ``monitor``...).
+    """
+    import keras
+
+    from ..files import atomic_write
+
+    class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+        def _save_model(self, epoch, batch, logs):
+            filepath = self._get_file_path(epoch, batch, logs)
+            if not self._should_save_model(epoch, batch, logs, filepath):
+                return
+            os.makedirs(os.path.dirname(filepath) or ".", exist_ok=True)
+            if self.save_weights_only:
+                atomic_write(filepath, lambda tmp: self.model.save_weights(str(tmp), overwrite=True),
+                             suffix=".weights.h5")
+            else:
+                atomic_write(filepath, lambda tmp: self.model.save(str(tmp), overwrite=True), suffix=".keras")
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
+
+    return AtomicModelCheckpoint(**arguments)
 
 
 def steps_per_execution_under_strategy(steps_per_execution: int, strategy) -> int:
