@@ -303,7 +303,7 @@ def inspect(args) -> TextResult:
             image, name, label = inspecting.image_from(args.image, data_dir=args.data_dir)
             found = inspecting.feature_maps(loaded, args.feature_maps, image, name, label)
             _written(args.output, pictures.draw_feature_maps, found, args.output, names.names)
-            done = f"drew {found.maps.shape[-1]} feature maps of {name} in {found.layer} to {args.output}"
+            done = f"drew {min(found.maps.shape[-1], pictures.MAX_TILES)} feature maps of {name} in {found.layer} to {args.output}"
         else:
             from ..running.data import load_fashion_mnist
 
