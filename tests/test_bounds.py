@@ -277,3 +277,21 @@ def test_feature_maps_of_a_20000_channel_layer_draw_at_most_max_tiles_within_max
     width, height = figure.get_size_inches() * figure.dpi
     assert width * height <= MAX_PIXELS * 1.01
     assert f"feature maps 0..{MAX_TILES - 1} of 20,000" in figure.axes[1].get_title()
+
+
+def test_every_new_limit_is_in_docs_limits_md_with_its_value():
+    from conftest import ROOT
+
+    from fmnist_spec.tools import pictures
+    from fmnist_spec.to_keras import archive, weights_file
+
+    text = (ROOT / "docs" / "limits.md").read_text()
+    for name, value in {"MAX_TRAINING_BYTES": f"{memory.MAX_TRAINING_BYTES // 2**30} GiB",
+                        "MAX_EVALUATION_BYTES": f"{memory.MAX_EVALUATION_BYTES // 2**30} GiB",
+                        "MAX_MISTAKES": f"1 to {pictures.MAX_MISTAKES}",
+                        "MAX_TILES": f"{pictures.MAX_TILES:,} filters",
+                        "MAX_PIXELS": f"{pictures.MAX_PIXELS:,}"}.items():
+        assert f"`{name}`" in text and value in text, name
+    assert f"at most {weights_file.MAX_OBJECTS:,} groups and datasets" in text
+    assert f"{archive.BYTES_PER_PARAMETER} bytes per parameter + {archive.BYTES_SCALARS // 1024} KiB" in text
+    assert "| 256 each" in text and "55 on 28x28" in text

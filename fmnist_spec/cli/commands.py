@@ -218,6 +218,9 @@ def export(args) -> TextResult:
     if not args.model.endswith(".keras"):
         raise outputs.OutputPathError(f"{args.model!r} must end in .keras (Keras's native format)",
                                       "export reads a model saved with model.save('name.keras')")
+    from ..tools import preflight
+
+    preflight.check_export(args.model)  # before TensorFlow: a refusal takes well under a second
     import_tensorflow_quietly()
     from ..tools.export import export_text
 
@@ -250,6 +253,12 @@ def evaluate(args) -> EvaluateOutcome:
     """Evaluate a run folder, a .keras model or a spec with --weights on the test set (or
     --split validation), overall and per class."""
     outputs.check_file(args.confusion, "--confusion", (".png", ".svg", ".pdf"), args.overwrite)
+    from ..tools import preflight
+
+    if args.weights is None:  # before TensorFlow: a refusal takes well under a second
+        preflight.check_model(args.target)
+    else:
+        preflight.check_weights(args.target, args.weights)
     import_tensorflow_quietly()
     from ..tools.evaluate import evaluate as evaluate_model
     from ..tools.evaluate import report
@@ -272,6 +281,9 @@ def evaluate(args) -> EvaluateOutcome:
 
 def predict(args) -> PredictOutcome:
     """Print the predicted class and its probability for 28x28 grayscale images."""
+    from ..tools import preflight
+
+    preflight.check_model(args.model)  # before TensorFlow: a refusal takes well under a second
     import_tensorflow_quietly()
     from ..tools.evaluate import predict as predict_classes
 
@@ -287,6 +299,9 @@ def inspect(args) -> TextResult:
 
     outputs.check_file(args.output, "-o/--output", (".png", ".svg"), args.overwrite)
     inspecting.check_image_flag(args.image, args.feature_maps)
+    from ..tools import preflight
+
+    preflight.check_model(args.target)  # before TensorFlow: a refusal takes well under a second
     import_tensorflow_quietly()
     from ..tools import pictures
     from ..tools.class_names import for_pictures

@@ -180,7 +180,7 @@ def _check_weights(path: Path, archive: zipfile.ZipFile, infos: list, config: di
         declared = declared_model(config)
     except UncountedModel as exc:
         raise ArchiveError(f"{path}: cannot load it: {exc}") from None
-    parameters, layers = declared.parameters, len(declared.rows)
+    parameters, layers = declared.parameters, len(declared.rows) + 1  # and the InputLayer
     if parameters > MAX_PARAMS:
         biggest = max(declared.rows, key=lambda r: sum(math.prod(s) for s in declared.variables[r.name]))
         raise ArchiveError(f"{path}: config.json declares {parameters:,} parameters ({parameters * 4 / 2**30:.1f} "

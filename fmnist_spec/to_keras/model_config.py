@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 from ..language import memory
-from ..language.shapes import LayerShape, ShapeChainError, format_shape, infer
+from ..language.shapes import LayerShape, ShapeChainError, format_shape, infer, pair
 
 COUNTED = ("Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D", "BatchNormalization", "Flatten", "Reshape")
 """Layer classes whose weights and output shape are computed from their config."""
@@ -75,11 +75,13 @@ class DeclaredModel:
 def declared_model(config: dict) -> DeclaredModel:
     """Count a ``model.get_config()``-style ``config.json`` (``{class_name, config: {layers}}``).
 
+    A dilated ``Conv2D`` is counted on the pixels its kernel spans, ``(k - 1) * d + 1``, and a
+    grouped one with ``channels / groups`` input channels per filter.
     A ``Sequential`` model's layers are a chain from its ``InputLayer``; a
     functional model's layers are each counted on their own
-    ``build_config.input_shape``, the shape Keras builds them with. Counting
-    stops at a ``Lambda`` layer: Keras's ``safe_mode`` (always on here) refuses it
-    when it deserializes it, before the layers after it and the weights.
+    ``build_config.input_shape``, the shape Keras builds them with, and so are
+    the layers after a ``Lambda`` (weightless; its output shape is not in the
+    config; Keras's ``safe_mode``, always on here, refuses one holding code).
 
     Raises:
         UncountedModel: no ``InputLayer`` with a batch shape; a layer class
@@ -102,7 +104,8 @@ def declared_model(config: dict) -> DeclaredModel:
         if not chain and isinstance(entry, dict) and entry.get("class_name") == "InputLayer":
             continue
         if isinstance(entry, dict) and entry.get("class_name") == "Lambda":
-            break
+            chain = False  # its output shape is unknown: the layers after it are counted by build_config
+            continue
         layer, name = _layer(index, entry)
         declared = (entry.get("build_config") or {}).get("input_shape")
         if not chain:
@@ -163,9 +166,13 @@ def _layer(index: int, entry) -> tuple[dict, str]:
     elif kind == "Conv2D":
         layer.update({k: inner.get(k) for k in ("filters", "kernel_size", "strides", "padding")},
                      use_bias=inner.get("use_bias", True))
-        plain = inner.get("groups", 1) == 1 and inner.get("dilation_rate", 1) in (1, [1, 1])
-        valid = plain and _positive_ints([layer["filters"]]) and _window(layer["kernel_size"]) \
-            and _window(layer["strides"]) and layer["padding"] in ("valid", "same")
+        dilation, groups = inner.get("dilation_rate", 1), inner.get("groups", 1)
+        valid = _positive_ints([layer["filters"], groups]) and _window(layer["kernel_size"]) \
+            and _window(dilation) and _window(layer["strides"]) and layer["padding"] in ("valid", "same")
+        if valid:  # a dilated kernel spans (k - 1) * d + 1 pixels; the weights stay k x k
+            kernel, rate = pair(layer["kernel_size"]), pair(dilation)
+            layer.update(kernel=kernel, groups=groups,
+                         kernel_size=[(k - 1) * d + 1 for k, d in zip(kernel, rate)])
     elif kind in ("MaxPooling2D", "AveragePooling2D"):
         layer.update({k: inner.get(k) for k in ("pool_size", "strides", "padding")})
         valid = _window(layer["pool_size"]) and (layer["strides"] is None or _window(layer["strides"])) \
@@ -206,10 +213,9 @@ def variable_shapes(layer: dict, row: LayerShape) -> list[tuple]:
         units = layer["units"]
         return [(last, units)] + ([(units,)] if bias else [])
     if kind == "Conv2D":
-        kernel = layer["kernel_size"]
-        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        kh, kw = layer.get("kernel") or pair(layer["kernel_size"])
         filters = layer["filters"]
-        return [(kh, kw, last, filters)] + ([(filters,)] if bias else [])
+        return [(kh, kw, last // layer.get("groups", 1), filters)] + ([(filters,)] if bias else [])
     if kind == "BatchNormalization":
         return [(last,)] * (bool(layer["scale"]) + bool(layer["center"]) + 2)
     return []

@@ -204,11 +204,7 @@ def _built_with_weights(spec_path: str | Path, weights: str | Path):
     """Build the model of the spec at ``spec_path`` and ``load_weights(weights)`` into it."""
     from ..language.validation import load_spec
 
-    weights = Path(weights)
-    if not weights.name.endswith(".weights.h5") or not weights.is_file():
-        what = "no such file" if not weights.exists() else "not a .weights.h5 file"
-        raise InputError(f"{weights}: {what}; --weights takes a file written by model.save_weights "
-                         f"(a run folder's model.weights.h5)")
+    weights = weights_path(weights)
     spec = _with_run_policy(load_spec(spec_path), weights, Path(spec_path))
     _check_weights_fit(weights, _spec_variables(spec), spec_path, by_name=False)  # before TensorFlow
     from ..to_keras.builder import build_model, compile_model
@@ -225,6 +221,20 @@ def _built_with_weights(spec_path: str | Path, weights: str | Path):
                          f"  hint: give the spec the weights were trained with (the run folder's spec.yaml)") from None
     prep = Preparation(spec.scale, spec.input_shape, spec.loss.from_logits, str(spec_path))
     return model, prep, weights, spec
+
+
+def weights_path(weights: str | Path) -> Path:
+    """``--weights`` as a path, once it names a regular ``.weights.h5`` file.
+
+    Raises:
+        InputError: no such file, or not a ``.weights.h5`` file.
+    """
+    weights = Path(weights)
+    if not weights.name.endswith(".weights.h5") or not weights.is_file():
+        what = "no such file" if not weights.exists() else "not a .weights.h5 file"
+        raise InputError(f"{weights}: {what}; --weights takes a file written by model.save_weights "
+                         f"(a run folder's model.weights.h5)")
+    return weights
 
 
 def _spec_variables(spec) -> dict:

@@ -351,24 +351,6 @@ def _layout(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _refuse_inexpressible(file: str, config: dict) -> None:
-    """Refuse, from ``config.json`` and before anything is built, a Sequential model with a Keras layer
-    class the spec language has not (``Lambda`` is left to Keras's ``safe_mode``, which refuses its code)."""
-    entries = (config.get("config") or {}).get("layers") if config.get("class_name") == "Sequential" else None
-    if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict) \
-            or entries[0].get("class_name") != "InputLayer":
-        return
-    for index, entry in enumerate(entries[1:]):
-        kind = entry.get("class_name") if isinstance(entry, dict) else None
-        if not str(entry.get("module") if isinstance(entry, dict) else "").startswith("keras") \
-                or kind in _SAVED_LAYERS or kind == "Lambda":
-            continue
-        name = (entry.get("config") or {}).get("name") if isinstance(entry.get("config"), dict) else None
-        raise SpecError([Problem(file, None, None, f"layers[{index}]",
-                                 f"layer {name!r} is a {kind}, which the spec language cannot express",
-                                 "specs have the layer types " + ", ".join(_SAVED_LAYERS))])
-
-
 def export_text(path: str | Path) -> tuple[str, list[str]]:
     """The spec of the saved model at ``path`` as YAML text, and notes for the user.
 
@@ -384,15 +366,10 @@ def export_text(path: str | Path) -> tuple[str, list[str]]:
     """
     from ..to_keras.builder import load_model
     from ..language.validation import parse_spec
-    from ..to_keras.archive import ArchiveError, inspect_archive
+    from .preflight import check_export
 
     file = str(path)
-    try:
-        inspect_archive(path, vet=lambda config: _refuse_inexpressible(file, config))
-    except ArchiveError as exc:
-        message = str(exc).removeprefix(f"{Path(path)}: ")
-        raise SpecError([Problem(file, None, None, "", message, "give the path of a .keras file "
-                                 "written by Keras's model.save")]) from None
+    check_export(path)
     try:
         with warnings.catch_warnings():  # optimizer variables of a compiled, never-trained model
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
