@@ -184,11 +184,13 @@ def test_a_foreign_model_whose_one_image_needs_gigabytes_of_activations_is_refus
 def test_declared_model_counts_what_keras_builds():
     keras = pytest.importorskip("keras")
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, padding="same"),
+                              keras.layers.Conv2D(6, 3, dilation_rate=2, groups=2),
                               keras.layers.BatchNormalization(center=False), keras.layers.MaxPooling2D(),
                               keras.layers.Flatten(), keras.layers.Dropout(0.1),
                               keras.layers.Dense(10, activation="softmax")])
     declared = declared_model(json.loads(json.dumps({"class_name": "Sequential", "config": model.get_config()})))
     assert declared.parameters == model.count_params()
+    assert [r.output_shape for r in declared.rows] == [tuple(layer.output.shape) for layer in model.layers]
     assert declared.variables == {layer.name: [tuple(v.shape) for v in layer.trainable_weights
                                                + layer.non_trainable_weights] for layer in model.layers}
 

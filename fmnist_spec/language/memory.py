@@ -31,7 +31,9 @@ arXiv:1604.06174, 2016, section 3; the gradient functions TensorFlow
 registers for ``MatMul``, ``Conv2D``, ``Relu`` and ``MaxPool`` read their
 inputs or outputs, ``tensorflow/python/ops/nn_grad.py``). It leaves out what
 is not per sample: weights, gradients and optimizer slots (bounded by the
-parameter limit) and the data arrays.
+parameter limit) and the data arrays. Measured here (Keras 3.15, TensorFlow
+2.21 CPU, batches of 256): 256 filters instead of 8 in ``Conv2D(f, 3, same,
+relu)`` raised the peak RSS by 582 MB, where the estimate grows by 854 MiB.
 """
 
 from __future__ import annotations
