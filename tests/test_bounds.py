@@ -264,7 +264,7 @@ def test_evaluation_batches_shrink_to_fit_the_limit():
 
 def test_mistakes_count_past_the_limit_is_a_usage_error():
     result = subprocess.run([sys.executable, "-m", "fmnist_spec", "inspect", "m.keras", "--mistakes",
-                             "--count", "10000", "-o", "x.png"], capture_output=True, text=True)
+                             "--count", "10000", "-o", "x.png"], capture_output=True, text=True, check=False)
     assert result.returncode == 2 and "expected a whole number from 1 to 100" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -284,8 +284,8 @@ def test_feature_maps_of_a_20000_channel_layer_draw_at_most_max_tiles_within_max
 def test_every_new_limit_is_in_docs_limits_md_with_its_value():
     from conftest import ROOT
 
-    from fmnist_spec.tools import pictures
     from fmnist_spec.to_keras import archive, weights_file
+    from fmnist_spec.tools import pictures
 
     text = (ROOT / "docs" / "limits.md").read_text()
     for name, value in {"MAX_TRAINING_BYTES": f"{memory.MAX_TRAINING_BYTES // 2**30} GiB",
@@ -297,3 +297,40 @@ def test_every_new_limit_is_in_docs_limits_md_with_its_value():
     assert f"at most {weights_file.MAX_OBJECTS:,} groups and datasets" in text
     assert f"{archive.BYTES_PER_PARAMETER} bytes per parameter + {archive.BYTES_SCALARS // 1024} KiB" in text
     assert "| 256 each" in text and "55 on 28x28" in text
+
+
+_MEASURE = ("import resource, subprocess, sys\n"
+            "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+            "sys.stderr.write(done.stderr)\n"
+            "print(f'@peak_kb={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', file=sys.stderr)\n"
+            "sys.exit(done.returncode)\n")
+CLI_PEAK_KB = 300 * 1024
+"""Below TensorFlow's import alone (about 600 MB): the refusal comes before it."""
+
+
+def _attack_files(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("spec_version: 1\nlayers:\n  - {type: Flatten, input_shape: [28, 28]}\n"
+                    "  - {units: 10, activation: softmax}\ncompile: {loss: sparse_categorical_crossentropy}\n")
+    weights = _dense_weights(tmp_path / "attack.weights.h5", kernel=(BILLION,))
+    bomb = _archive(tmp_path / "h5bomb.keras", _config(_dense("dense", 10, 784)), weights)
+    wide = _archive(tmp_path / "wide.keras", _config(_dense("wide", 500_000, 784), _dense("dense", 10, 500_000)))
+    return spec, weights, bomb, wide
+
+
+@pytest.mark.parametrize("command", ["evaluate --weights", "evaluate", "predict", "inspect", "export", "wide"])
+def test_the_command_line_refuses_each_attack_file_before_importing_tensorflow(command, tmp_path):
+    from conftest import ROOT
+
+    spec, weights, bomb, wide = _attack_files(tmp_path)
+    args = {"evaluate --weights": ["evaluate", spec, "--weights", weights], "evaluate": ["evaluate", bomb],
+            "predict": ["predict", bomb, tmp_path / "any.png"], "export": ["export", bomb],
+            "inspect": ["inspect", bomb, "--mistakes", "-o", tmp_path / "m.png"], "wide": ["evaluate", wide]}[command]
+    done = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, "-m", "fmnist_spec", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    err, _, peak = done.stderr.rpartition("@peak_kb=")
+    assert done.returncode == 2 and "Traceback" not in err, err
+    expected = ("config.json declares 397,500,010 parameters" if command == "wide"
+                else "declares shape (1000000000,)")
+    assert expected in err, err
+    assert int(peak) < CLI_PEAK_KB, peak
