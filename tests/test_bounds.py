@@ -334,3 +334,12 @@ def test_the_command_line_refuses_each_attack_file_before_importing_tensorflow(c
                 else "declares shape (1000000000,)")
     assert expected in err, err
     assert int(peak) < CLI_PEAK_KB, peak
+
+
+def test_mirrored_replicas_in_one_process_count_together():
+    text = CONV.format(filters=2000, kernel=3, fit="fit: {validation_batch_size: 32}\n") + (
+        "distribute: {strategy: mirrored, devices: ['/cpu:0', '/cpu:1', '/cpu:2', '/cpu:3'], "
+        "per_replica_batch_size: 64}\n")
+    exc = _refused(text)
+    assert "a training batch of 256 images" in exc.message  # 64 on each of 4 replicas: 23.9 MiB each
+    assert "set distribute.per_replica_batch_size: 42 or less" in exc.hint

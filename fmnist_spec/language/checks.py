@@ -186,15 +186,17 @@ def check_model_size(spec: dict) -> Iterator[Finding]:
 _SIZE_KEY = {"Dense": "units", "Conv2D": "filters"}
 
 
-def _batches(spec: dict) -> list[tuple[str, tuple, int]]:
-    """(what, path of the key that sets it, samples) of each batch a run takes a step on."""
-    fit = spec["fit"]
-    per_replica = spec["distribute"]["per_replica_batch_size"]
-    training = (("distribute", "per_replica_batch_size"), per_replica) if per_replica \
-        else (("fit", "batch_size"), fit["batch_size"])
+def _batches(spec: dict) -> list[tuple[str, tuple, int, int]]:
+    """(what, path of the key that sets it, samples in this process, samples per unit of that key)
+    of each batch a run takes a step on."""
+    fit, distribute = spec["fit"], spec["distribute"]
+    per_replica = distribute["per_replica_batch_size"]
+    replicas = len(distribute["devices"] or ()) or 1  # a mirrored strategy's replicas share this process
+    training = (("distribute", "per_replica_batch_size"), per_replica * replicas, replicas) if per_replica \
+        else (("fit", "batch_size"), fit["batch_size"], 1)
     evaluation = fit["validation_batch_size"] or fit["batch_size"]
     return [("a training batch", *training),
-            ("an evaluation batch", ("fit", "validation_batch_size"), evaluation)]
+            ("an evaluation batch", ("fit", "validation_batch_size"), evaluation, 1)]
 
 
 def check_activation_memory(spec: dict) -> Iterator[Finding]:
@@ -209,14 +211,14 @@ def check_activation_memory(spec: dict) -> Iterator[Finding]:
     per_sample = {"a training batch": memory.per_sample_training(shares, inputs),
                   "an evaluation batch": memory.per_sample_inference(rows, inputs)}
     limit = memory.MAX_TRAINING_BYTES
-    for what, key, batch in _batches(spec):
+    for what, key, batch, unit in _batches(spec):
         need = per_sample[what] * batch
         if need <= limit:
             continue
         worst = max(shares, key=lambda m: m.values * m.kept)
         row = next(r for r in rows if r.index == worst.index)
         size_key = _SIZE_KEY.get(row.type)
-        fits = limit // per_sample[what]
+        fits = limit // per_sample[what] // unit
         fewer = f"use fewer {size_key or 'values per image'} in layers[{row.index}]"
         fix = f"set {'.'.join(key)}: {fits:,} or less, or {fewer}" if fits >= 1 else fewer
         yield (("layers", row.index) + ((size_key,) if size_key else ()),
