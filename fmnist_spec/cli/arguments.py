@@ -116,13 +116,16 @@ def _add_class_names(p) -> None:
 
 
 def _count(text: str) -> int:
-    """``--count``: an int >= 1."""
+    """``--count``: an int from 1 to ``pictures.MAX_MISTAKES``."""
+    from ..tools.pictures import MAX_MISTAKES
+
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1. Received: {text!r}")
+    if not 1 <= value <= MAX_MISTAKES:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_MISTAKES} (one picture; "
+                                         f"docs/limits.md). Received: {text!r}")
     return value
 
 

@@ -267,6 +267,9 @@ def export(args) -> TextResult:
     if not args.model.endswith(".keras"):
         raise outputs.OutputPathError(f"{args.model!r} must end in .keras (Keras's native format)",
                                       "export reads a model saved with model.save('name.keras')")
+    from ..tools import preflight
+
+    preflight.check_export(args.model)  # before TensorFlow: a refusal takes well under a second
     import_tensorflow_quietly()
     from ..tools.export import export_text
 
@@ -305,6 +308,12 @@ def evaluate(args) -> EvaluateOutcome:
     """Evaluate a run folder, a .keras model or a spec with --weights on the test set (or
     --split validation), overall and per class."""
     outputs.check_file(args.confusion, "--confusion", (".png", ".svg", ".pdf"), args.overwrite)
+    from ..tools import preflight
+
+    if args.weights is None:  # before TensorFlow: a refusal takes well under a second
+        preflight.check_model(args.target)
+    else:
+        preflight.check_weights(args.target, args.weights)
     import_tensorflow_quietly()
     from ..tools.class_names import class_names
     from ..tools.evaluate import evaluate as evaluate_model
@@ -326,6 +335,9 @@ def evaluate(args) -> EvaluateOutcome:
 
 def predict(args) -> PredictOutcome:
     """Print the predicted class and its probability for 28x28 grayscale images."""
+    from ..tools import preflight
+
+    preflight.check_model(args.model)  # before TensorFlow: a refusal takes well under a second
     import_tensorflow_quietly()
     from ..tools.class_names import class_names
     from ..tools.evaluate import predict as predict_classes
@@ -345,6 +357,9 @@ def inspect(args) -> TextResult:
 
     outputs.check_file(args.output, "-o/--output", (".png", ".svg"), args.overwrite)
     inspecting.check_image_flag(args.image, args.feature_maps)
+    from ..tools import preflight
+
+    preflight.check_model(args.target)  # before TensorFlow: a refusal takes well under a second
     import_tensorflow_quietly()
     from ..tools import pictures
     from ..tools.class_names import for_pictures
@@ -361,7 +376,8 @@ def inspect(args) -> TextResult:
             image, name, label = inspecting.image_from(args.image, data_dir=args.data_dir)
             found = inspecting.feature_maps(loaded, args.feature_maps, image, name, label)
             _written(args.output, pictures.draw_feature_maps, found, args.output, names.names)
-            done = f"drew {_count(found.maps.shape[-1], 'feature map')} of {name} in {found.layer} to {args.output}"
+            done = (f"drew {_count(min(found.maps.shape[-1], pictures.MAX_TILES), 'feature map')} of {name} in "
+                    f"{found.layer} to {args.output}")
         else:
             from ..running.data import load_fashion_mnist
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterator
 
-from . import callback_checks, facts, registry
+from . import callback_checks, facts, memory, registry
 from ..errors import ERROR, Problem
 from .names import INPUT_LAYER_NAME, layer_names, snake_case
 from .schema import with_defaults
-from .shapes import ShapeChainError, format_shape, infer
+from .shapes import ShapeChainError, format_shape, infer, pair
 from .spec import SAMPLE_SHAPES, declared_input_shape, sample_shape
 from ..source.yaml_source import Source
 
@@ -235,6 +235,74 @@ def check_model_size(spec: dict) -> Iterator[Finding]:
                f"per position, so each one adds at least {biggest.input_shape[-1] + 1:,} parameters")
 
 
+_SIZE_KEY = {"Dense": "units", "Conv2D": "filters"}
+
+
+def _batches(spec: dict) -> list[tuple[str, tuple, int, int]]:
+    """(what, path of the key that sets it, samples in this process, samples per unit of that key)
+    of each batch a run takes a step on."""
+    fit, distribute = spec["fit"], spec["distribute"]
+    per_replica = distribute["per_replica_batch_size"]
+    replicas = len(distribute["devices"] or ()) or 1  # a mirrored strategy's replicas share this process
+    training = (("distribute", "per_replica_batch_size"), per_replica * replicas, replicas) if per_replica \
+        else (("fit", "batch_size"), fit["batch_size"], 1)
+    evaluation = fit["validation_batch_size"] or fit["batch_size"]
+    return [("a training batch", *training),
+            ("an evaluation batch", ("fit", "validation_batch_size"), evaluation, 1)]
+
+
+def check_activation_memory(spec: dict) -> Iterator[Finding]:
+    """A training or evaluation batch's activations fit in memory.MAX_TRAINING_BYTES (the estimate of
+    :mod:`fmnist_spec.language.memory`); reported at the layer that takes the most."""
+    rows = _rows(spec)
+    if not rows or sum(r.params for r in rows) > MAX_PARAMS:
+        return  # check_model_size says why
+    layers = spec["layers"]
+    inputs = math.prod(rows[0].input_shape[1:])
+    shares = memory.layer_memory(rows, layers)
+    per_sample = {"a training batch": memory.per_sample_training(shares, inputs),
+                  "an evaluation batch": memory.per_sample_inference(rows, inputs)}
+    limit = memory.MAX_TRAINING_BYTES
+    for what, key, batch, unit in _batches(spec):
+        need = per_sample[what] * batch
+        if need <= limit:
+            continue
+        worst = max(shares, key=lambda m: m.values * m.kept)
+        row = next(r for r in rows if r.index == worst.index)
+        size_key = _SIZE_KEY.get(row.type)
+        fits = limit // per_sample[what] // unit
+        fewer = f"use fewer {size_key or 'values per image'} in layers[{row.index}]"
+        fix = f"set {'.'.join(key)}: {fits:,} or less, or {fewer}" if fits >= 1 else fewer
+        yield (("layers", row.index) + ((size_key,) if size_key else ()),
+               f"{what} of {batch:,} images would need about {memory.format_bytes(need)} of activations, "
+               f"more than the limit of {memory.format_bytes(limit)}; layers[{row.index}] ({row.type}) "
+               f"outputs {format_shape(row.output_shape)}, {worst.values:,} values per image",
+               f"{fix} (one image takes {memory.format_bytes(per_sample[what])}; the estimate is in "
+               "docs/limits.md)")
+        return
+
+
+def check_windows_meet_pixels(spec: dict) -> Iterator[Finding]:
+    """A ``padding: same`` kernel or pool is at most 2n - 1 along an axis of n pixels
+    (:func:`fmnist_spec.language.memory.largest_useful_kernel`)."""
+    rows = _rows(spec)
+    for row in rows or ():
+        layer = spec["layers"][row.index]
+        key = "kernel_size" if row.type == "Conv2D" else "pool_size"
+        if row.type not in _SPATIAL or layer.get("padding", "valid") != "same" or key not in layer:
+            continue
+        window = pair(layer[key])
+        sizes = row.input_shape[1:3]
+        if all(w <= memory.largest_useful_kernel(n) for w, n in zip(window, sizes)):
+            continue
+        largest = [memory.largest_useful_kernel(n) for n in sizes]
+        yield (("layers", row.index, key),
+               f"{key} {list(window)} is larger than {largest} on a {sizes[0]}x{sizes[1]} feature map "
+               f"(input {format_shape(row.input_shape)}): with padding: same, weights past 2 x size - 1 "
+               "only ever meet the padding's zeros, and each output value still costs every weight",
+               f"use {key}: {min(largest)} or less (docs/limits.md)")
+
+
 def check_output_is_ten_way(spec: dict) -> Iterator[Finding]:
     """The model ends in one score per class: output shape (None, 10)."""
     rows = _rows(spec)
@@ -390,6 +458,8 @@ CHECKS: list[Callable[[dict], Iterator[Finding]]] = [
     check_input_shape_fits_images,
     check_shape_chain,
     check_model_size,
+    check_windows_meet_pixels,
+    check_activation_memory,
     check_output_is_ten_way,
     check_loss_fits_labels,
     check_output_activation_fits_loss,

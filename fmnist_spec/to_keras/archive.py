@@ -20,6 +20,7 @@ No TensorFlow here.
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zipfile
 from pathlib import Path
@@ -54,14 +55,11 @@ MAX_DIRECTORY_BYTES = 64 * 1024
 checked from the end record before :mod:`zipfile` parses the directory."""
 MAX_ARCHIVE_BYTES = MAX_WEIGHTS_BYTES + MAX_CONFIG_BYTES + MAX_METADATA_BYTES + MAX_DIRECTORY_BYTES
 """Largest ``.keras`` file accepted on disk (bytes): every member at its limit, stored."""
+BYTES_SCALARS = 64 * 1024
+"""Declared-bytes allowance for a weights file's scalars (the optimizer's ``iterations``,
+``learning_rate``, ...) on top of the per-parameter one."""
 BYTES_FIXED = 1024 * 1024
 """HDF5 allowance per file, on top of the per-layer one."""
-WEIGHTLESS = {"InputLayer", "Flatten", "Dropout", "Activation", "Softmax", "ReLU", "Reshape",
-              "Rescaling", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",
-              "Identity", "Permute", "LeakyReLU", "ELU"}
-"""Layer classes that hold no weights."""
-CONTAINERS = {"Sequential", "Functional", "Model"}
-"""Model classes whose ``config.layers`` list is walked."""
 
 
 class ArchiveError(ValueError):
@@ -69,11 +67,14 @@ class ArchiveError(ValueError):
     starts with the path and says which limit or rule it breaks."""
 
 
-def inspect_archive(path: str | Path) -> dict:
-    """Check a ``.keras`` file's zip directory and ``config.json`` against the limits.
+def inspect_archive(path: str | Path, vet=None) -> dict:
+    """Check a ``.keras`` file's zip directory, ``config.json`` and weights against the limits.
 
     Args:
         path: The ``.keras`` file.
+        vet: Called with the parsed ``config.json`` before its layers are
+            counted (``export`` refuses layers a spec cannot express there, in
+            its own words); it may raise.
 
     Returns:
         The parsed ``config.json``.
@@ -82,8 +83,12 @@ def inspect_archive(path: str | Path) -> dict:
         ArchiveError: not a regular file; not a zip archive ("not a valid
             Keras archive"); an unexpected member name (such as
             ``../../x``); too many members; a member larger than its limit or
-            compressed more than :data:`MAX_RATIO` to 1; weights larger than
-            the declared layers need; ``config.json`` missing or not JSON.
+            compressed more than :data:`MAX_RATIO` to 1; ``config.json``
+            missing or not JSON; layers that cannot be counted from it (see
+            :mod:`fmnist_spec.to_keras.model_config`), more than ``MAX_PARAMS``
+            parameters, or one image's activations over ``MAX_EVALUATION_BYTES``;
+            weights larger than the declared layers need, or HDF5 datasets
+            that do not fit them (:mod:`fmnist_spec.to_keras.weights_file`).
     """
     path = Path(path)
     problem = not_a_regular_file(path)
@@ -94,12 +99,19 @@ def inspect_archive(path: str | Path) -> dict:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
             _check_members(path, infos)
-            raw = archive.read("config.json")
+            config = _config(path, archive.read("config.json"))
+            if vet is not None:
+                vet(config)
+            _check_weights(path, archive, infos, config)
     except zipfile.BadZipFile as exc:
         raise ArchiveError(f"{path}: not a valid Keras archive ({exc}); a .keras file is a zip archive "
                            "written by model.save") from None
     except (OSError, EOFError, RuntimeError, NotImplementedError) as exc:  # truncated data, encryption
         raise ArchiveError(f"{path}: not a valid Keras archive ({type(exc).__name__}: {exc})") from None
+    return config
+
+
+def _config(path: Path, raw: bytes) -> dict:
     try:
         config = json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -107,7 +119,6 @@ def inspect_archive(path: str | Path) -> dict:
                            f"{str(exc)[:200]})") from None
     if not isinstance(config, dict):
         raise ArchiveError(f"{path}: not a valid Keras archive (config.json is not a JSON object)")
-    _check_weights(path, infos, config)
     return config
 
 
@@ -156,53 +167,53 @@ def _check_members(path: Path, infos: list) -> None:
         raise ArchiveError(f"{path}: not a valid Keras archive (no config.json)")
 
 
-def _check_weights(path: Path, infos: list, config: dict) -> None:
+def _check_weights(path: Path, archive: zipfile.ZipFile, infos: list, config: dict) -> None:
+    """Count what ``config.json`` declares (:func:`fmnist_spec.to_keras.model_config.declared_model`),
+    hold it to the spec's limits, then check the weights member's size and its HDF5 datasets'
+    declared shapes (:func:`fmnist_spec.to_keras.weights_file.check_weights_file`) against it."""
+    from ..language.checks import MAX_PARAMS
+    from ..language.memory import MAX_EVALUATION_BYTES, format_bytes
+    from .model_config import UncountedModel, declared_model
+    from .weights_file import WeightsFileError, check_weights_file
+
+    try:
+        declared = declared_model(config)
+    except UncountedModel as exc:
+        raise ArchiveError(f"{path}: cannot load it: {exc}") from None
+    parameters, layers = declared.parameters, len(declared.rows) + 1  # and the InputLayer
+    if parameters > MAX_PARAMS:
+        biggest = max(declared.rows, key=lambda r: sum(math.prod(s) for s in declared.variables[r.name]))
+        raise ArchiveError(f"{path}: config.json declares {parameters:,} parameters ({parameters * 4 / 2**30:.1f} "
+                           f"GiB of float32 weights), more than the limit of {MAX_PARAMS:,} (the spec's); "
+                           f"layer {biggest.name!r} ({biggest.type}) alone has "
+                           f"{sum(math.prod(s) for s in declared.variables[biggest.name]):,}")
+    if declared.inference_bytes > MAX_EVALUATION_BYTES:
+        worst = max(declared.rows, key=lambda r: math.prod(r.output_shape[1:]))
+        raise ArchiveError(f"{path}: one image would need about {format_bytes(declared.inference_bytes)} of "
+                           f"activations, more than the limit of {format_bytes(MAX_EVALUATION_BYTES)}; layer "
+                           f"{worst.name!r} ({worst.type}) outputs {math.prod(worst.output_shape[1:]):,} values "
+                           "per image")
     weights = [info for info in infos if info.filename.startswith("model.weights.")]
     if not weights:
         return
-    counted = declared_parameters(config)
-    if counted is None:  # layers we cannot count: MAX_WEIGHTS_BYTES, checked already, is the bound
-        return
-    parameters, layers = counted
     allowed = BYTES_FIXED + BYTES_PER_LAYER * layers + BYTES_PER_PARAMETER * parameters
     if weights[0].file_size > allowed:
         raise ArchiveError(
             f"{path}: the member {weights[0].filename} unpacks to {weights[0].file_size:,} bytes, but the "
             f"{layers:,} layers in config.json declare {parameters:,} parameters, which need at most "
             f"{allowed:,} bytes")
+    if weights[0].filename != "model.weights.h5":
+        return  # .npz: bounded by its declared size, checked above
+    try:
+        with archive.open(weights[0]) as member:
+            check_weights_file(member, declared.variables, weights_budget(parameters))
+    except WeightsFileError as exc:
+        raise ArchiveError(f"{path}: the member model.weights.h5 does not fit the model in config.json: "
+                           f"{exc}") from None
 
 
-def declared_parameters(config: dict) -> tuple[int, int] | None:
-    """``(parameters, layers)`` a model's ``config.json`` declares, or None when
-    it has layers whose weights cannot be counted from the config alone.
-
-    ``Dense`` layers are counted from ``units``, ``use_bias`` and the last axis
-    of ``build_config.input_shape``; :data:`WEIGHTLESS` layers count zero;
-    nested models are walked; any other layer makes the count unknown.
-    """
-    parameters = layers = 0
-    stack = [config]
-    while stack:
-        entry = stack.pop()
-        if not isinstance(entry, dict):
-            return None
-        kind, inner = entry.get("class_name"), entry.get("config")
-        if not isinstance(inner, dict):
-            return None
-        if kind in CONTAINERS:
-            children = inner.get("layers")
-            if not isinstance(children, list):
-                return None
-            stack.extend(children)
-            continue
-        layers += 1
-        if kind in WEIGHTLESS:
-            continue
-        if kind != "Dense":
-            return None
-        shape = (entry.get("build_config") or {}).get("input_shape")
-        units = inner.get("units")
-        if not (isinstance(shape, list) and shape and isinstance(shape[-1], int) and isinstance(units, int)):
-            return None
-        parameters += units * shape[-1] + (units if inner.get("use_bias", True) else 0)
-    return parameters, layers
+def weights_budget(parameters: int) -> int:
+    """Most bytes a weights file's datasets may declare for a model of ``parameters`` parameters:
+    :data:`BYTES_PER_PARAMETER` each (float64, value and two optimizer slots) plus
+    :data:`BYTES_SCALARS` for the optimizer's scalars."""
+    return BYTES_PER_PARAMETER * parameters + BYTES_SCALARS

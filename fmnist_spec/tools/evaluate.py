@@ -217,16 +217,16 @@ def load_error_reason(exc: Exception, limit: int = 300) -> str:
 def _built_with_weights(spec_path: str | Path, weights: str | Path):
     """Build the model of the spec at ``spec_path`` and ``load_weights(weights)`` into it."""
     from ..language.validation import load_spec
+
+    weights = weights_path(weights)
+    spec = _with_run_policy(load_spec(spec_path), weights, Path(spec_path))
+    _check_weights_fit(weights, _spec_variables(spec), spec_path, by_name=False)  # before TensorFlow
     from ..to_keras.builder import build_model, compile_model, load_weights
 
-    weights = Path(weights)
-    if not weights.name.endswith(".weights.h5") or not weights.is_file():
-        what = "no such file" if not weights.exists() else "not a .weights.h5 file"
-        raise InputError(f"{weights}: {what}; --weights takes a file written by model.save_weights "
-                         f"(a run folder's model.weights.h5)")
-    spec = _with_run_policy(load_spec(spec_path), weights, Path(spec_path))
     model = build_model(spec)
     compile_model(model, spec)
+    _check_weights_fit(weights, {layer.name: [tuple(v.shape) for v in layer.trainable_weights
+                                               + layer.non_trainable_weights] for layer in model.layers}, spec_path)
     try:
         load_weights(model, weights)
     except Exception as exc:  # Keras raises ValueError for another architecture, OSError for a bad file
@@ -235,6 +235,61 @@ def _built_with_weights(spec_path: str | Path, weights: str | Path):
                          f"  hint: give the spec the weights were trained with (the run folder's spec.yaml)") from None
     prep = Preparation(spec.scale, spec.input_shape, spec.loss.from_logits, str(spec_path))
     return model, prep, weights, spec
+
+
+def weights_path(weights: str | Path) -> Path:
+    """``--weights`` as a path, once it names a regular ``.weights.h5`` file.
+
+    Raises:
+        InputError: no such file, or not a ``.weights.h5`` file.
+    """
+    weights = Path(weights)
+    if not weights.name.endswith(".weights.h5") or not weights.is_file():
+        what = "no such file" if not weights.exists() else "not a .weights.h5 file"
+        raise InputError(f"{weights}: {what}; --weights takes a file written by model.save_weights "
+                         f"(a run folder's model.weights.h5)")
+    return weights
+
+
+def _spec_variables(spec) -> dict:
+    """Layer name -> its variables' shapes, inferred from the spec without TensorFlow."""
+    from ..language.shapes import infer
+    from ..to_keras.model_config import variable_shapes
+
+    layers = spec.resolved()["layers"]
+    return {row.name: variable_shapes(layers[row.index], row) for row in infer(layers, spec.input_shape)}
+
+
+def _check_weights_fit(weights: Path, variables: dict, spec_path, by_name: bool = True) -> None:
+    """Refuse a weights file whose HDF5 datasets declare other shapes than the model's
+    ``variables`` (layer name -> shapes), or more bytes than they and an optimizer's slots
+    need, before Keras reads any of it (:func:`fmnist_spec.to_keras.weights_file.check_weights_file`)."""
+    from ..to_keras.archive import weights_budget
+    from ..to_keras.weights_file import WeightsFileError, check_weights_file
+
+    parameters = sum(math.prod(s) for shapes in variables.values() for s in shapes)
+    try:
+        check_weights_file(weights, variables, weights_budget(parameters), by_name)
+    except WeightsFileError as exc:
+        raise InputError(f"{weights}: cannot load these weights into the model of {spec_path}: {exc}\n"
+                         f"  hint: give the spec the weights were trained with (the run folder's spec.yaml)") from None
+
+
+def batch_size_for(model, preferred: int) -> int:
+    """``preferred``, or a smaller batch whose activations stay within
+    :data:`fmnist_spec.language.memory.MAX_EVALUATION_BYTES` (estimated from the model's own
+    output shapes, :func:`fmnist_spec.language.memory.per_sample_inference`)."""
+    from ..language import memory
+    from ..language.shapes import LayerShape
+
+    rows = []
+    for index, layer in enumerate(model.layers):
+        shape = getattr(getattr(layer, "output", None), "shape", None)
+        if shape is None or None in tuple(shape)[1:]:
+            continue
+        rows.append(LayerShape(index, layer.name, type(layer).__name__, (), tuple(shape), 0))
+    inputs = math.prod(d for d in model.input_shape[1:] if d) if not isinstance(model.input_shape, list) else 784
+    return memory.evaluation_batch_size(memory.per_sample_inference(rows, inputs), preferred)
 
 
 def _with_run_policy(spec, *paths: Path):
@@ -308,14 +363,15 @@ def evaluate(target: str | Path, *, data_dir: str | Path | None = None, data=Non
     data = data if data is not None else load_fashion_mnist(data_dir)
     images, labels = split_images(split, prep, spec, data)
     labels = labels.astype(np.int64)
-    outputs = model.predict(images, verbose=0, batch_size=256)
+    outputs = model.predict(images, verbose=0, batch_size=batch_size_for(model, 256))
     losses = keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(
         labels, outputs, from_logits=prep.from_logits)).astype(np.float64)
     predicted = np.argmax(outputs, axis=1)
     right = predicted == labels
     loss, accuracy = float(losses.mean()), float(right.mean())
     if getattr(model, "loss", None) is not None:
-        figures = model.evaluate(images, labels, batch_size=1024, verbose=0, return_dict=True)
+        figures = model.evaluate(images, labels, batch_size=batch_size_for(model, 1024), verbose=0,
+                                 return_dict=True)
         loss = float(figures["loss"])
     per_class = []
     for label, name in enumerate(facts.CLASS_NAMES):
@@ -354,7 +410,7 @@ def predict(model_path: str | Path, images: list, class_names=facts.CLASS_NAMES)
     """
     pixels = np.stack([read_image(p) for p in images])
     model, prep, _ = load(model_path)
-    outputs = model.predict(prep.images(pixels), verbose=0)
+    outputs = model.predict(prep.images(pixels), verbose=0, batch_size=batch_size_for(model, 32))
     if prep.from_logits:
         shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
         outputs = shifted / shifted.sum(axis=1, keepdims=True)

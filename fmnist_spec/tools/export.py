@@ -365,15 +365,10 @@ def export_text(path: str | Path) -> tuple[str, list[str]]:
     """
     from ..to_keras.builder import load_model
     from ..language.validation import parse_spec
-    from ..to_keras.archive import ArchiveError, inspect_archive
+    from .preflight import check_export
 
     file = str(path)
-    try:
-        inspect_archive(path)
-    except ArchiveError as exc:
-        message = str(exc).removeprefix(f"{Path(path)}: ")
-        raise SpecError([Problem(file, None, None, "", message, "give the path of a .keras file "
-                                 "written by Keras's model.save")]) from None
+    check_export(path)
     try:
         model = load_model(path)
     except Exception as exc:  # Keras raises ValueError, TypeError, OSError, ... for bad files

@@ -77,7 +77,10 @@ class Loaded:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """``(n, 10)`` class probabilities of prepared images ``x`` (softmax of logits when needed)."""
-        outputs = np.asarray(self.model.predict(x, verbose=0, batch_size=256), dtype=np.float64)
+        from .evaluate import batch_size_for
+
+        outputs = np.asarray(self.model.predict(x, verbose=0, batch_size=batch_size_for(self.model, 256)),
+                             dtype=np.float64)
         if self.from_logits:
             shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
             outputs = shifted / shifted.sum(axis=1, keepdims=True)
@@ -93,9 +96,14 @@ def load(target: str | Path) -> Loaded:
         fmnist_spec.SpecError: the run folder's ``spec.yaml`` is invalid.
     """
     from ..language.validation import load_spec
+    from ..to_keras.archive import ArchiveError, inspect_archive
     from ..to_keras.builder import load_model
 
     model_path, spec_path = locate(target)
+    try:
+        inspect_archive(model_path)
+    except ArchiveError as exc:
+        raise InputError(str(exc)) from None
     try:
         model = load_model(model_path)
     except Exception as exc:  # Keras raises many types for a damaged or foreign file

@@ -27,6 +27,25 @@ FEATURE_MAP_COLUMNS = 8
 MISTAKE_COLUMNS = 5
 MAX_INPUT_CHANNELS = 8
 """Filters are drawn for at most this many input channels (a note says when more exist)."""
+MAX_MISTAKES = 100
+"""Most misclassified images one picture draws (``inspect --mistakes --count``): 20 rows of 5."""
+MAX_TILES = 1024
+"""Most filter or feature-map tiles one picture draws; a note says how many were left out
+(a 20,000-channel layer drew 20,000 tiles and failed with MemoryError)."""
+MAX_PIXELS = 40_000_000
+"""Most pixels of one picture (width x height at the figure's DPI): larger figures are
+scaled down to it, so a picture takes at most 160 MB of RGBA while it is drawn."""
+
+
+def _bounded_figure(width: float, height: float):
+    """:func:`fmnist_spec.running.plots._figure`, scaled down to at most :data:`MAX_PIXELS`."""
+    from ..running.plots import DPI
+
+    pixels = width * height * DPI * DPI
+    if pixels > MAX_PIXELS:
+        factor = math.sqrt(MAX_PIXELS / pixels)
+        width, height = width * factor, height * factor
+    return _figure(width, height)
 
 
 def mosaic(tiles: np.ndarray, columns: int, gap: int = 1) -> np.ndarray:
@@ -90,10 +109,13 @@ def draw_filters(filters, path: str | Path):
     """
     kernel = filters.kernel
     kh, kw, inputs, outputs = kernel.shape
+    drawn = max(1, min(outputs, MAX_TILES // min(inputs, MAX_INPUT_CHANNELS)))
+    kernel = kernel[..., :drawn]
     tiles, columns = filter_tiles(kernel)
     grid = mosaic(tiles, columns)
     rows = len(tiles) // columns
-    figure = _figure(max(5.0, columns * TILE_INCHES * kw / 3 + 1.5), max(2.5, rows * TILE_INCHES * kh / 3 + 1.2))
+    figure = _bounded_figure(max(5.0, columns * TILE_INCHES * kw / 3 + 1.5),
+                             max(2.5, rows * TILE_INCHES * kh / 3 + 1.2))
     m = float(np.abs(kernel).max()) or 1.0
     ax = figure.subplots()
     _show_mosaic(figure, ax, grid, "bwr", -m, m)
@@ -106,6 +128,8 @@ def draw_filters(filters, path: str | Path):
     figure.tight_layout()
     _save(figure, path)
     notes = []
+    if drawn < outputs:
+        notes.append(f"drew filters 0..{drawn - 1} of {outputs} (a picture has at most {MAX_TILES:,} tiles)")
     if inputs > MAX_INPUT_CHANNELS:
         notes.append(f"drew the filters of input channels 0..{MAX_INPUT_CHANNELS - 1} of {inputs}")
     return figure, notes
@@ -120,14 +144,15 @@ def draw_feature_maps(maps, path: str | Path, class_names=CLASS_NAMES):
         class_names: Names in label order.
 
     Returns:
-        The figure.
+        The figure; at most :data:`MAX_TILES` feature maps are drawn (the title says how many of how many).
     """
-    height, width, channels = maps.maps.shape
+    height, width, total = maps.maps.shape
+    channels = min(total, MAX_TILES)
     columns = min(channels, FEATURE_MAP_COLUMNS)
-    grid = mosaic(np.moveaxis(maps.maps, -1, 0), columns)
+    grid = mosaic(np.moveaxis(maps.maps[..., :channels], -1, 0), columns)
     rows = math.ceil(channels / columns)
     tile = TILE_INCHES * 1.4
-    figure = _figure(max(6.0, columns * tile * width / 28 + 4.0), max(3.2, rows * tile * height / 28 + 1.4))
+    figure = _bounded_figure(max(6.0, columns * tile * width / 28 + 4.0), max(3.2, rows * tile * height / 28 + 1.4))
     left, right = figure.subplots(1, 2, width_ratios=[1, max(1.0, columns * width / (28 * 1.5))])
     left.imshow(maps.image, cmap="gray_r", vmin=0, vmax=255)
     left.set_xticks([])
@@ -137,7 +162,8 @@ def draw_feature_maps(maps, path: str | Path, class_names=CLASS_NAMES):
                    f"({maps.probability:.2f})", fontsize=9)
     low, high = float(np.nanmin(grid)), float(np.nanmax(grid))
     _show_mosaic(figure, right, grid, "viridis", low, high if high > low else low + 1)
-    right.set_title(f"{maps.layer}: {channels} feature maps, {height}x{width}", fontsize=10)
+    drawn = f"{channels:,} feature maps" if channels == total else f"feature maps 0..{channels - 1} of {total:,}"
+    right.set_title(f"{maps.layer}: {drawn}, {height}x{width}", fontsize=10)
     figure.tight_layout()
     _save(figure, path)
     return figure
@@ -149,13 +175,13 @@ def draw_mistakes(found, path: str | Path, count: int = 25, class_names=CLASS_NA
     Args:
         found: A :class:`fmnist_spec.tools.inspect.Mistakes`.
         path: ``.png`` or ``.svg``.
-        count: How many to draw at most, >= 1.
+        count: How many to draw at most, 1 to :data:`MAX_MISTAKES`.
         class_names: Names in label order.
 
     Returns:
         The figure.
     """
-    shown = min(count, len(found.indices))
+    shown = min(count, len(found.indices), MAX_MISTAKES)
     columns = max(1, min(shown, MISTAKE_COLUMNS))
     rows = max(1, math.ceil(shown / columns))
     figure = _figure(max(5.0, columns * 1.7), rows * 2.0 + 0.8)
