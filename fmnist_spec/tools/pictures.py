@@ -32,9 +32,11 @@ MAX_MISTAKES = 100
 MAX_TILES = 1024
 """Most filter or feature-map tiles one picture draws; a note says how many were left out
 (a 20,000-channel layer drew 20,000 tiles and failed with MemoryError)."""
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = 8_000_000
 """Most pixels of one picture (width x height at the figure's DPI): larger figures are
-scaled down to it, so a picture takes at most 160 MB of RGBA while it is drawn."""
+scaled down to it. Agg's image resampling holds several float copies of the canvas:
+1,024 feature maps on an 11.7-megapixel figure peaked at 801 MB; at 8 megapixels a
+picture stays well under 1 GB."""
 
 
 def _bounded_figure(width: float, height: float):
