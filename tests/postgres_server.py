@@ -11,6 +11,7 @@ skips with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -85,6 +86,7 @@ class PostgresServer:
         root: The temporary folder (data/, the socket, the log), owned by the server's user.
         port: The TCP port on 127.0.0.1.
         pid: The postmaster's pid while it runs, else None.
+        database: The database :meth:`url` names by default.
     """
 
     def __init__(self, bin_dir: Path, user: pwd.struct_passwd):
@@ -96,6 +98,7 @@ class PostgresServer:
         self.log = self.root / "server.log"
         self.port = free_port()
         self.pid: int | None = None
+        self.database = DATABASE
         self.superuser_password = "super-" + os.urandom(6).hex()
 
     # -- the server's programs, run as its user --------------------------------------------------------
@@ -166,20 +169,34 @@ class PostgresServer:
 
     def create_role_and_database(self) -> None:
         """The role ``ROLE`` (password ``PASSWORD``) and the database ``DATABASE`` it owns."""
+        self.create_role(ROLE, PASSWORD)
+        self.create_database(DATABASE)
+
+    def create_role(self, name: str, password: str) -> None:
+        """A role that logs in with ``password``."""
         from psycopg2 import sql
 
+        self._execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
+
+    def create_database(self, name: str, owner: str = ROLE) -> str:
+        """A new empty database ``name`` owned by ``owner``; returns ``name``."""
+        from psycopg2 import sql
+
+        self._execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
+        return name
+
+    def _execute(self, statement) -> None:
         connection = self.connect()
         try:
             with connection.cursor() as cursor:
-                cursor.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(ROLE)), (PASSWORD,))
-                cursor.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE),
-                                                                             sql.Identifier(ROLE)))
+                cursor.execute(statement)
         finally:
             connection.close()
 
-    def url(self, password: str = PASSWORD, database: str = DATABASE) -> str:
-        """``postgresql://fmnist:<password, percent-escaped>@127.0.0.1:port/studies``."""
-        return f"postgresql://{ROLE}:{quote(password, safe='')}@127.0.0.1:{self.port}/{database}"
+    def url(self, password: str = PASSWORD, database: str | None = None, role: str = ROLE) -> str:
+        """``postgresql://fmnist:<password, percent-escaped>@127.0.0.1:port/<database>``; the database
+        defaults to :attr:`database` (``studies`` unless a test made its own)."""
+        return f"postgresql://{role}:{quote(password, safe='')}@127.0.0.1:{self.port}/{database or self.database}"
 
 
 def start_server() -> PostgresServer:
@@ -210,9 +227,9 @@ def start_server() -> PostgresServer:
     return server
 
 
-@pytest.fixture
-def postgres_server():
-    """A fresh PostgreSQL server per test, stopped (by pid) and deleted afterwards even when the test fails."""
+@contextlib.contextmanager
+def running_server():
+    """A running :class:`PostgresServer`, stopped (by pid) and deleted afterwards even when the body fails."""
     server = start_server()
     try:
         yield server

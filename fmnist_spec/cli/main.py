@@ -28,6 +28,7 @@ EXIT_STATUS = {
     "BadEnvironment": BAD_INPUT,     # cli.commands: a malformed TF_CONFIG
     "RunFolderError": BAD_INPUT,     # running: nothing to resume, a changed spec, a finished run (RunFolderBusy too)
     "InputError": BAD_INPUT,         # tools.evaluate: not a model, not an image
+    "DatabaseSettingError": BAD_INPUT,  # search.database: a --storage URL or heartbeat setting that cannot work
     # the work failed
     "DataError": FAILED,             # running.data: Fashion-MNIST missing or damaged
     "DistributeError": FAILED,       # running.distributed: devices, collectives, other workers
@@ -35,6 +36,7 @@ EXIT_STATUS = {
     "GraphvizMissing": FAILED,       # running.plots
     "MissingTool": FAILED,           # cli.commands: Graphviz, tensorboard
     "OutputWriteError": FAILED,      # cli.commands: an output file could not be written
+    "DatabaseError": FAILED,         # search.database: the study's database unreachable, refused, gone away
     # interrupted
     "TrainingInterrupted": INTERRUPTED,
     "CompareInterrupted": INTERRUPTED,
