@@ -13,7 +13,7 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "fmnist_spec"
 
-STAGES = ("source", "language", "to_keras", "running", "tools", "cli")
+STAGES = ("source", "language", "to_keras", "running", "search", "tools", "cli")
 """The subpackages in pipeline order; a module may import only from its own stage or earlier ones."""
 
 SHARED = {"fmnist_spec", "fmnist_spec.errors", "fmnist_spec.files", "fmnist_spec.__main__"}
@@ -23,7 +23,7 @@ WITHOUT_TENSORFLOW = sorted(
     [f"fmnist_spec.{p.parent.name}.{p.stem}" for stage in ("source", "language")
      for p in (PACKAGE / stage).glob("*.py") if p.stem != "__init__"]
     + ["fmnist_spec", "fmnist_spec.errors", "fmnist_spec.tools.codegen", "fmnist_spec.tools.render",
-       "fmnist_spec.to_keras.compat", "fmnist_spec.to_keras.precision"])
+       "fmnist_spec.to_keras.compat", "fmnist_spec.to_keras.precision", "fmnist_spec.search"])
 """Modules that must import without TensorFlow or Keras (compat loads them only when called)."""
 
 
@@ -100,3 +100,74 @@ def test_validating_a_spec_never_imports_tensorflow():
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["False", "False"]
+
+
+def _module_of(name: str, modules: set) -> str | None:
+    """The fmnist_spec module ``name`` (a module, or a name inside one) lives in."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def import_graph() -> dict:
+    """Module -> the fmnist_spec modules it imports, at any depth (late imports inside functions too)."""
+    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for module, path in paths.items():
+        targets = {_module_of(name, set(paths)) for _, name in _imports(path)}
+        graph[module] = {t for t in targets if t and t != module and t != "fmnist_spec"}
+    return graph
+
+
+def import_cycles(graph: dict) -> list:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(node):
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_imports_itself_through_others():
+    assert import_cycles(import_graph()) == []
+
+
+def test_cycle_finder_sees_a_late_import_cycle():
+    graph = import_graph()
+    assert "fmnist_spec.running.fit" in graph["fmnist_spec.running.distributed.fit_workers"]
+    graph["fmnist_spec.running.fit"].add("fmnist_spec.running.distributed.fit_workers")  # the cycle that was
+    assert ["fmnist_spec.running.distributed.fit_workers", "fmnist_spec.running.fit"] in import_cycles(graph)
+
+
+@pytest.mark.parametrize("module", ["fmnist_spec.running.distributed.fit_workers", "fmnist_spec.running.fit",
+                                    "fmnist_spec.running.train"])
+def test_every_strategy_module_imports_first_in_a_fresh_interpreter(module):
+    code = (f"import importlib; importlib.import_module({module!r}); "
+            "from fmnist_spec.running.train import fitter; "
+            "print(sorted(fitter.__globals__['FITTERS']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == "['default', 'mirrored', 'multi_worker_mirrored']"

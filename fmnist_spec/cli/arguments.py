@@ -66,9 +66,7 @@ def _add_spec_flags(p, *, train: bool) -> None:
     p.add_argument("--style", metavar="{list,add}", help="set style (how keras.Sequential is built)")
     if not train:
         return
-    p.add_argument("--epochs", metavar="N", help="set fit.epochs")
-    p.add_argument("--seed", metavar="N",
-                   help="set seed: Keras's random seed and deterministic TensorFlow ops")
+    _add_epochs_seed(p)
     p.add_argument("--distribute", metavar="{default,mirrored,multi_worker_mirrored}",
                    help="set distribute.strategy (tf.distribute strategy)")
     p.add_argument("--workers", metavar="HOST:PORT,...",
@@ -80,6 +78,35 @@ def _add_spec_flags(p, *, train: bool) -> None:
                         "worker 0 is the chief and writes the run folder")
     p.add_argument("--timeout", metavar="SECONDS",
                    help="set distribute.timeout_seconds: the longest wait for the other workers")
+
+
+def _add_epochs_seed(p) -> None:
+    """``--epochs`` and ``--seed`` (spec values, see :mod:`fmnist_spec.cli.overrides`)."""
+    p.add_argument("--epochs", metavar="N", help="set fit.epochs")
+    p.add_argument("--seed", metavar="N",
+                   help="set seed: Keras's random seed and deterministic TensorFlow ops")
+
+
+def _add_search(sub) -> None:
+    """``search``: its flags besides --set, --epochs and --seed, which are train's."""
+    p = _command(sub, "search", commands.search)
+    p.add_argument("spec", metavar="SPEC", help="a spec with a search section (docs/search.md)")
+    p.add_argument("--out", metavar="DIR",
+                   help="the search folder: the study, trials/<number> run folders, best.yaml, study.json, "
+                        "pictures (default runs/<spec file name>-search); the same DIR again continues the study")
+    p.add_argument("--trials", type=_count, metavar="N",
+                   help="total of trials of the study (default search.n_trials; a grid stops at its size)")
+    p.add_argument("--workers", type=_count, default=1, dest="processes", metavar="N",
+                   help="worker processes on this machine sharing the study (default 1); each loads the data "
+                        "once, and their TensorFlow threads are limited so that workers x threads <= cores")
+    p.add_argument("--storage", metavar="URL",
+                   help="keep the study in a PostgreSQL database (postgresql://USER:PASSWORD@HOST/DB) that "
+                        "workers on other machines join with --study; default DIR/study.journal")
+    p.add_argument("--study", metavar="NAME", help="the study's name (default: from the spec's name)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    _add_epochs_seed(p)
+    _add_format(p, "the leaderboard and the best trial (trial lines go to stderr)")
+    _add_set(p)
 
 
 def _add_class_names(p) -> None:
@@ -148,6 +175,8 @@ def parser() -> argparse.ArgumentParser:
     _add_spec_flags(p, train=True)
     _add_set(p)
 
+    _add_search(sub)
+
     p = _command(sub, "codegen", commands.codegen)
     p.add_argument("spec", metavar="SPEC")
     _add_spec_flags(p, train=False)
@@ -165,7 +194,8 @@ def parser() -> argparse.ArgumentParser:
     _add_overwrite(p, "the --output file")
 
     p = _command(sub, "compare", commands.compare)
-    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml)")
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="spec files (.yaml), or run folders (a search's DIR/trials/*), read back as they are")
     p.add_argument("--epochs", metavar="N", help="set fit.epochs of every spec")
     p.add_argument("--out", metavar="DIR", help="tables, curves and run folders (default runs/compare)")
     p.add_argument("--overwrite", action="store_true",

@@ -14,6 +14,7 @@ import contextlib
 import importlib.util
 import sys
 import warnings
+from pathlib import Path
 
 from ..errors import HintedError
 from ..language.validation import check_file, load_spec
@@ -26,6 +27,7 @@ from .results import (
     EvaluateOutcome,
     ModelResult,
     PredictOutcome,
+    SearchOutcome,
     TextResult,
     TrainOutcome,
     ValidateResult,
@@ -186,6 +188,24 @@ def _precision_warnings_shown(spec_file: str):
         yield
 
 
+def search(args) -> SearchOutcome:
+    """Search a spec's space on Optuna (its search section): each trial a run folder under
+    DIR/trials, then a leaderboard, best.yaml, study.json and pictures; resumable, in parallel."""
+    from ..search.run import default_out_dir, guard_search_dir, run_search
+    from ..search.storage import check_url
+
+    outputs.check_dir(args.out, "--out")
+    spec = load_spec(args.spec, flag_overrides(args))
+    out = args.out or default_out_dir(spec)
+    guard_search_dir(Path(out))  # before TensorFlow's import
+    check_url(args.storage)
+    stream = sys.stderr if args.format == "json" else sys.stdout
+    result = run_search(spec, out=out, n_trials=args.trials, workers=args.processes, storage=args.storage,
+                        study=args.study, data_dir=args.data_dir,
+                        echo=lambda line: print(line, file=stream, flush=True), lines_to_stderr=args.format == "json")
+    return SearchOutcome(spec, result)
+
+
 def codegen(args) -> TextResult:
     """Write the spec as a standalone Keras script (keras.Sequential, compile, fit)."""
     outputs.check_file(args.output, "--output", (".py",), args.overwrite)
@@ -229,7 +249,7 @@ def compare(args) -> CompareOutcome:
     """Train several specs (reusing finished runs) and print one table of their figures."""
     outputs.check_dir(args.out, "--out")
     overrides = flag_overrides(args)
-    specs = [load_spec(path, overrides) for path in args.specs]
+    specs = [load_spec(_spec_of(path), overrides) for path in args.specs]
     import_tensorflow_quietly()
     from ..tools.compare import compare as compare_runs
 
@@ -246,15 +266,20 @@ def compare(args) -> CompareOutcome:
     return CompareOutcome(result, 0 if result.ok else 1)
 
 
+def _spec_of(path: str) -> str:
+    """A run folder's ``spec.yaml`` (``compare DIR/trials/*``), else ``path`` itself."""
+    folder = Path(path)
+    return str(folder / "spec.yaml") if folder.is_dir() and (folder / "spec.yaml").is_file() else path
+
+
 def evaluate(args) -> EvaluateOutcome:
     """Evaluate a run folder, a .keras model or a spec with --weights on the test set (or
     --split validation), overall and per class."""
     outputs.check_file(args.confusion, "--confusion", (".png", ".svg", ".pdf"), args.overwrite)
     import_tensorflow_quietly()
+    from ..tools.class_names import class_names
     from ..tools.evaluate import evaluate as evaluate_model
     from ..tools.evaluate import report
-
-    from ..tools.class_names import class_names
 
     evaluation = evaluate_model(args.target, data_dir=args.data_dir, split=args.split, weights=args.weights)
     notes = []
@@ -273,9 +298,8 @@ def evaluate(args) -> EvaluateOutcome:
 def predict(args) -> PredictOutcome:
     """Print the predicted class and its probability for 28x28 grayscale images."""
     import_tensorflow_quietly()
-    from ..tools.evaluate import predict as predict_classes
-
     from ..tools.class_names import class_names
+    from ..tools.evaluate import predict as predict_classes
 
     return PredictOutcome(predict_classes(args.model, args.images, class_names(args.class_names)))
 

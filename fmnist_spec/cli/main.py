@@ -28,6 +28,9 @@ EXIT_STATUS = {
     "BadEnvironment": BAD_INPUT,     # cli.commands: a malformed TF_CONFIG
     "RunFolderError": BAD_INPUT,     # running: nothing to resume, a changed spec, a finished run (RunFolderBusy too)
     "InputError": BAD_INPUT,         # tools.evaluate: not a model, not an image
+    "SearchError": BAD_INPUT,        # search.run: no search section, an --out that is not a search folder
+    "StorageError": BAD_INPUT,       # search.storage: a --storage URL that cannot be used
+    "StudyMismatch": BAD_INPUT,      # search.study: the study searches another spec or space
     "DatabaseSettingError": BAD_INPUT,  # search.database: a --storage URL or heartbeat setting that cannot work
     # the work failed
     "DataError": FAILED,             # running.data: Fashion-MNIST missing or damaged
@@ -36,10 +39,12 @@ EXIT_STATUS = {
     "GraphvizMissing": FAILED,       # running.plots
     "MissingTool": FAILED,           # cli.commands: Graphviz, tensorboard
     "OutputWriteError": FAILED,      # cli.commands: an output file could not be written
+    "SearchFailed": FAILED,          # search.run: a worker process failed
     "DatabaseError": FAILED,         # search.database: the study's database unreachable, refused, gone away
     # interrupted
     "TrainingInterrupted": INTERRUPTED,
     "CompareInterrupted": INTERRUPTED,
+    "SearchInterrupted": INTERRUPTED,
     "KeyboardInterrupt": INTERRUPTED,
 }
 """The one map from exception class names to exit statuses. A class matches
@@ -78,6 +83,11 @@ def _render(exc: BaseException, argv: list, args) -> str:
         return (f"\ninterrupted: {len(result.rows)} row(s) written to {result.out_dir} (the last one interrupted)"
                 "\n  hint: run the same command again to continue: finished runs are reused and the "
                 "interrupted one resumes")
+    if name == "SearchInterrupted":
+        result = exc.result
+        return (f"\ninterrupted: {result.settled} of {result.n_trials} trials finished and kept in {result.out_dir} "
+                f"(study.json, best.yaml); the trial in training will be trained again"
+                "\n  hint: run the same command again to continue the study to its total")
     hint = getattr(exc, "hint", "")
     return f"error: {exc}" + (f"\n  hint: {hint}" if hint else "")
 

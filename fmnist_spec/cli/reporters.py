@@ -8,8 +8,8 @@ JSON reporter prints one object of the same shape (docs/cli.md)::
 ``problems`` are :class:`fmnist_spec.errors.Problem` dicts (errors and
 warnings), ``error`` is ``{"message", "hint"}`` when the command stopped on
 something that is not a spec problem, and ``result`` is the command's own
-part (null when it stopped). ``validate``, ``build`` and ``compare`` have
-``--format json``.
+part (null when it stopped). ``validate``, ``build``, ``compare`` and ``search``
+have ``--format json``.
 """
 
 from __future__ import annotations
@@ -128,6 +128,28 @@ def compare_text(outcome, args) -> None:
     print(f"tables: {out / 'comparison.csv'}, {out / 'comparison.md'}; curves: {out / 'learning_curves.png'}")
 
 
+def search_text(outcome, args) -> None:
+    from ..search.report import leaderboard_text
+
+    print_problems(outcome.spec.warnings)
+    r = outcome.result
+    print()
+    sys.stdout.write(leaderboard_text(r.rows, r.objective))
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(r.states.items()))
+    print(f"study {r.study_name!r} in {r.storage}: {r.settled} of {r.n_trials} trials ({counts}); "
+          f"{r.trained} trained now in {r.seconds:.1f} s")
+    if r.best_number is None:
+        print("no trial completed: no best.yaml", file=sys.stderr)
+    else:
+        values = " ".join(f"{path}={text}" for path, text in r.best_values.items())
+        print(f"best: trial {r.best_number}, {r.objective} {r.best_value:.4f}: {values}")
+        print(f"best.yaml: {r.best_yaml} (train it again: fmnist-spec train {r.best_yaml})")
+    print(f"study.json: {r.study_json}; trials: {r.out_dir / 'trials'}"
+          + (f"; pictures: {', '.join(p.name for p in r.pictures)}" if r.pictures else ""))
+    for note in r.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
 def evaluate_text(outcome, args) -> None:
     for note in outcome.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -158,16 +180,20 @@ def build_json(result, args) -> None:
     sys.stdout.write(envelope("build", result.exit_status, result.warnings, facts))
 
 
+def search_json(outcome, args) -> None:
+    sys.stdout.write(envelope("search", outcome.exit_status, outcome.spec.warnings, outcome.result.to_dict()))
+
+
 def compare_json(outcome, args) -> None:
     sys.stdout.write(envelope("compare", outcome.exit_status, (), outcome.result.rows))
 
 
 TEXT = {"validate": validate_text, "schema": text_text, "build": build_text, "train": train_text,
         "codegen": text_text, "render": text_text, "export": text_text, "compare": compare_text,
-        "evaluate": evaluate_text, "predict": predict_text, "inspect": text_text}
+        "evaluate": evaluate_text, "predict": predict_text, "inspect": text_text, "search": search_text}
 """Command -> text reporter."""
 
-JSON = {"validate": validate_json, "build": build_json, "compare": compare_json}
+JSON = {"validate": validate_json, "build": build_json, "compare": compare_json, "search": search_json}
 """Command -> JSON reporter (the commands with ``--format json``)."""
 
 

@@ -92,6 +92,15 @@ class CompareOutcome:
 
 
 @dataclass
+class SearchOutcome:
+    """``search``'s :class:`fmnist_spec.search.SearchResult` with the spec it searched."""
+
+    spec: object
+    result: object
+    exit_status: int = 0
+
+
+@dataclass
 class EvaluateOutcome:
     """``evaluate``'s :class:`fmnist_spec.tools.evaluate.Evaluation` and the confusion picture."""
 

@@ -138,6 +138,9 @@ class Spec:
         ignore_warnings: Warning codes the spec silences (``warnings.ignore``).
         warnings: The warnings found when the spec was checked (Problems of
             severity ``"warning"``), shown by ``validate`` and ``train``.
+        search: The ``search`` section, a
+            :class:`~fmnist_spec.language.search_space.SearchSpace`, or None; the rest of the
+            spec is its base point (what ``train`` trains).
     """
 
     name: str
@@ -170,6 +173,7 @@ class Spec:
     data: dict = field(default_factory=dict, compare=False, repr=False)
     ignore_warnings: tuple = ()
     warnings: tuple = field(default=(), compare=False, repr=False)
+    search: object = None
 
     @property
     def convolutional(self) -> bool:

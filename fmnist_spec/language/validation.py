@@ -1,26 +1,23 @@
 """Text -> checked spec: the front half of the pipeline, without TensorFlow.
 
-``parse -> schema problems -> defaults filled in -> check problems -> Spec``.
-The schema runs first; the schema's defaults are then filled in once
-(:func:`fmnist_spec.language.schema.with_defaults`), and the cross-field checks,
-the warnings and :func:`fmnist_spec.language.spec.from_data` read that filled-in
-data, since they rely on its types.
+``parse -> schema problems -> defaults filled in -> check problems -> Spec``
+(:mod:`fmnist_spec.language.checking`), then the ``search`` section's checks
+(:mod:`fmnist_spec.language.search_checks`) when the spec has one.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from .checks import run_checks
 from ..errors import ERROR, Problem, SpecError, sort_problems
-from . import registry
-from .schema import default_optimizer, with_defaults
-from .schema_errors import schema_problems
-from .spec import Spec, from_data
 from ..source.compose import NamedClasses, compose
-from .spec_warnings import run_warnings
 from ..source.yaml_source import Source, parse_text
-
+from . import registry
+from .checking import plain_spec
+from .schema import default_optimizer
+from .search_checks import search_problems
+from .spec import Spec
 
 NAMED_CLASSES = (NamedClasses(("compile", "optimizer"), registry.OPTIMIZER_CLASSES, default_optimizer()),)
 """Values a ``--set`` of one of their arguments turns from a name into a mapping."""
@@ -31,33 +28,20 @@ def compose_spec(path: str | Path, overrides=()) -> Source:
     return compose(path, overrides, NAMED_CLASSES)
 
 
-def _problems(source: Source) -> tuple[list[Problem], dict | None]:
-    """(every problem, the data with defaults filled in, or None when the schema check failed)."""
-    if not isinstance(source.data, dict):
-        kind = type(source.data).__name__
-        kind = {"NoneType": "null", "str": "a string", "list": "a list", "int": "a number",
-                "float": "a number", "bool": "a boolean"}.get(kind, kind)
-        return [source.problem((), f"the document is {kind}; a spec is a mapping of keys to values",
-                               "start the file with 'spec_version: 1' and a 'layers:' list")], None
-    problems = schema_problems(source)
-    if any(p.severity == ERROR for p in problems):
-        return problems, None
-    if source.data.get("extends") is not None:  # text never composed (parse_spec): no file to resolve it
-        return problems + [source.problem(
-            ("extends",), "extends names a base file, which only a spec read from a file can resolve",
-            "use load_spec(path) or validate(path), or write the whole spec without extends", at_key=True)], None
-    filled = with_defaults(source.data)
-    return problems + run_checks(source, filled) + run_warnings(source, filled), filled
-
-
 def check_source(source: Source) -> tuple[Spec | None, list[Problem]]:
-    """(spec or None, every problem found, sorted by position)."""
-    problems, filled = _problems(source)
-    problems = sort_problems(problems)
-    if any(p.severity == ERROR for p in problems):
+    """(spec or None, every problem found, sorted by position).
+
+    A spec with a ``search`` section gets its checks too
+    (:mod:`fmnist_spec.language.search_checks`), and its space as ``spec.search``.
+    """
+    spec, problems, filled = plain_spec(source)
+    if filled is None or "search" not in source.data:
+        return spec, problems
+    space, search = search_problems(source, filled, base_ok=spec is not None)
+    problems = sort_problems(problems + search)
+    if spec is None or any(p.severity == ERROR for p in problems):
         return None, problems
-    warnings = tuple(p for p in problems if p.severity != ERROR)
-    return from_data(source.data, source.file, warnings, filled), problems
+    return replace(spec, search=space), problems
 
 
 def parse_spec(text: str, file: str = "<string>") -> Spec:

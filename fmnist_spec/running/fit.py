@@ -5,7 +5,10 @@
   (:mod:`fmnist_spec.to_keras.steps`);
 * ``mirrored``: ``model.fit`` on ``tf.data`` inside ``MirroredStrategy.scope()``;
 * ``multi_worker_mirrored``: the strategy's own step
-  (:mod:`fmnist_spec.running.distributed.strategy_loop`), because ``model.fit`` fails there.
+  (:mod:`fmnist_spec.running.distributed.strategy_loop`), because ``model.fit`` fails there;
+  registered by :mod:`fmnist_spec.running.distributed.fit_workers`.
+
+Each fitter registers itself in :mod:`fmnist_spec.running.fitters`.
 
 Every fitter uses the same callbacks: a free-space check, ``CSVLogger``
 (``log.csv``), ``BackupAndRestore`` (``backup/``; not in the multi-worker loop,
@@ -28,6 +31,7 @@ import numpy as np
 
 from ..language.spec import Spec
 from ..to_keras.steps import BatchesPerCall
+from .fitters import FITTERS, register_fitter
 from .monitored import restores_best_weights
 from .run_folder import RunFolder, RunWriteError
 from .splits import Splits
@@ -37,7 +41,9 @@ from .splits import Splits
 class Job:
     """What a fitter needs. ``work`` is the folder this process writes (the ``.partial``
     folder; None for a multi-worker run's other workers), ``logs`` the target folder
-    where each worker's log goes, ``done_before`` the epochs a resumed run has done."""
+    where each worker's log goes, ``done_before`` the epochs a resumed run has done,
+    ``extra_callbacks`` Keras callbacks the caller adds after the spec's own (a search's pruning
+    callback)."""
 
     spec: Spec
     splits: Splits
@@ -47,6 +53,7 @@ class Job:
     verbose: int | str = "auto"
     tensorboard: str | Path | None = None
     cluster: object = None
+    extra_callbacks: tuple = ()
 
 
 @dataclass
@@ -179,7 +186,7 @@ def callbacks(job: Job, nan_watch, backup: bool = True) -> list:
     if job.tensorboard:
         listed.append(keras.callbacks.TensorBoard(log_dir=str(job.tensorboard)))
     return listed + spec_callbacks(job.spec, job.work.path, job.work.read_log,
-                                   job.work.backup_path if backup else None)
+                                   job.work.backup_path if backup else None) + list(job.extra_callbacks)
 
 
 def _plan(model, spec: Spec, splits: Splits) -> BatchesPerCall:
@@ -205,6 +212,7 @@ def _build(spec: Spec, strategy=None):
     return model
 
 
+@register_fitter("default")
 def fit_default(job: Job) -> Fitted:
     """``model.fit`` on the NumPy arrays in this process."""
     spec, splits = job.spec, job.splits
@@ -234,6 +242,7 @@ def fit_default(job: Job) -> Fitted:
     return Fitted(model, _history(history), validation, test, seconds, setup)
 
 
+@register_fitter("mirrored")
 def fit_mirrored(job: Job) -> Fitted:
     """``MirroredStrategy``: build and compile in its scope, ``model.fit`` on ``tf.data``."""
     from .distributed.strategy import global_batch_size, make_dataset, make_strategy
@@ -263,15 +272,5 @@ def fit_mirrored(job: Job) -> Fitted:
     return Fitted(model, _history(history), evaluate(val_ds), test, seconds, setup)
 
 
-FITTERS = {"default": fit_default, "mirrored": fit_mirrored}
-"""Strategy name -> fitter; ``multi_worker_mirrored`` is in :mod:`fmnist_spec.running.distributed.fit_workers`."""
-
-
-def fitter(strategy: str):
-    """The fitter of a ``distribute.strategy``."""
-    if strategy == "multi_worker_mirrored":
-        from .distributed.fit_workers import fit_multi_worker
-
-        return fit_multi_worker
-    return FITTERS[strategy]
-
+__all__ = ["FITTERS", "Fitted", "Job", "callbacks", "fit_default", "fit_mirrored", "last_validation",
+           "seed_everything"]

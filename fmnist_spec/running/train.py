@@ -24,10 +24,12 @@ from pathlib import Path
 
 from ..language.names import graph_name
 from ..language.spec import Spec, run_spec
+from . import device, monitored
 from .data import DataError, FashionMNIST, load_fashion_mnist
 from .distributed.cluster import DistributeError
-from . import device, monitored
-from .fit import Fitted, Job, backup_bytes, fitter, no_space_message
+from .distributed.fit_workers import job_cluster  # registers the multi_worker_mirrored fitter
+from .fit import Fitted, Job, backup_bytes, no_space_message  # registers default and mirrored
+from .fitters import fitter
 from .metrics import FAILED, FINISHED, INTERRUPTED, NAN_LOSS, RUNNING, Metrics
 from .output import guarded_stdout
 from .placement import Placement, guard_output
@@ -130,7 +132,7 @@ def _where_batch(spec: Spec, batch: int) -> str:
 def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
           data_dir: str | Path | None = None, data: FashionMNIST | None = None,
           tensorboard: str | Path | None = None, verbose: int | str | None = None,
-          probe: object = None) -> TrainResult:
+          probe: object = None, callbacks: tuple = ()) -> TrainResult:
     """Build, compile and fit ``spec`` on Fashion-MNIST and write its run folder.
 
     Epochs, seed, style and the cluster are spec values (``fit.epochs``, ``seed``,
@@ -150,6 +152,9 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
         probe: What tells where the run trains (tests); default
             :class:`fmnist_spec.running.device.SystemProbe`. When the machine has an NVIDIA GPU
             TensorFlow does not see, a warning with the fix goes to stderr and into ``metrics.json``.
+        callbacks: More Keras callbacks, after the spec's own ``fit.callbacks`` (a search trial's
+            pruning callback, :mod:`fmnist_spec.search.trial`); one that sets ``model.stop_training``
+            ends the run early as ``EarlyStopping`` would, and the run folder is published as usual.
 
     Returns:
         A :class:`TrainResult`; ``metrics.status`` is ``finished`` or ``nan_loss``
@@ -173,15 +178,14 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
                              "cannot restore it\n  hint: start the run again without --resume")
     cluster = None
     if strategy == "multi_worker_mirrored":
-        from .distributed.fit_workers import job_cluster
-
         cluster = job_cluster(spec)
         if not cluster.is_chief:
             return _run_worker(with_dtype_policy(spec), target, cluster, data_dir, data, verbose, probe)
     with Placement(target, run_spec(spec), resume=resume, overwrite=overwrite) as place:
         before = place.work.read_metrics() if place.done_before else None
         job = Job(with_dtype_policy(spec, before.dtype_policy if before else None), None, place.work, target,
-                  place.done_before, spec.verbose if verbose is None else verbose, tensorboard, cluster)
+                  place.done_before, spec.verbose if verbose is None else verbose, tensorboard, cluster,
+                  tuple(callbacks))
         return _train_placed(job, place, data_dir, data, probe)
 
 

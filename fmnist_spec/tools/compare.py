@@ -98,8 +98,21 @@ def finished_run(run_dir: Path, spec: Spec) -> dict | None:
 
 
 def label(spec: Spec) -> str:
-    """How a run is named in tables and legends: the spec's file name, else its name."""
-    return Path(spec.file).stem if not spec.file.startswith("<") else spec.name
+    """How a run is named in tables and legends: the spec's file name (a run folder's name for its
+    ``spec.yaml``), else its name."""
+    if spec.file.startswith("<"):
+        return spec.name
+    path = Path(spec.file)
+    return path.parent.name if path.name == "spec.yaml" else path.stem
+
+
+def own_run(spec: Spec) -> Path | None:
+    """The run folder a spec was read from (``RUN/spec.yaml``, e.g. a search's ``DIR/trials/3``) when it
+    holds an ended run of that spec: compare reads it back there instead of training it again."""
+    path = Path(spec.file)
+    if spec.file.startswith("<") or path.name != "spec.yaml":
+        return None
+    return path.parent if finished_run(path.parent, spec) is not None else None
 
 
 def row(spec: Spec, metrics: Metrics, run_dir: Path, cached: bool) -> dict:
@@ -132,7 +145,8 @@ def compare(specs: list, *, out: str | Path | None = None, overwrite: bool = Fal
     """Train each spec (or reuse its ended run, or resume its interrupted one), then write the tables and curves.
 
     Args:
-        specs: Checked specs (:func:`fmnist_spec.load_spec`) or paths of spec files.
+        specs: Checked specs (:func:`fmnist_spec.load_spec`) or paths of spec files; a run folder's
+            ``spec.yaml`` (a search's ``DIR/trials/<n>/spec.yaml``) is read back from its folder.
         out: Output directory (default ``runs/compare``): run folders
             ``<run_key>/``, ``comparison.csv``, ``comparison.md`` and
             ``learning_curves.png`` (every run overlaid).
@@ -162,9 +176,10 @@ def compare(specs: list, *, out: str | Path | None = None, overwrite: bool = Fal
     loaded = {"data": data}
     try:
         for i, spec in enumerate(specs, 1):
-            metrics, history, cached = _one(spec, out_dir / run_key(spec), f"[{i}/{len(specs)}] {spec.file}",
-                                            loaded, overwrite, data_dir, verbose, log)
-            result.rows.append(row(spec, metrics, out_dir / run_key(spec), cached))
+            run_dir = own_run(spec) or out_dir / run_key(spec)
+            metrics, history, cached = _one(spec, run_dir, f"[{i}/{len(specs)}] {spec.file}",
+                                            loaded, overwrite and run_dir != own_run(spec), data_dir, verbose, log)
+            result.rows.append(row(spec, metrics, run_dir, cached))
             result.histories[_unique(label(spec), result.histories)] = history
     except KeyboardInterrupt:
         spec = specs[len(result.rows)]

@@ -17,6 +17,7 @@ import sys
 import time
 
 from ..fit import Fitted, Job, _build, _stop_on_nan, callbacks, last_validation, seed_everything
+from ..fitters import register_fitter
 from ..monitored import restores_best_weights, spec_callbacks
 from .cluster import Cluster, DistributeError, cluster_from_env, rendezvous, timeout_message
 
@@ -30,6 +31,7 @@ def job_cluster(spec) -> Cluster:
     return cluster_from_env() or Cluster(("localhost:0",), 0)
 
 
+@register_fitter("multi_worker_mirrored")
 def fit_multi_worker(job: Job) -> Fitted:
     """Train ``job.spec`` as one worker of ``job.cluster``.
 

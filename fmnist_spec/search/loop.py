@@ -1,0 +1,179 @@
+"""A worker's loop: ask the study for a trial, train it, tell the study, until the study has its
+number of settled trials (:func:`fmnist_spec.search.study.settled`).
+
+Every worker (the ``search`` process itself, or one of ``--workers N`` processes) imports
+TensorFlow and loads Fashion-MNIST once and trains many trials, clearing Keras's session between
+them. On the journal-file storage the workers of one machine take turns, under the file lock
+``DIR/.search.lock``, to retry the trials of dead workers, count, and ask: so no worker asks for a
+trial beyond the total, and no two ask for the same grid point. A grid point that another worker
+(on another machine) has already finished or is training is not trained again: its trial ends as
+``FAIL`` with the user attribute ``duplicate_of``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import liveness
+from .study import in_flight, make_pruner, make_sampler, recover_dead, retry, settled
+
+LOCK = ".search.lock"
+
+
+@dataclass
+class WorkerSettings:
+    """What a worker needs besides the spec (picklable, handed to worker processes).
+
+    Attributes:
+        out_dir: The search folder.
+        study_name: The study to join.
+        n_trials: The number of settled trials to reach.
+        storage_url: ``--storage`` (None: the journal file in ``out_dir``).
+        data_dir: Directory of the four IDX files (None: the default places).
+        threads: Each TensorFlow thread pool's limit in this worker (None: the spec's).
+        index: This worker's number (0 for the first), which varies the sampler's seed.
+        lines_to_stderr: A worker process prints its trial lines on stderr (``--format json``).
+    """
+
+    out_dir: Path
+    study_name: str
+    n_trials: int
+    storage_url: str | None = None
+    data_dir: str | None = None
+    threads: int | None = None
+    index: int = 0
+    lines_to_stderr: bool = False
+
+
+@contextlib.contextmanager
+def turn(out_dir: Path, embedded: bool):
+    """Hold ``out_dir/.search.lock`` (``flock``) meanwhile; nothing for a database storage."""
+    if not embedded:
+        yield
+        return
+    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def target(spec, n_trials: int) -> int:
+    """The number of settled trials to reach: ``n_trials``, at most the grid's size."""
+    points = spec.search.grid() if spec.search.sampler == "grid" else None
+    return min(n_trials, len(points)) if points is not None else n_trials
+
+
+def _duplicate_of(study, trial) -> int | None:
+    """The number of another trial of the same grid point that has settled, or that a live worker
+    trains and that was asked first; None when this trial is the one to train it."""
+    for other in study.get_trials(deepcopy=False):
+        if other.number == trial.number or other.params != trial.params:
+            continue
+        if settled(other) or (other.number < trial.number and other in in_flight([other], True)):
+            return other.number
+    return None
+
+
+def _line(trial_number: int, shown: dict, objective: str, outcome) -> str:
+    values = " ".join(f"{path}={text}" for path, text in shown.items())
+    figure = f"{objective} {outcome.value:.4f}" if outcome.value is not None else outcome.message
+    return f"trial {trial_number:>3}  {values}  {figure}  {outcome.state}  {outcome.seconds:.1f} s"
+
+
+def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
+    """Train trials of ``spec``'s study until it has ``settings.n_trials`` settled ones.
+
+    Args:
+        spec: The checked spec with its ``search`` section.
+        settings: See :class:`WorkerSettings`.
+        data: Fashion-MNIST already loaded (default: load it once here).
+        echo: Called with one short line per trial.
+
+    Returns:
+        The number of trials this worker trained.
+
+    Raises:
+        fmnist_spec.running.train.TrainingInterrupted, KeyboardInterrupt: Ctrl-C; the trial in
+            training is ended as ``FAIL`` and enqueued again, every finished trial is kept.
+        fmnist_spec.running.data.DataError, RunWriteError: the work failed (the trial is ended as ``FAIL``).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    from ..errors import SpecError
+    from ..language.search_space import point_spec
+    from ..running.data import load_fashion_mnist
+    from .space import distributions, shown, values_of
+    from .storage import open_storage
+    from .trial import TrialOutcome, run_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from ..to_keras.compat import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # "N out of the last N calls ... triggered tf.function retracing": one model per trial
+    space, out_dir = spec.search, Path(settings.out_dir)
+    storage = open_storage(out_dir, settings.storage_url)
+    first = optuna.load_study(study_name=settings.study_name, storage=storage.optuna)
+    seed = None if spec.seed is None else spec.seed + 7919 * settings.index + len(first.trials)
+    study = optuna.load_study(study_name=settings.study_name, storage=storage.optuna,
+                              sampler=make_sampler(space, seed), pruner=make_pruner(space, spec.epochs))
+    data = data if data is not None else load_fashion_mnist(settings.data_dir)
+    wanted, trained, dists = target(spec, settings.n_trials), 0, distributions(space)
+    while True:
+        with turn(out_dir, storage.embedded):
+            recover_dead(study, storage.embedded)
+            trials = study.get_trials(deepcopy=False)
+            if sum(map(settled, trials)) + len(in_flight(trials, storage.embedded)) >= wanted:
+                return trained
+            trial = study.ask(dists)
+            study._storage.set_trial_user_attr(trial._trial_id, "worker", liveness.identity())
+        values = values_of(space, trial.params)
+        study._storage.set_trial_user_attr(trial._trial_id, "values", shown(space, values))
+        if space.sampler == "grid":
+            duplicate = _duplicate_of(study, trial)
+            if duplicate is not None:
+                trial.set_user_attr("duplicate_of", duplicate)
+                study.tell(trial, state=TrialState.FAIL)
+                continue
+        try:
+            point = point_spec(spec, values)
+        except SpecError as exc:  # a point inside a continuous space that fails the static checks
+            outcome = TrialOutcome("fail", None, out_dir, 0.0, 0, exc.problems[0].message if exc.problems else str(exc))
+            trial.set_user_attr("settled", True)
+            trial.set_user_attr("message", outcome.message)
+            study.tell(trial, state=TrialState.FAIL)
+            echo(_line(trial.number, shown(space, values), space.objective, outcome))
+            continue
+        try:
+            outcome = run_trial(point, trial, space.objective, out_dir, data, settings.threads)
+        except BaseException as exc:
+            from ..running.train import TrainingInterrupted
+
+            if isinstance(exc, (KeyboardInterrupt, TrainingInterrupted)):
+                retry(study, trial, "interrupted by Ctrl-C")
+            else:
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                trial.set_user_attr("failed_because", f"{type(exc).__name__}: {first}")
+                study.tell(trial, state=TrialState.FAIL)
+            raise
+        trained += 1
+        for key, value in (("run", os.path.relpath(outcome.run, out_dir)), ("seconds", round(outcome.seconds, 3)),
+                           ("epochs", outcome.epochs), ("message", outcome.message)):
+            trial.set_user_attr(key, value)
+        if outcome.state == "complete":
+            study.tell(trial, outcome.value)
+        elif outcome.state == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            trial.set_user_attr("settled", True)
+            study.tell(trial, state=TrialState.FAIL)
+        echo(_line(trial.number, shown(space, values), space.objective, outcome))
