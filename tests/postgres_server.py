@@ -235,3 +235,16 @@ def running_server():
         yield server
     finally:
         server.remove()
+
+
+def fresh_database(server: PostgresServer):
+    """Generator for a function-scoped fixture over a module-scoped server: the server (started
+    again if a test stopped it) with a new empty database of the test's own as its default."""
+    if server.pid is None:
+        server.start()
+    server.database = server.create_database(f"test_{os.urandom(4).hex()}")
+    try:
+        yield server
+    finally:
+        if server.pid is None:
+            server.start()

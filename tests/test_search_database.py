@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import optuna
 import pytest
-from postgres_server import PASSWORD, ROLE, free_port, running_server
+from postgres_server import PASSWORD, ROLE, free_port, fresh_database, running_server
 from sqlalchemy.engine import make_url
 
 from fmnist_spec.cli.main import exit_status_of
@@ -48,16 +48,8 @@ def shared_server():
 
 @pytest.fixture
 def postgres_server(shared_server):
-    """The shared server with a fresh database of this test's own as its default (started again
-    afterwards if the test stopped it)."""
-    if shared_server.pid is None:
-        shared_server.start()
-    shared_server.database = shared_server.create_database(f"test_{os.urandom(4).hex()}")
-    try:
-        yield shared_server
-    finally:
-        if shared_server.pid is None:
-            shared_server.start()
+    """The shared server with a fresh database of this test's own as its default."""
+    yield from fresh_database(shared_server)
 
 
 @pytest.fixture

@@ -26,7 +26,10 @@ import functools
 import os
 import re
 import sys
+import threading
+import time
 import warnings
+import weakref
 from urllib.parse import quote, unquote
 
 import optuna
@@ -407,3 +410,117 @@ def database_errors():
         if found is None:
             raise
         raise found from None
+
+
+# --- heartbeats in an ask-and-tell loop ------------------------------------------------------------
+
+
+def _heartbeat_storage(study):
+    """``study``'s storage when it records heartbeats (an RDB storage with an interval), else None."""
+    storage = study._storage
+    interval = getattr(storage, "get_heartbeat_interval", None)   # Optuna's BaseHeartbeat (not exported)
+    return storage if interval is not None and interval() else None
+
+
+def fail_stale_trials(study) -> None:
+    """Fail the RUNNING trials of ``study`` whose heartbeat stopped more than the grace period
+    ago (their worker died) and enqueue each again (:class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`);
+    nothing for a storage without heartbeats. ``Study.optimize`` does this before each trial;
+    an ask-and-tell loop calls it before each ``ask``.
+
+    Raises:
+        DatabaseError: the database failed.
+    """
+    if _heartbeat_storage(study) is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def heartbeat_interval(study) -> int | None:
+    """Seconds between two heartbeats of ``study``'s trials, or None for a storage without them."""
+    storage = _heartbeat_storage(study)
+    return None if storage is None else storage.get_heartbeat_interval()
+
+
+def beat(study, trial) -> None:
+    """Record ``trial``'s heartbeat now, and every heartbeat interval in a thread until the trial
+    ends (or the ``trial`` object is gone), as ``Study.optimize`` does around its objective (Optuna
+    5.1 ``optuna/study/_optimize.py``); call it right after ``ask``. Nothing for a storage
+    without heartbeats.
+
+    A trial without any heartbeat is never found stale, so the first one is recorded before this
+    returns. A heartbeat the database does not take is said once on stderr (the thread goes on).
+    """
+    storage = _heartbeat_storage(study)
+    if storage is None:
+        return
+    trial_id, owner = trial._trial_id, weakref.ref(trial)
+    storage.record_heartbeat(trial_id)
+
+    def beating() -> None:
+        while owner() is not None and not _finished(storage, trial_id):
+            storage.record_heartbeat(trial_id)
+            time.sleep(storage.get_heartbeat_interval())
+
+    threading.Thread(target=beating, name=f"heartbeat of trial {trial.number}", daemon=True).start()
+
+
+def _finished(storage, trial_id: int) -> bool:
+    """Whether the trial has ended (this process's view; False while the database is away)."""
+    try:
+        return storage.get_trial(trial_id).state.is_finished()
+    except DatabaseError:
+        return False
+
+
+_STUDY_LOCKS = 0x666D6E69   # 'fmni': the first key of the advisory locks of studies (the second: the study's id)
+
+
+@contextlib.contextmanager
+def study_turn(study):
+    """Hold a PostgreSQL advisory lock of ``study`` meanwhile, so that workers on any machine take
+    turns to count the study's trials and ask for one (none asks beyond the total, no two ask for
+    the same grid point), as the journal's file lock does on one machine; nothing for a storage
+    that is not PostgreSQL. The server releases the lock of a worker that dies with its connection.
+
+    Raises:
+        DatabaseError: the database failed.
+    """
+    storage = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(storage, Storage) or storage.engine.dialect.name != "postgresql":
+        yield
+        return
+    with translating(storage.user_url):
+        connection = storage.engine.connect()
+        try:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:space, :study)"),
+                               {"space": _STUDY_LOCKS, "study": study._study_id})
+            connection.commit()
+        except BaseException:
+            connection.invalidate()   # the lock, if taken, goes with the connection
+            connection.close()
+            raise
+    try:
+        yield
+    finally:
+        with translating(storage.user_url):
+            try:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:space, :study)"),
+                                   {"space": _STUDY_LOCKS, "study": study._study_id})
+                connection.commit()
+            except BaseException:
+                connection.invalidate()
+                raise
+            finally:
+                connection.close()
+
+
+def ask(study, fixed_distributions: dict):
+    """``study.ask(fixed_distributions)`` without Optuna's warning that heartbeats are meant for
+    ``Study.optimize``: an ask-and-tell loop that calls :func:`fail_stale_trials`, :func:`beat`
+    and :func:`heartbeat` does what ``optimize`` does."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
+        return study.ask(fixed_distributions)
