@@ -28,6 +28,13 @@ def train(spec, **kwargs):
     return _train(spec, **kwargs)
 
 
+def search_spec(spec, **kwargs):
+    """Run the study of ``spec``'s ``search`` section on Optuna; see :func:`fmnist_spec.search.run_search`."""
+    from .search.run import run_search
+
+    return run_search(spec, **kwargs)
+
+
 def load_model(path):
     """Load a saved model safely; see :func:`fmnist_spec.to_keras.builder.load_model`."""
     from .to_keras.builder import load_model as _load
@@ -35,5 +42,5 @@ def load_model(path):
     return _load(path)
 
 
-__all__ = ["Problem", "Spec", "SpecError", "build_model", "load_model", "load_spec",
-           "parse_spec", "train", "validate", "__version__"]
+__all__ = ["Problem", "Spec", "SpecError", "__version__", "build_model", "load_model", "load_spec",
+           "parse_spec", "search_spec", "train", "validate"]

@@ -122,7 +122,7 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
     from ..errors import SpecError
     from ..language.search_space import point_spec
     from ..running.data import load_fashion_mnist
-    from .database import ask, beat, fail_stale_trials, heartbeat_interval, study_turn
+    from .database import ask, beat, heartbeat_interval, study_turn
     from .space import distributions, shown, values_of
     from .storage import open_storage
     from .trial import TrialOutcome, run_trial
@@ -137,17 +137,17 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
     space, out_dir = spec.search, Path(settings.out_dir)
     storage = open_storage(out_dir, settings.storage_url)
     first = optuna.load_study(study_name=settings.study_name, storage=storage.optuna)
-    seed = None if spec.seed is None else spec.seed + 7919 * settings.index + len(first.trials)
-    if space.sampler == "grid":  # GridSampler shuffles its grid by the seed: every worker must see one order
+    if space.sampler == "grid":  # GridSampler shuffles the grid with its seed: every worker must see one order
         seed = spec.seed or 0
+    else:  # another sequence per worker and per start, else workers and re-runs would repeat the same points
+        seed = None if spec.seed is None else spec.seed + 7919 * settings.index + len(first.trials)
     study = optuna.load_study(study_name=settings.study_name, storage=storage.optuna,
                               sampler=make_sampler(space, seed), pruner=make_pruner(space, spec.epochs))
     data = data if data is not None else load_fashion_mnist(settings.data_dir)
     wanted, trained, dists = target(spec, settings.n_trials), 0, distributions(space)
     while True:
         with turn(out_dir, storage.embedded), study_turn(study):
-            recover_dead(study, storage.embedded)
-            fail_stale_trials(study)  # a database: the trials of dead workers (no heartbeat) ended and enqueued again
+            recover_dead(study, storage.embedded)  # a database: the trials whose heartbeat stopped, enqueued again
             trials = study.get_trials(deepcopy=False)
             done, running = sum(map(settled, trials)), len(in_flight(trials, storage.embedded))
             if done >= wanted or (done + running >= wanted and storage.embedded):
@@ -177,7 +177,7 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
             echo(_line(trial.number, shown(space, values), space.objective, outcome))
             continue
         try:
-            outcome = run_trial(point, trial, space.objective, out_dir, data, settings.threads)
+            outcome = run_trial(point, trial, space.objective, out_dir, data, settings.threads)  # beat() beats
         except BaseException as exc:
             from ..running.train import TrainingInterrupted
 

@@ -170,13 +170,34 @@ def retry(study, trial, reason: str) -> None:
     study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
 
 
+def heartbeat_interval(storage) -> int | None:
+    """Seconds between a database storage's heartbeats (``RDBStorage(heartbeat_interval=...)``), or None."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return interval() if interval is not None else None
+
+
 def recover_dead(study, embedded: bool) -> list:
-    """Retry every ``RUNNING`` trial whose worker on this host has ended (journal storage only;
-    a database's heartbeats do this there). Returns their numbers."""
+    """Retry every ``RUNNING`` trial whose worker has ended. Returns their numbers.
+
+    On the journal file, trials of this host whose worker process has ended (:mod:`.liveness`); on a
+    database with heartbeats, ``optuna.storages.fail_stale_trials`` (trials whose heartbeat stopped,
+    retried by the storage's ``failed_trial_callback``, as ``study.optimize`` does before each trial).
+    """
     from optuna.trial import TrialState
 
     if not embedded:
-        return []
+        if not heartbeat_interval(study._storage):
+            return []
+        import warnings
+
+        import optuna
+
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        return sorted(before - after)
     dead = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if liveness.is_dead(t.user_attrs.get("worker"))]
     for trial in dead:

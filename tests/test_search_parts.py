@@ -1,0 +1,92 @@
+"""The search stage's small parts, without training: liveness of a trial's worker, the thread limit
+of workers, what a changed study names, the objective read from a run, the storage URLs refused."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from fmnist_spec import parse_spec
+from fmnist_spec.running.metrics import Metrics
+from fmnist_spec.search import liveness
+from fmnist_spec.search.run import threads_per_worker
+from fmnist_spec.search.storage import StorageError, check_url
+from fmnist_spec.search.study import differences
+from fmnist_spec.search.trial import objective_value, with_threads
+
+CNN = """\
+spec_version: 1
+layers:
+  - {type: Conv2D, filters: 4, kernel_size: 3, activation: relu, input_shape: [28, 28, 1]}
+  - {type: Flatten}
+  - {units: 10, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+"""
+
+
+def test_a_live_process_is_alive_and_an_ended_one_is_dead():
+    me = liveness.identity()
+    assert me["host"] == socket.gethostname() and me["pid"] == os.getpid() and me["started"] > 0
+    assert not liveness.is_dead(me)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert liveness.is_dead({**me, "pid": child.pid})
+
+
+def test_a_reused_pid_is_dead_and_another_hosts_worker_is_not_judged():
+    me = liveness.identity()
+    assert liveness.is_dead({**me, "started": me["started"] - 1})  # same pid, another process
+    assert not liveness.is_dead({**me, "host": me["host"] + "-elsewhere", "pid": 2**22 + 7})
+    assert not liveness.is_dead(None)  # a trial without the record is not judged
+
+
+def test_an_unreaped_child_counts_as_dead():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        while liveness._stat(child.pid) and liveness._stat(child.pid)[0] != "Z":
+            pass
+        assert liveness.is_dead({"host": socket.gethostname(), "pid": child.pid,
+                                 "started": liveness.start_time(child.pid)})
+    finally:
+        child.wait()
+
+
+def test_workers_times_threads_stay_within_the_cores():
+    cores = len(os.sched_getaffinity(0))
+    assert threads_per_worker(1) is None
+    for workers in (2, 3, 8):
+        assert threads_per_worker(workers) == max(1, cores // workers)
+    cnn = parse_spec(CNN)
+    assert cnn.thread_counts() == (0, 0)  # auto: TensorFlow's choice, one thread per core
+    assert with_threads(cnn, 1).thread_counts() == (1, 1)
+    assert with_threads(cnn, None).thread_counts() == (0, 0)
+
+
+def test_differences_name_each_changed_path():
+    old = {"spec": {"layers": [{"units": 8}], "seed": 1}, "search": {"sampler": "grid"}}
+    new = {"spec": {"layers": [{"units": 16}], "seed": 1}, "search": {"sampler": "tpe", "pruner": "none"}}
+    assert differences(old, new) == ['spec.layers[0].units: 8 in the study, 16 now',
+                                     'search.sampler: "grid" in the study, "tpe" now',
+                                     'search.pruner: "<absent>" in the study, "none" now']
+
+
+def test_the_objective_is_read_from_the_final_figures():
+    metrics = Metrics(status="finished", epochs=2, validation={"accuracy": 0.8, "loss": 0.5},
+                      test={"accuracy": 0.7}, train={"accuracy": 0.9})
+    history = {"val_accuracy": [0.6, 0.75], "lr": [0.01, 0.001]}
+    assert objective_value("val_accuracy", metrics, history) == 0.8  # evaluated, not the history's 0.75
+    assert objective_value("test_accuracy", metrics, history) == 0.7
+    assert objective_value("accuracy", metrics, history) == 0.9
+    assert objective_value("lr", metrics, history) == 0.001
+    assert objective_value("val_precision", metrics, history) is None
+
+
+@pytest.mark.parametrize("url", ["sqlite:///study.db", "mysql://u@h/db", "study.db"])
+def test_storages_other_than_postgresql_are_refused_with_a_hint(url):
+    with pytest.raises(StorageError, match="is not a storage fmnist-spec uses") as refused:
+        check_url(url)
+    assert "postgresql://" in refused.value.hint
