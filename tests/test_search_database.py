@@ -13,7 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,9 +28,12 @@ from fmnist_spec.cli.main import exit_status_of
 from fmnist_spec.search.database import (
     DatabaseError,
     DatabaseSettingError,
+    ask,
+    beat,
     database_errors,
     masked,
     rdb_storage,
+    study_turn,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -297,3 +302,51 @@ def test_a_database_that_goes_away_mid_study_is_a_database_error_and_loses_no_fi
     assert after[3].state == optuna.trial.TrialState.FAIL
     assert after[4].system_attrs["failed_trial"] == 3 and after[4].params == after[3].params
     assert after[4].state == optuna.trial.TrialState.COMPLETE
+
+
+def _fail_stale(study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _heartbeat_threads() -> list:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("heartbeat of trial")]
+
+
+def test_beat_keeps_an_asked_trial_alive_past_the_grace_period_and_stops_when_it_ends(
+        postgres_server, short_heartbeats):
+    url = postgres_server.url()
+    study = optuna.create_study(study_name="beat", storage=rdb_storage(url))
+    other = optuna.load_study(study_name="beat", storage=rdb_storage(url))   # another worker
+    beating, silent = ask(study, {}), ask(study, {})
+    beat(study, beating)
+    study._storage.record_heartbeat(silent._trial_id)   # one heartbeat, then none: a worker that died
+    deadline = time.monotonic() + GRACE_PERIOD + 2
+    while time.monotonic() < deadline:
+        _fail_stale(other)
+        time.sleep(0.5)
+    states = {trial.number: trial.state for trial in other.get_trials()}
+    assert states[beating.number] == optuna.trial.TrialState.RUNNING
+    assert states[silent.number] == optuna.trial.TrialState.FAIL
+    assert len(_heartbeat_threads()) == 1
+    study.tell(beating, 1.0)
+    _wait_for(lambda: not _heartbeat_threads(), 10, "the heartbeat thread to end after tell")
+
+
+def test_study_turn_lets_one_worker_at_a_time_count_and_ask(postgres_server):
+    url = postgres_server.url()
+    study = optuna.create_study(study_name="turns", storage=rdb_storage(url))
+    other = optuna.load_study(study_name="turns", storage=rdb_storage(url))
+    entered = threading.Event()
+
+    def second_worker():
+        with study_turn(other):
+            entered.set()
+
+    with study_turn(study):
+        thread = threading.Thread(target=second_worker)
+        thread.start()
+        assert not entered.wait(2), "a second worker took its turn while the first held it"
+    assert entered.wait(30)
+    thread.join(30)

@@ -12,11 +12,14 @@ the stale-trial callback on it. :class:`~optuna.storages.RetryHeartbeatStaleTria
 (formerly ``RetryFailedTrialCallback``) then adds a WAITING copy with the same
 parameters, which the next ``ask`` of any worker takes. Without heartbeats a
 killed worker's trial stays RUNNING for ever (optuna/optuna#485, #2908).
-Heartbeats work only through ``Study.optimize``, not a hand-written ask/tell loop.
+Optuna does this only inside ``Study.optimize``; the ask-and-tell loop of
+:mod:`fmnist_spec.search.loop` does it with :func:`ask`, :func:`beat` and
+``optuna.storages.fail_stale_trials`` (in ``study.recover_dead``), and takes turns by
+:func:`study_turn`.
 
 The heartbeat interval and grace period default to 10 s and 30 s and can be
 changed with the environment variables ``FMNIST_SPEC_HEARTBEAT_INTERVAL`` and
-``FMNIST_SPEC_GRACE_PERIOD`` (whole seconds; tests use 1 and 3).
+``FMNIST_SPEC_GRACE_PERIOD`` (whole seconds; the tests use a 1 s interval and a 3 to 6 s grace period).
 """
 
 from __future__ import annotations
@@ -422,22 +425,6 @@ def _heartbeat_storage(study):
     return storage if interval is not None and interval() else None
 
 
-def fail_stale_trials(study) -> None:
-    """Fail the RUNNING trials of ``study`` whose heartbeat stopped more than the grace period
-    ago (their worker died) and enqueue each again (:class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`);
-    nothing for a storage without heartbeats. ``Study.optimize`` does this before each trial;
-    an ask-and-tell loop calls it before each ``ask``.
-
-    Raises:
-        DatabaseError: the database failed.
-    """
-    if _heartbeat_storage(study) is None:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
-
 def heartbeat_interval(study) -> int | None:
     """Seconds between two heartbeats of ``study``'s trials, or None for a storage without them."""
     storage = _heartbeat_storage(study)
@@ -519,8 +506,8 @@ def study_turn(study):
 
 def ask(study, fixed_distributions: dict):
     """``study.ask(fixed_distributions)`` without Optuna's warning that heartbeats are meant for
-    ``Study.optimize``: an ask-and-tell loop that calls :func:`fail_stale_trials`, :func:`beat`
-    and :func:`heartbeat` does what ``optimize`` does."""
+    ``Study.optimize``: an ask-and-tell loop that calls ``optuna.storages.fail_stale_trials``
+    before and :func:`beat` after each ask does what ``optimize`` does."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
         return study.ask(fixed_distributions)
