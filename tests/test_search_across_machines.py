@@ -20,7 +20,7 @@ from urllib.parse import quote
 import optuna
 import pytest
 from conftest import ROOT, write_fashion_dir
-from postgres_server import PASSWORD, ROLE, fresh_database, running_server
+from postgres_server import PASSWORD, ROLE, free_port, fresh_database, running_server
 
 from fmnist_spec.search.database import rdb_storage
 
@@ -190,3 +190,24 @@ def test_a_database_that_goes_away_exits_1_with_the_url_masked_and_loses_no_fini
     assert sorted(point(t) for t in complete) == POINTS
     assert kept <= {t.number for t in complete}
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+
+
+@pytest.mark.parametrize(("url", "environment", "status", "message"), [
+    ("postgresql://fmnist:p@ss/w@127.0.0.1:{port}/studies", {}, 1,
+     "error: the study database postgresql://fmnist:***@127.0.0.1:{port}/studies failed: connection to server"),
+    ("postgresql://fmnist:p@ss/w@127.0.0.1:abc/studies", {}, 2,
+     "error: --storage postgresql://fmnist:***@127.0.0.1:abc/studies: the port is not a number"),
+    ("postgresql://fmnist:p@ss/w@127.0.0.1:{port}/studies", {"FMNIST_SPEC_GRACE_PERIOD": "soon"}, 2,
+     "error: FMNIST_SPEC_GRACE_PERIOD='soon': expected a whole number of seconds > 0"),
+])
+def test_the_command_names_the_database_it_cannot_use_without_its_password(
+        url, environment, status, message, data_dir, tmp_path):
+    port = free_port()   # nobody listens there
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **environment)
+    done = subprocess.run([sys.executable, "-m", "fmnist_spec", "search", str(write_spec(tmp_path, epochs=1)),
+                           "--out", str(tmp_path / "out"), "--storage", url.format(port=port),
+                           "--data-dir", str(data_dir)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == status, done.stderr
+    assert done.stderr.startswith(message.format(port=port)) and "\n  hint: " in done.stderr
+    assert "p@ss/w" not in done.stderr and "Traceback" not in done.stderr

@@ -342,7 +342,8 @@ def rdb_storage(url: str, *, heartbeat_interval: int | None = None, grace_period
     try:
         options = engine_options(driver_url)
     except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
-        raise DatabaseSettingError(f"--storage {masked(url)}: {_scrub(str(exc), url)}",
+        reason = "the port is not a number" if "int()" in str(exc) else _scrub(str(exc), url)
+        raise DatabaseSettingError(f"--storage {masked(url)}: {reason}",
                                    "give it as postgresql://user:password@host:port/database") from None
 
     def create() -> Storage:
