@@ -156,6 +156,7 @@ def _expected_names() -> dict:
     assert {name.lower() for name in OPTIMIZERS} == set(OPTIMIZER_CLASSES)
     dense = schema()["$defs"]["Dense"]["properties"]
     compile_keys = schema()["properties"]["compile"]["properties"]
+    search = schema()["properties"]["search"]["properties"]
     return {
         "top level (empty document)": list(schema()["properties"]),
         "optimizer: ": list(OPTIMIZER_CLASSES),
@@ -167,6 +168,8 @@ def _expected_names() -> dict:
         "keys of compile": [key for key in compile_keys if key != "loss"],
         "keys of a Dense layer": [key for key in dense if key != "units"],
         "keys of an SGD mapping": [key for key in schema()["$defs"]["SGD"]["properties"] if key != "type"],
+        "sampler: ": search["sampler"]["enum"],
+        "keys of search": [key for key in search if key != "space"],
     }
 
 
@@ -254,6 +257,7 @@ HOVER_DEFAULTS = [
     (EVERY_KEY, "scale", f"Default: {_shown(default('data', 'scale'))}."),
     (EVERY_KEY, "strategy", f"Default: {default('distribute', 'strategy')}."),
     (EVERY_KEY, "learning_rate", f"Default: {_shown(default('$defs', 'Adam', 'learning_rate'))}."),
+    (EVERY_KEY, "sampler", f"Default: {default('search', 'sampler')}."),
     (NAMES, "optimizer", f"Default: {default_optimizer()}."),
     (NAMES, "activation", "Default: null."),
 ]

@@ -1,10 +1,18 @@
 """The search section as data: parameters, grid, the plain spec of a point, values as written."""
 
 import pytest
+import yaml
 
 from fmnist_spec import SpecError, load_spec, parse_spec
-from fmnist_spec.language.search_space import (CATEGORICAL, FLOAT, INT, Parameter, format_value, point_data,
-                                               point_spec)
+from fmnist_spec.language.search_space import (
+    CATEGORICAL,
+    FLOAT,
+    INT,
+    Parameter,
+    format_value,
+    point_data,
+    point_spec,
+)
 
 BASE = """spec_version: 1
 seed: 42
@@ -85,7 +93,7 @@ def test_point_data_refuses_a_path_or_value_outside_the_space():
 def test_a_failing_point_is_reported_at_its_search_parameter(monkeypatch):
     from fmnist_spec.language import search_checks
 
-    monkeypatch.setattr(search_checks, "points_to_check", lambda space: [])  # a point no static check tried
+    monkeypatch.setattr(search_checks, "points_to_check", lambda space, limit=None: [])  # a point no static check tried
     spec = parse_spec(BASE + "search:\n  space:\n    layers[1].units: {low: 1, high: 3000000}\n", "s.yaml")
     with pytest.raises(SpecError) as info:
         point_spec(spec, {"layers[1].units": 3_000_000})
@@ -121,3 +129,17 @@ def test_a_spec_file_with_a_search_loads_and_its_base_is_the_plain_spec(tmp_path
     spec = load_spec(path)
     plain = parse_spec(BASE)
     assert spec.search is not None and spec.layers == plain.layers and spec.optimizer == plain.optimizer
+
+
+def test_a_points_data_is_a_complete_plain_spec_even_from_a_spec_with_extends(tmp_path):
+    from conftest import ROOT
+
+    from fmnist_spec import validate
+
+    spec = load_spec(ROOT / "specs" / "search_learning_rate_width.yaml", ["fit.epochs=2"])
+    data = point_data(spec, {"compile.optimizer.learning_rate": 0.0012345678, "layers[1].units": 150})
+    assert "extends" not in data and "search" not in data and data["fit"]["epochs"] == 2
+    assert data["compile"]["optimizer"] == {"type": "Adam", "learning_rate": 0.0012345678}  # as suggested
+    best = tmp_path / "best.yaml"
+    best.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert validate(best) == [] and load_spec(best).layers[1].arguments["units"] == 150

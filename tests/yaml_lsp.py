@@ -233,6 +233,8 @@ POSITIONS = [
     ("keys of compile", "spec_version: 1\ncompile:\n  loss: sparse_categorical_crossentropy\n  \n", 3, 2),
     ("keys of a Dense layer", "spec_version: 1\nlayers:\n  - units: 10\n    \n", 3, 4),
     ("keys of an SGD mapping", "spec_version: 1\ncompile:\n  optimizer:\n    type: SGD\n    \n", 4, 4),
+    ("sampler: ", "spec_version: 1\nsearch:\n  sampler: \n", 2, 11),
+    ("keys of search", "spec_version: 1\nsearch:\n  space: {}\n  \n", 3, 2),
 ]
 
 

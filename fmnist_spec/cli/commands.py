@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import HintedError
+from ..language.search_space import train_note
 from ..language.validation import check_file, load_spec
 from ..to_keras.compat import import_tensorflow_quietly
 from . import outputs
@@ -150,6 +151,8 @@ def train(args) -> TrainOutcome:
     outputs.check_dir(args.tensorboard, "--tensorboard")
     spec = load_spec(args.spec, flag_overrides(args))
     _check_tf_config(spec)
+    if spec.search is not None:  # the base point is trained; the section is never silently ignored
+        print(f"note: {train_note(spec)}", file=sys.stderr)
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise MissingTool("--tensorboard needs the tensorboard package", "pip install tensorboard")
     from ..running.placement import check_not_busy, guard_output
@@ -210,8 +213,12 @@ def codegen(args) -> TextResult:
     """Write the spec as a standalone Keras script (keras.Sequential, compile, fit)."""
     outputs.check_file(args.output, "--output", (".py",), args.overwrite)
     from ..tools.codegen import generate
+    from ..tools.codegen_search import generate_search
 
     spec = load_spec(args.spec, flag_overrides(args))
+    if spec.search is not None:  # the same search in Keras + Optuna
+        return _text_out(generate_search(spec), args.output,
+                         f"wrote {args.output} ({spec.style} style, Optuna search of {spec.search.n_trials} trials)")
     return _text_out(generate(spec), args.output, f"wrote {args.output} ({spec.style} style)")
 
 

@@ -19,12 +19,14 @@ from .spec import Spec, from_data
 from .spec_warnings import run_warnings
 
 
-def spec_problems(source: Source, warnings: bool = True) -> tuple[list[Problem], dict | None]:
+def spec_problems(source: Source, warnings: bool = True, parts=None) -> tuple[list[Problem], dict | None]:
     """(every problem, the data with defaults filled in, or None when the schema check failed).
 
     Args:
         source: The parsed (or composed) spec.
         warnings: Also run the warnings (False: errors only, as a search point's check needs).
+        parts: The parts the schema checks (see :func:`~fmnist_spec.language.schema_errors.schema_problems`);
+            None: the whole document.
     """
     if not isinstance(source.data, dict):
         kind = type(source.data).__name__
@@ -32,7 +34,7 @@ def spec_problems(source: Source, warnings: bool = True) -> tuple[list[Problem],
                 "float": "a number", "bool": "a boolean"}.get(kind, kind)
         return [source.problem((), f"the document is {kind}; a spec is a mapping of keys to values",
                                "start the file with 'spec_version: 1' and a 'layers:' list")], None
-    problems = schema_problems(source)
+    problems = schema_problems(source, parts)
     if any(p.severity == ERROR for p in problems):
         return problems, None
     if source.data.get("extends") is not None:  # text never composed (parse_spec): no file to resolve it
@@ -46,9 +48,10 @@ def spec_problems(source: Source, warnings: bool = True) -> tuple[list[Problem],
     return problems, filled
 
 
-def plain_spec(source: Source, warnings: bool = True) -> tuple[Spec | None, list[Problem], dict | None]:
-    """(spec or None, every problem sorted by position, the filled-in data or None) of ``source``."""
-    problems, filled = spec_problems(source, warnings)
+def plain_spec(source: Source, warnings: bool = True, parts=None) -> tuple[Spec | None, list[Problem], dict | None]:
+    """(spec or None, every problem sorted by position, the filled-in data or None) of ``source``
+    (``warnings`` and ``parts`` as :func:`spec_problems` takes them)."""
+    problems, filled = spec_problems(source, warnings, parts)
     problems = sort_problems(problems)
     if any(p.severity == ERROR for p in problems):
         return None, problems, filled

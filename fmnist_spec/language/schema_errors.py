@@ -8,6 +8,7 @@ Validation is jsonschema's ``Draft202012Validator.iter_errors``
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 
@@ -284,10 +285,39 @@ def _described(error: ValidationError) -> str:
     return text.split(". ")[0].rstrip(".") if text else ""
 
 
-def schema_problems(source: Source) -> list[Problem]:
-    """Every schema error of ``source.data`` as a Problem (empty when valid)."""
+def _errors_under(data, prefix: tuple) -> tuple:
+    """The schema errors of the value at ``prefix`` (a top-level key, or an item of a top-level
+    list: ``("layers", 2)``) against its part of the schema, their paths from the document's root."""
+    value = data[prefix[0]] if len(prefix) == 1 else data[prefix[0]][prefix[1]]
+    return _part_errors(prefix, json.dumps(value, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=512)
+def _part_errors(prefix: tuple, text: str) -> tuple:
+    """:func:`_errors_under` of the value whose JSON is ``text`` (the points of a search share
+    most of their parts' values, so each is checked once)."""
+    node = _validator().schema["properties"][prefix[0]]
+    if len(prefix) > 1:
+        node = node["items"]
+    errors = list(_validator().descend(json.loads(text), node))
+    for error in errors:
+        error.path.extendleft(reversed(prefix))
+    return tuple(errors)
+
+
+def schema_problems(source: Source, parts=None) -> list[Problem]:
+    """Every schema error of ``source.data`` as a Problem (empty when valid).
+
+    Args:
+        source: The parsed spec.
+        parts: Only check these parts, each a top-level key or an item of a top-level list
+            (``("layers", 2)``): a search point differs from its checked base only there
+            (a whole document takes about 10 ms, one layer a fraction of it). None: the whole.
+    """
     problems: list[Problem] = []
-    for error in _validator().iter_errors(source.data):
+    errors = (_validator().iter_errors(source.data) if parts is None else
+              (e for prefix in parts for e in _errors_under(source.data, prefix)))
+    for error in errors:
         problems.extend(_from_error(source, error))
     unique = {(p.line, p.column, p.path, p.message): p for p in problems}
     return list(unique.values())

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from decimal import Decimal
 
 from jsonschema.exceptions import best_match
 
@@ -34,6 +33,7 @@ from ..source.yaml_source import Source, format_path
 from .callback_checks import recorded_quantities
 from .registry import OPTIMIZER_CLASSES
 from .schema import StrictValidator, schema
+from .schema_errors import did_you_mean
 from .search_space import (
     CATEGORICAL,
     INT,
@@ -41,14 +41,15 @@ from .search_space import (
     Parameter,
     SearchSpace,
     default_direction,
-    format_value,
+    exact,
     parameter_of,
     point_problems,
     space_of,
 )
 
-MAX_CHECKED_POINTS = 64
-"""Most points of a space whose full static checks run (each costs about 2 ms; docs/limits.md)."""
+MAX_CHECKED_POINTS = 32
+"""Most points of a space whose full static checks run (each costs about 6 ms on the 2-core
+machine, so a search spec validates within about 0.2 s more than its base; docs/limits.md)."""
 
 UNTUNABLE = ("spec_version", "extends", "search")
 """Top-level keys a search cannot vary."""
@@ -116,15 +117,21 @@ def key_schema(filled: dict, keys: tuple) -> tuple[dict | None, str, str]:
         if isinstance(part, int):
             if not isinstance(data, list):
                 return None, f"{where} is not a list, so it has no [{part}]", "use .key to name a key of a mapping"
+            if not data:
+                return None, f"{where} is empty, so [{part}] names nothing", \
+                    f"add the item to {where} in the spec first; the search varies what the base has"
             if part >= len(data):
                 return None, (f"{where} has {len(data)} items, so [{part}] names nothing"), \
                     f"use an index from 0 to {len(data) - 1}"
             node, data = _resolve(node.get("items", {})), data[part]
             continue
+        generic = node
         node, class_name = _class_node(node, data)
         if data is not None and not isinstance(data, (dict, str)):
             return None, f"{where} is {data!r}, which has no keys", "search a key that the spec has"
         known = _properties(node)
+        if part == "type" and "type" in _properties(generic):  # any class, not the base's own
+            known = {**known, "type": _properties(generic)["type"]}
         if part not in known:
             owner = f"{where} ({class_name})" if class_name else where
             close = difflib.get_close_matches(part, known, n=1)
@@ -159,11 +166,16 @@ def range_kind(node: dict) -> str | None:
     return None
 
 
-def _invalid(node: dict, value) -> str:
+def _invalid(node: dict, value, validator=None) -> str:
     """Why ``value`` is not valid under the key schema ``node`` ("" when it is)."""
-    wrapped = {"$defs": schema()["$defs"], **node}
-    error = best_match(StrictValidator(wrapped).iter_errors(value))
+    validator = validator or _validator_of(node)
+    error = best_match(validator.iter_errors(value))
     return "" if error is None else error.message
+
+
+def _validator_of(node: dict):
+    """A validator of the key schema ``node`` (its ``$ref`` s resolved in the spec's schema)."""
+    return StrictValidator({"$defs": schema()["$defs"], **node})
 
 
 # --- the section's checks
@@ -184,12 +196,31 @@ class _Found:
         return (p.file, p.line, p.column)
 
 
+def _enums(node: dict) -> list:
+    """The names a key's schema lists (``enum``, also inside ``anyOf``/``oneOf``)."""
+    node = _resolve(node)
+    names = list(node.get("enum", []))
+    for branch in node.get("anyOf", []) + node.get("oneOf", []):
+        names += [n for n in _enums(branch) if n not in names]
+    return names
+
+
 def _check_choices(found: _Found, key: str, node: dict, choices: list) -> None:
+    """Each choice is a value the key takes (its schema, with the base's classes)."""
+    names, validator = _enums(node), _validator_of(node)
     for i, choice in enumerate(choices):
-        why = _invalid(node, choice)
-        if why:
-            found.add(SPACE + (key, "choices", i), f"the choice {choice!r} is not a value {key} takes: {why}",
-                      f"write each choice as you would write {key} in the spec; or drop it")
+        why = _invalid(node, choice, validator)
+        if not why:
+            continue
+        hint = f"write each choice as you would write {key} in the spec; or drop it"
+        if isinstance(choice, str) and names and choice not in names:
+            why = "expected one of: " + ", ".join(str(n) for n in names if n is not None)
+            hint = (did_you_mean(choice, names) + " " + hint).strip()
+        found.add(SPACE + (key, "choices", i), f"the choice {choice!r} is not a value {key} takes: {why}", hint)
+
+
+_KIND_NAMES = {"string": "a string", "str": "a string", "boolean": "true or false", "bool": "true or false",
+               "array": "a list", "list": "a list", "object": "a mapping", "dict": "a mapping"}
 
 
 def _number(value, kind: str) -> bool:
@@ -201,7 +232,8 @@ def _check_range(found: _Found, key: str, node: dict, entry: dict) -> str | None
     here = SPACE + (key,)
     kind = range_kind(node)
     if kind is None:
-        kinds = ", ".join(sorted(k for k in _types(node) if k)) or "no number"
+        kinds = " or ".join(sorted({_KIND_NAMES.get(k, k) for k in _types(node) if k not in (None, "null", "NoneType")}))
+        kinds = kinds or "no number"
         found.add(here, f"{key} takes {kinds}, not a number, so it has no range",
                   "search it with choices: [...] (the values to try)", at_key=True)
         return None
@@ -213,17 +245,17 @@ def _check_range(found: _Found, key: str, node: dict, entry: dict) -> str | None
             found.add(here + (name,), f"{key} is an integer, so {name} must be one, not {value!r}",
                       f"write {name}: {int(value)}" if float(value).is_integer() else "write a whole number")
             bad = True
+    if log and not bad and min(low, high) <= 0:
+        name = "low" if low <= 0 else "high"
+        found.add(here + (name,), f"a log range needs bounds above 0; {name} is {entry[name]!r}",
+                  "use a positive low (1.0e-5 for a learning rate), or drop log: true")
+        bad = True
     for name in ("low", "high"):
         why = "" if bad else _invalid(node, entry[name])
         if why:
             found.add(here + (name,), f"{name} {entry[name]!r} is not a value {key} takes: {why}",
                       f"keep the range within the values {key} takes")
             bad = True
-    if log and min(low, high) <= 0:
-        name = "low" if low <= 0 else "high"
-        found.add(here + (name,), f"a log range needs bounds above 0; {name} is {entry[name]!r}",
-                  "use a positive low (1.0e-5 for a learning rate), or drop log: true")
-        bad = True
     if log and step is not None:
         found.add(here + ("step",), "a log range takes no step (Optuna samples it continuously)",
                   "drop step, or drop log: true")
@@ -233,14 +265,23 @@ def _check_range(found: _Found, key: str, node: dict, entry: dict) -> str | None
                   f"write the smaller bound as low; for the one value {low!r} write choices: [{low!r}]")
         bad = True
     elif step is not None and not bad:
-        span = Decimal(repr(high)) - Decimal(repr(low))
-        if span % Decimal(repr(step)) != 0:
-            below = Decimal(repr(low)) + (span // Decimal(repr(step))) * Decimal(repr(step))
-            found.add(here + ("step",), f"step {step!r} does not divide the range {low!r}..{high!r}: "
-                      f"the last value would be {below}, not {high!r}",
-                      f"use a step that divides {span}, or high: {below}")
+        span = exact(high) - exact(low)
+        if span % exact(step) != 0:
+            if exact(step) > span:
+                found.add(here + ("step",), f"step {step!r} is larger than the range {low!r}..{high!r}",
+                          f"use a step that divides {_decimal(span)}, or choices: [{low!r}]")
+            else:
+                below = _decimal(exact(low) + (span // exact(step)) * exact(step))
+                found.add(here + ("step",), f"step {step!r} does not divide the range {low!r}..{high!r}: "
+                          f"the last value would be {below}, not {high!r}",
+                          f"use a step that divides {_decimal(span)}, or high: {below}")
             bad = True
     return None if bad else kind
+
+
+def _decimal(number) -> str:
+    """An exact number as a short decimal: ``Fraction(2, 5)`` -> ``0.4``, ``Fraction(4)`` -> ``4``."""
+    return repr(int(number)) if number == int(number) else repr(float(number))
 
 
 def _parameters(found: _Found, filled: dict, section: dict) -> list[Parameter] | None:
@@ -318,7 +359,8 @@ def _check_grid(found: _Found, section: dict, space: SearchSpace) -> None:
                           at_key=True)
         return
     if size is not None and size > MAX_GRID_POINTS and space.sampler == "grid":
-        found.add(SPACE, f"the grid has {size:,} points, more than the {MAX_GRID_POINTS:,} a search may "
+        shown = f"{size:,}" if size < 10**15 else f"about {float(size):.1e}"
+        found.add(SPACE, f"the grid has {shown} points, more than the {MAX_GRID_POINTS:,} a search may "
                   "have", "use fewer values (a larger step, fewer choices), or sampler: tpe", at_key=True)
         return
     if space.sampler == "grid" and "n_trials" in section and size > space.n_trials:
@@ -328,13 +370,14 @@ def _check_grid(found: _Found, section: dict, space: SearchSpace) -> None:
                   "fewer values, or use sampler: tpe to sample the space")
 
 
-def points_to_check(space: SearchSpace, limit: int = MAX_CHECKED_POINTS) -> list[dict]:
+def points_to_check(space: SearchSpace, limit: int | None = None) -> list[dict]:
     """The points whose full static checks run, at most ``limit``.
 
     Every point of a grid that has at most ``limit``; else the corners (every choice with each
     bound of each range) when they are at most ``limit``; else each corner value of each parameter
     once, the others at their first corner, and all parameters at their last corner.
     """
+    limit = MAX_CHECKED_POINTS if limit is None else limit
     paths = [p.path for p in space.parameters]
     size = space.grid_size()
     if size is not None and size <= limit:
@@ -358,14 +401,13 @@ def _product_size(lists) -> int:
 
 def _check_points(source: Source, space: SearchSpace) -> list[Problem]:
     """Each point of :func:`points_to_check` through the plain spec's checks; one problem per
-    parameter value and underlying problem."""
+    parameter and underlying problem (the first point that shows it)."""
     seen, problems = set(), []
-    for values in points_to_check(space):
+    for values in points_to_check(space, MAX_CHECKED_POINTS):
         _, errors = point_problems(source.data, space, values, source.file)
         for error in errors:
             path = error.path.removeprefix("search.space.")
-            key = (path, format_value(space.parameter(path), values[path]),
-                   error.message.split(" fails the spec's checks: ", 1)[-1])
+            key = (path, error.message.split(" fails the spec's checks: ", 1)[-1])
             if key not in seen:
                 seen.add(key)
                 problems.append(error)

@@ -23,7 +23,7 @@ import itertools
 import json
 import math
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from fractions import Fraction
 
 import yaml
 
@@ -58,8 +58,8 @@ class Parameter:
         kind: ``"categorical"``, ``"int"`` or ``"float"``.
         choices: Categorical: the values as written (scalars, or mappings).
         low, high: Int or float: the bounds, both included.
-        step: Int or float: distance between the values tried (int: 1 when not given), or None
-            (float: continuous).
+        step: Int or float: distance between the values tried (int: 1 when not given, as Optuna's
+            ``suggest_int``; None with ``log``), or None (float: continuous).
         log: Sample on a log scale.
         location: ``(file, line, column)`` of the parameter's key in the spec, where problems with
             its values are reported; ``()`` when unknown.
@@ -87,12 +87,12 @@ class Parameter:
             return (self.high - self.low) // (self.step or 1) + 1
         if self.step is None:
             return None
-        return int((Decimal(repr(self.high)) - Decimal(repr(self.low))) / Decimal(repr(self.step))) + 1
+        return int((exact(self.high) - exact(self.low)) / exact(self.step)) + 1
 
     def values(self) -> tuple | None:
         """Every value the parameter takes, in order (what Optuna's ``GridSampler`` is given),
         or None when it is continuous. Float steps are exact decimals: 0.1, 0.2, 0.3, never
-        0.30000000000000004."""
+        0.30000000000000004 (:func:`exact`)."""
         if self.kind == CATEGORICAL:
             return self.choices
         size = self.size()
@@ -100,7 +100,7 @@ class Parameter:
             return None
         if self.kind == INT:
             return tuple(range(self.low, self.high + 1, self.step or 1))
-        low, step = Decimal(repr(self.low)), Decimal(repr(self.step))
+        low, step = exact(self.low), exact(self.step)
         return tuple(float(low + i * step) for i in range(size))
 
     def corners(self) -> tuple:
@@ -126,9 +126,16 @@ class Parameter:
         if self.kind == INT:
             return round(value)
         if self.step is not None:
-            low, step = Decimal(repr(self.low)), Decimal(repr(self.step))
-            return float(low + round((Decimal(repr(float(value))) - low) / step) * step)
+            low, step = exact(self.low), exact(self.step)
+            return float(low + round((exact(float(value)) - low) / step) * step)
         return float(value)
+
+
+def exact(number: float) -> Fraction:
+    """``number`` as the decimal it is written as, exactly: ``exact(0.1) == Fraction(1, 10)``
+    (Python's shortest repr of a float is what YAML wrote), so steps add and divide without
+    rounding (0.6 / 0.2 is 3, not 2.9999999999999996), whatever the exponent."""
+    return Fraction(repr(number)) if isinstance(number, float) else Fraction(number)
 
 
 def _same(a, b) -> bool:
@@ -191,6 +198,29 @@ class SearchSpace:
         raise KeyError(f"{path!r} is not a parameter of the search; its parameters are "
                        + ", ".join(p.path for p in self.parameters))
 
+    def section(self) -> dict:
+        """The section as a spec writes it, every default filled in (``direction``, ``sampler``,
+        ``pruner``, ``n_trials``; an int range's ``step`` 1, a range's ``log``)."""
+        space = {}
+        for p in self.parameters:
+            if p.kind == CATEGORICAL:
+                space[p.path] = {"choices": list(p.choices)}
+            else:
+                space[p.path] = {"low": p.low, "high": p.high}
+                if p.step is not None:
+                    space[p.path]["step"] = p.step
+                space[p.path]["log"] = p.log
+        return {"objective": self.objective, "direction": self.direction, "sampler": self.sampler,
+                "pruner": self.pruner, "n_trials": self.n_trials, "space": space}
+
+    def describe(self, parameter: Parameter) -> str:
+        """``categorical, 4 values``, ``float, 5 values: 0.1 .. 0.5``, ``float, log, continuous``."""
+        size = parameter.size()
+        kind = parameter.kind + (", log" if parameter.log else "")
+        if size is None:
+            return f"{kind}, continuous"
+        return f"{kind}, {size:,} value{'s' if size != 1 else ''}"
+
     def resolved(self) -> dict:
         """The section as plain data, every default filled in, each parameter with its kind
         (what ``render`` shows)."""
@@ -226,6 +256,7 @@ def parameter_of(path: str, entry: dict, kind: str | None, location: tuple = ())
         return Parameter(path, CATEGORICAL, choices=tuple(entry["choices"]), location=location)
     step = entry.get("step")
     if kind == INT:
+        step = step if step is not None or entry.get("log", False) else 1  # Optuna's IntDistribution
         return Parameter(path, INT, low=entry["low"], high=entry["high"], step=step,
                          log=bool(entry.get("log", False)), location=location)
     as_float = (lambda v: float(v) if v is not None else None)
@@ -245,6 +276,16 @@ def space_of(section: dict, parameters: tuple) -> SearchSpace:
     if n_trials is None:
         n_trials = (space.grid_size() or DEFAULT_TRIALS) if sampler == "grid" else DEFAULT_TRIALS
     return replace(space, n_trials=n_trials)
+
+
+def train_note(spec: Spec) -> str:
+    """What ``train`` says about a spec's search section (so it is never silently ignored, as
+    ``ludwig train`` ignored ``hyperopt:``, Ludwig #1828); ``""`` for a plain spec."""
+    if spec.search is None:
+        return ""
+    names = ", ".join(p.path for p in spec.search.parameters)
+    return (f"{spec.file} has a search section ({len(spec.search.parameters)} parameters: {names}); train "
+            f"trains its base values as written; run 'fmnist-spec search {spec.file} --out DIR' to search them")
 
 
 def format_value(parameter: Parameter, value) -> str:
@@ -308,9 +349,14 @@ def data_at(data: dict, space: SearchSpace, values: dict) -> dict:
     point = {k: v for k, v in data.items() if k != "search"}
     for parameter in ordered(p for p in space.parameters if p.path in chosen):
         value = parameter.normalized(chosen[parameter.path])
-        point = apply_override(point, Override(parameter.path, json.dumps(value), parameter.path, 1, pinned=True),
+        point = apply_override(point, Override(parameter.path, _flow(value), parameter.path, 1, pinned=True),
                                {}, {}, NAMED_CLASSES)
     return point
+
+
+def _flow(value) -> str:
+    """``value`` as YAML 1.2 text (JSON is YAML 1.2), as ``--set`` reads it."""
+    return json.dumps(value)
 
 
 def describe_point(space: SearchSpace, values: dict) -> str:
@@ -363,9 +409,21 @@ def point_problems(data: dict, space: SearchSpace, values: dict, file: str,
         point = data_at(data, space, values)
     except SpecError as exc:  # a value that cannot be set where its path points
         return None, [_at_parameter(space, values, data, p) for p in exc.problems]
-    spec, problems, _ = plain_spec(Source(file, point), warnings=warnings)
+    spec, problems, _ = plain_spec(Source(file, point), warnings=warnings, parts=_parts(point, space, values))
     errors = [_at_parameter(space, values, data, p) for p in problems if p.severity == ERROR]
     return (replace(spec, search=None) if spec is not None else None), errors
+
+
+def _parts(point: dict, space: SearchSpace, values: dict) -> list[tuple]:
+    """The parts of a point that differ from its base: the top-level key of each parameter set, or
+    the item of a top-level list it is in (``("layers", 2)``); what the point's schema check reads."""
+    parts = []
+    for path in values:
+        keys = space.parameter(path).keys
+        part = keys[:2] if len(keys) > 1 and isinstance(keys[1], int) else keys[:1]
+        if part not in parts:
+            parts.append(part)
+    return parts
 
 
 def _at_parameter(space: SearchSpace, values: dict, base: dict, problem: Problem) -> Problem:

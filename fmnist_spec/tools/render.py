@@ -100,10 +100,34 @@ def thread_notes(spec: Spec) -> dict:
             for key, n in counts.items() if getattr(spec, key) == "auto"}
 
 
+def search_notes(spec: Spec, source: Source) -> dict:
+    """What the ``search`` section's lines resolve to: each parameter's kind and size, the
+    direction and trial budget a spec left out, the grid's size."""
+    space = spec.search
+    if space is None:
+        return {}
+    written = source.data.get("search", {})
+    grid = space.grid_size()
+    notes = {"search:": f"{space.sampler} search of {space.n_trials} trials"
+             + (f" over a grid of {grid:,} points" if grid is not None else "")
+             + "; train trains the base spec (fmnist-spec search runs the study)"}
+    if "direction" not in written:
+        notes["  direction:"] = f"follows the objective {space.objective}"
+    if "n_trials" not in written:
+        notes["  n_trials:"] = "the grid's size" if space.sampler == "grid" else "the default for " + space.sampler
+    for parameter in space.parameters:
+        notes[f"    {parameter.path}:"] = space.describe(parameter)
+    return notes
+
+
 def render_resolved(spec: Spec, source: Source) -> str:
-    """The resolved spec as YAML with a provenance comment on every line."""
-    pairs = _lines(spec.resolved(), (), "", source)
-    notes = {"dtype_policy:": policy_note(spec), **thread_notes(spec)}
+    """The resolved spec as YAML with a provenance comment on every line (the ``search``
+    section, if any, last, with its kinds and sizes)."""
+    resolved = spec.resolved()
+    if spec.search is not None:
+        resolved["search"] = spec.search.section()
+    pairs = _lines(resolved, (), "", source)
+    notes = {"dtype_policy:": policy_note(spec), **thread_notes(spec), **search_notes(spec, source)}
     pairs = [(text, next((f"{comment} | {note}" for start, note in notes.items()
                           if note and text.startswith(start)), comment))
              for text, comment in pairs]
