@@ -32,6 +32,7 @@ EXIT_STATUS = {
     "SearchError": BAD_INPUT,        # search.run: no search section, an --out that is not a search folder
     "StorageError": BAD_INPUT,       # search.storage: a --storage URL that cannot be used
     "StudyMismatch": BAD_INPUT,      # search.study: the study searches another spec or space
+    "DatabaseSettingError": BAD_INPUT,  # search.database: a --storage URL or heartbeat setting that cannot work
     # the work failed
     "DataError": FAILED,             # running.data: Fashion-MNIST missing or damaged
     "DistributeError": FAILED,       # running.distributed: devices, collectives, other workers
@@ -40,6 +41,7 @@ EXIT_STATUS = {
     "MissingTool": FAILED,           # cli.commands: Graphviz, tensorboard
     "OutputWriteError": FAILED,      # cli.commands: an output file could not be written
     "SearchFailed": FAILED,          # search.run: a worker process failed
+    "DatabaseError": FAILED,         # search.database: the study's database unreachable, refused, gone away
     # interrupted
     "TrainingInterrupted": INTERRUPTED,
     "CompareInterrupted": INTERRUPTED,

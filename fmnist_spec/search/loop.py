@@ -8,6 +8,12 @@ them. On the journal-file storage the workers of one machine take turns, under t
 trial beyond the total, and no two ask for the same grid point. A grid point that another worker
 (on another machine) has already finished or is training is not trained again: its trial ends as
 ``FAIL`` with the user attribute ``duplicate_of``.
+
+On a database (``--storage postgresql://...``) the workers of every machine take turns by a
+PostgreSQL advisory lock instead, each trial records a heartbeat while it trains, and before
+asking, a worker ends the trials whose heartbeat stopped (their worker died) and enqueues them
+again (:mod:`fmnist_spec.search.database`). A worker whose remaining trials are all running
+elsewhere waits for them instead of ending, so that it can retry one whose worker dies.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import liveness
-from .study import heartbeat, in_flight, make_pruner, make_sampler, recover_dead, retry, settled
+from .study import in_flight, make_pruner, make_sampler, recover_dead, retry, settled
 
 LOCK = ".search.lock"
 
@@ -86,6 +93,11 @@ def _line(trial_number: int, shown: dict, objective: str, outcome) -> str:
     return f"trial {trial_number:>3}  {values}  {figure}  {outcome.state}  {outcome.seconds:.1f} s"
 
 
+def _ended_elsewhere(trial_number: int) -> str:
+    return (f"trial {trial_number:>3}  ended by another worker: no heartbeat from this one within the grace period "
+            "(a pause?); its retry counts instead")
+
+
 def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
     """Train trials of ``spec``'s study until it has ``settings.n_trials`` settled ones.
 
@@ -104,11 +116,13 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
         fmnist_spec.running.data.DataError, RunWriteError: the work failed (the trial is ended as ``FAIL``).
     """
     import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     from ..errors import SpecError
     from ..language.search_space import point_spec
     from ..running.data import load_fashion_mnist
+    from .database import ask, beat, heartbeat_interval, study_turn
     from .space import distributions, shown, values_of
     from .storage import open_storage
     from .trial import TrialOutcome, run_trial
@@ -132,13 +146,19 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
     data = data if data is not None else load_fashion_mnist(settings.data_dir)
     wanted, trained, dists = target(spec, settings.n_trials), 0, distributions(space)
     while True:
-        with turn(out_dir, storage.embedded):
-            recover_dead(study, storage.embedded)
+        with turn(out_dir, storage.embedded), study_turn(study):
+            recover_dead(study, storage.embedded)  # a database: the trials whose heartbeat stopped, enqueued again
             trials = study.get_trials(deepcopy=False)
-            if sum(map(settled, trials)) + len(in_flight(trials, storage.embedded)) >= wanted:
+            done, running = sum(map(settled, trials)), len(in_flight(trials, storage.embedded))
+            if done >= wanted or (done + running >= wanted and storage.embedded):
                 return trained
-            trial = study.ask(dists)
-            study._storage.set_trial_user_attr(trial._trial_id, "worker", liveness.identity())
+            trial = ask(study, dists) if done + running < wanted else None
+            if trial is not None:
+                beat(study, trial)
+                study._storage.set_trial_user_attr(trial._trial_id, "worker", liveness.identity())
+        if trial is None:  # a database: wait until the others' trials end, or go stale and are retried here
+            time.sleep(heartbeat_interval(study) or 1)
+            continue
         values = values_of(space, trial.params)
         study._storage.set_trial_user_attr(trial._trial_id, "values", shown(space, values))
         if space.sampler == "grid":
@@ -157,11 +177,13 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
             echo(_line(trial.number, shown(space, values), space.objective, outcome))
             continue
         try:
-            with heartbeat(study, trial):
-                outcome = run_trial(point, trial, space.objective, out_dir, data, settings.threads)
+            outcome = run_trial(point, trial, space.objective, out_dir, data, settings.threads)  # beat() beats
         except BaseException as exc:
             from ..running.train import TrainingInterrupted
 
+            if isinstance(exc, UpdateFinishedTrialError):  # another worker found it stale and retries it
+                echo(_ended_elsewhere(trial.number))
+                continue
             if isinstance(exc, (KeyboardInterrupt, TrainingInterrupted)):
                 retry(study, trial, "interrupted by Ctrl-C")
             else:
@@ -170,14 +192,18 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
                 study.tell(trial, state=TrialState.FAIL)
             raise
         trained += 1
-        for key, value in (("run", os.path.relpath(outcome.run, out_dir)), ("seconds", round(outcome.seconds, 3)),
-                           ("epochs", outcome.epochs), ("message", outcome.message)):
-            trial.set_user_attr(key, value)
-        if outcome.state == "complete":
-            study.tell(trial, outcome.value)
-        elif outcome.state == "pruned":
-            study.tell(trial, state=TrialState.PRUNED)
-        else:
-            trial.set_user_attr("settled", True)
-            study.tell(trial, state=TrialState.FAIL)
+        try:
+            for key, value in (("run", os.path.relpath(outcome.run, out_dir)), ("seconds", round(outcome.seconds, 3)),
+                               ("epochs", outcome.epochs), ("message", outcome.message)):
+                trial.set_user_attr(key, value)
+            if outcome.state == "complete":
+                study.tell(trial, outcome.value)
+            elif outcome.state == "pruned":
+                study.tell(trial, state=TrialState.PRUNED)
+            else:
+                trial.set_user_attr("settled", True)
+                study.tell(trial, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:  # another worker found it stale and retries it
+            echo(_ended_elsewhere(trial.number))
+            continue
         echo(_line(trial.number, shown(space, values), space.objective, outcome))

@@ -15,9 +15,7 @@ enqueued again with the same parameters (``study.enqueue_trial``, as Optuna's
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 
 from ..errors import HintedError
 from ..language.spec import run_spec
@@ -176,32 +174,6 @@ def heartbeat_interval(storage) -> int | None:
     """Seconds between a database storage's heartbeats (``RDBStorage(heartbeat_interval=...)``), or None."""
     interval = getattr(storage, "get_heartbeat_interval", None)
     return interval() if interval is not None else None
-
-
-@contextlib.contextmanager
-def heartbeat(study, trial):
-    """Record ``trial``'s heartbeat every interval meanwhile, as ``study.optimize`` does (a storage
-    without heartbeats: nothing). Asked-and-told trials get none from Optuna itself."""
-    storage = study._storage
-    interval = heartbeat_interval(storage)
-    if not interval:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat():
-        while True:
-            storage.record_heartbeat(trial._trial_id)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=beat, name=f"heartbeat of trial {trial.number}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def recover_dead(study, embedded: bool) -> list:
