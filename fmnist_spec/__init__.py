@@ -7,7 +7,9 @@ run (:mod:`.training`). Importing this package does not import TensorFlow;
 :func:`build_model` and :func:`train` do, when called.
 """
 
-from .errors import Problem, SpecError
+from pathlib import Path
+
+from .errors import Problem, Problems, SpecError
 from .language.spec import Spec
 from .language.validation import load_spec, parse_spec, validate
 
@@ -22,9 +24,23 @@ def build_model(spec, style=None):
 
 
 def train(spec, **kwargs):
-    """Train ``spec`` on Fashion-MNIST; see :func:`fmnist_spec.running.train.train`."""
+    """Train ``spec`` on Fashion-MNIST; see :func:`fmnist_spec.running.train.train`.
+
+    Inside an IPython kernel (Jupyter, Colab), unless ``verbose`` or ``progress`` is given,
+    the fit's progress is one display updated in place
+    (:func:`fmnist_spec.notebook.progress.live_progress`) instead of Keras's terminal bar,
+    and the returned run shows its figures and learning curves.
+    """
     from .running.train import train as _train
 
+    if "verbose" not in kwargs and "progress" not in kwargs:
+        from .notebook.progress import in_kernel
+
+        if in_kernel():
+            from .notebook.progress import live_progress
+            from .running.train import default_out_dir
+
+            kwargs["progress"] = live_progress(Path(kwargs.get("out") or default_out_dir(spec)).name)
     return _train(spec, **kwargs)
 
 
@@ -35,5 +51,13 @@ def load_model(path):
     return _load(path)
 
 
-__all__ = ["Problem", "Spec", "SpecError", "build_model", "load_model", "load_spec",
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext fmnist_spec``: register the ``%%fmnist_spec`` and ``%fmnist_spec`` magics
+    (:mod:`fmnist_spec.notebook.magic`; IPython is needed only then)."""
+    from .notebook.magic import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+__all__ = ["Problem", "Problems", "Spec", "SpecError", "build_model", "load_model", "load_spec",
            "parse_spec", "train", "validate", "__version__"]

@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .checks import run_checks
-from ..errors import ERROR, Problem, SpecError, sort_problems
+from ..errors import ERROR, Problem, Problems, SpecError, sort_problems
 from . import registry
 from .schema import default_optimizer, with_defaults
 from .schema_errors import schema_problems
 from .spec import Spec, from_data
-from ..source.compose import NamedClasses, compose
+from ..source.compose import NamedClasses, compose, compose_text
 from .spec_warnings import run_warnings
 from ..source.yaml_source import Source, parse_text
 
@@ -107,9 +107,23 @@ def check_file(path: str | Path, overrides=()) -> tuple[Spec | None, list[Proble
     return check_source(source)
 
 
-def validate(path: str | Path, overrides=()) -> list[Problem]:
+def check_text(text: str, file: str = "<string>", overrides=()) -> tuple[Spec | None, list[Problem]]:
+    """(spec or None, every problem) of the spec ``text`` (a notebook cell) with ``overrides``;
+    positions are in ``text``. Never raises :class:`SpecError` (see :func:`check_file`)."""
+    try:
+        source = compose_text(text, file, overrides, NAMED_CLASSES)
+    except SpecError as exc:
+        return None, exc.problems
+    return check_source(source)
+
+
+def validate(path: str | Path, overrides=()) -> Problems:
     """Every problem of the spec file at ``path`` with ``overrides`` (empty list: valid).
 
     Never raises :class:`SpecError`; see :func:`check_file`.
+
+    Returns:
+        A :class:`fmnist_spec.errors.Problems`: a list of :class:`Problem` that shows
+        itself as a table in a notebook.
     """
-    return check_file(path, overrides)[1]
+    return Problems(check_file(path, overrides)[1])

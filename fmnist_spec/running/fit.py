@@ -47,6 +47,8 @@ class Job:
     verbose: int | str = "auto"
     tensorboard: str | Path | None = None
     cluster: object = None
+    progress: object = None
+    """A Keras callback that shows progress instead of Keras's bar (the notebook's), or None."""
 
 
 @dataclass
@@ -178,6 +180,8 @@ def callbacks(job: Job, nan_watch, backup: bool = True) -> list:
     listed.append(nan_watch)
     if job.tensorboard:
         listed.append(keras.callbacks.TensorBoard(log_dir=str(job.tensorboard)))
+    if job.progress is not None:
+        listed.append(job.progress)
     return listed + spec_callbacks(job.spec, job.work.path, job.work.read_log,
                                    job.work.backup_path if backup else None)
 

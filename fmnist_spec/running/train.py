@@ -61,6 +61,18 @@ class TrainResult:
     is_chief: bool = True
     output_lost: bool = False
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        """IPython's plain text: the figures of each split, as ``fmnist-spec train`` ends."""
+        from ..notebook.displays import run_text
+
+        printer.text(run_text(self))
+
+    def _repr_html_(self) -> str:
+        """A notebook's display: the figures table and the learning curves (inline PNG)."""
+        from ..notebook.displays import run_html
+
+        return run_html(self)
+
 
 class TrainingInterrupted(Exception):
     """Ctrl-C stopped :func:`train`. Finished epochs are kept for ``--resume``.
@@ -130,7 +142,7 @@ def _where_batch(spec: Spec, batch: int) -> str:
 def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
           data_dir: str | Path | None = None, data: FashionMNIST | None = None,
           tensorboard: str | Path | None = None, verbose: int | str | None = None,
-          probe: object = None) -> TrainResult:
+          probe: object = None, progress: object = None) -> TrainResult:
     """Build, compile and fit ``spec`` on Fashion-MNIST and write its run folder.
 
     Epochs, seed, style and the cluster are spec values (``fit.epochs``, ``seed``,
@@ -150,6 +162,9 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
         probe: What tells where the run trains (tests); default
             :class:`fmnist_spec.running.device.SystemProbe`. When the machine has an NVIDIA GPU
             TensorFlow does not see, a warning with the fix goes to stderr and into ``metrics.json``.
+        progress: A Keras callback that shows the fit's progress instead of Keras's progress bar
+            (``fit`` then runs with ``verbose=0``), e.g. the notebook's
+            :func:`fmnist_spec.notebook.progress.live_progress`; None keeps ``verbose``.
 
     Returns:
         A :class:`TrainResult`; ``metrics.status`` is ``finished`` or ``nan_loss``
@@ -178,10 +193,13 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
         cluster = job_cluster(spec)
         if not cluster.is_chief:
             return _run_worker(with_dtype_policy(spec), target, cluster, data_dir, data, verbose, probe)
+    if progress is not None:
+        verbose = 0
     with Placement(target, run_spec(spec), resume=resume, overwrite=overwrite) as place:
         before = place.work.read_metrics() if place.done_before else None
         job = Job(with_dtype_policy(spec, before.dtype_policy if before else None), None, place.work, target,
-                  place.done_before, spec.verbose if verbose is None else verbose, tensorboard, cluster)
+                  place.done_before, spec.verbose if verbose is None else verbose, tensorboard, cluster,
+                  progress)
         return _train_placed(job, place, data_dir, data, probe)
 
 
