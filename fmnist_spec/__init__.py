@@ -39,6 +39,9 @@ def train(spec, **kwargs):
         if in_kernel():
             from .notebook.progress import live_progress
             from .running.train import default_out_dir
+            from .to_keras.compat import drop_retracing_warnings
+
+            drop_retracing_warnings()
 
             kwargs["progress"] = live_progress(Path(kwargs.get("out") or default_out_dir(spec)).name)
     return _train(spec, **kwargs)

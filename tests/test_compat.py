@@ -26,7 +26,7 @@ def _python(code: str, timeout: int = 240) -> subprocess.CompletedProcess:
 def test_every_workaround_names_its_upstream_report_and_its_tests():
     names = {w.function.split(" ")[0] for w in compat.WORKAROUNDS}
     assert names == {"graph_name_scope", "BatchesPerCall", "steps_per_execution_under_strategy",
-                     "import_tensorflow_quietly",
+                     "import_tensorflow_quietly", "drop_retracing_warnings",
                      "tensorflow_error_cause", "fast_exit"}
     here = open(__file__, encoding="utf-8").read()
     for workaround in compat.WORKAROUNDS:
@@ -239,3 +239,44 @@ def test_quiet_import_leaves_out_only_the_startup_notices():
                          "print('after', file=sys.stderr)")
     assert not compat.STARTUP_NOTICES.search(err), err
     assert err.strip().endswith("after")
+
+
+def _fit_new_models(count: int) -> None:
+    import keras
+    import numpy as np
+
+    x, y = np.zeros((8, 4), "float32"), np.zeros((8,), "int32")
+    for _ in range(count):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile(loss="sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_tensorflow_still_warns_of_retracing_with_several_models(caplog):
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    kept = logger.filters[:]
+    for f in kept:
+        logger.removeFilter(f)
+    try:
+        with caplog.at_level(logging.WARNING, logger="tensorflow"):
+            _fit_new_models(6)
+    finally:
+        for f in kept:
+            logger.addFilter(f)
+    assert any(compat.RETRACING in r.getMessage() for r in caplog.records)
+
+
+def test_retracing_filter_drops_only_that_warning(caplog):
+    import logging
+
+    compat.drop_retracing_warnings()
+    compat.drop_retracing_warnings()
+    logger = logging.getLogger("tensorflow")
+    assert sum(isinstance(f, compat._DropRetracing) for f in logger.filters) == 1
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        logger.warning("5 out of the last 5 calls to <function f> %s", compat.RETRACING)
+        logger.warning("another warning")
+        _fit_new_models(6)
+    assert [r.getMessage() for r in caplog.records] == ["another warning"]

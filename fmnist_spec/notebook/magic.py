@@ -134,6 +134,9 @@ def build(call: Call):
     from ..files import save_model
     from ..to_keras.builder import build_model
 
+    from ..running.train import set_threads
+
+    set_threads(*spec.thread_counts())  # before TensorFlow's first op, as train would: its pools stay
     model = build_model(spec)
     notes = []
     if args.save:
@@ -327,5 +330,10 @@ class SpecMagics(Magics):
 
 
 def load_ipython_extension(ipython) -> None:
-    """Register :class:`SpecMagics` (``%load_ext fmnist_spec``)."""
+    """Register :class:`SpecMagics` (``%load_ext fmnist_spec``); TensorFlow's retracing warnings,
+    which a notebook's many models trigger, are dropped
+    (:func:`fmnist_spec.to_keras.compat.drop_retracing_warnings`)."""
+    from ..to_keras.compat import drop_retracing_warnings
+
+    drop_retracing_warnings()
     ipython.register_magics(SpecMagics)

@@ -84,6 +84,15 @@ WORKAROUNDS = (
         "test_tensorflow_import_still_prints_startup_notices, test_quiet_import_leaves_out_only_the_startup_notices",
     ),
     Workaround(
+        "drop_retracing_warnings",
+        "every new model's training function is a new tf.function of the same Python function, so from "
+        "the fifth model in one process (a notebook's cells) TensorFlow logs 'triggered tf.function "
+        "retracing' warnings that no spec can avoid; a filter on the 'tensorflow' logger drops them",
+        "tensorflow/tensorflow#34025 (the warning for Keras models created in a loop)",
+        "notebook/magic.py load_ipython_extension, fmnist_spec.train in a kernel",
+        "test_tensorflow_still_warns_of_retracing_with_several_models, test_retracing_filter_drops_only_that_warning",
+    ),
+    Workaround(
         "fast_exit",
         "once TensorFlow is imported, interpreter teardown takes 0.5-1.1 s after the work is done "
         "(benchmarks/RESULTS.md); the process runs its atexit handlers, flushes and leaves with os._exit",
@@ -232,3 +241,30 @@ def import_tensorflow_quietly() -> None:
             kept = [line for line in text.splitlines(keepends=True) if not STARTUP_NOTICES.search(line)]
             if kept:
                 sys.stderr.write("".join(kept))
+
+
+RETRACING = "triggered tf.function retracing"
+"""The words of TensorFlow's warning that :func:`drop_retracing_warnings` drops."""
+
+
+class _DropRetracing:
+    """A :mod:`logging` filter: every record but TensorFlow's retracing warning passes."""
+
+    def filter(self, record) -> bool:
+        return RETRACING not in record.getMessage()
+
+
+def drop_retracing_warnings() -> None:
+    """Drop TensorFlow's "N out of the last N calls ... triggered tf.function retracing" warning.
+
+    A notebook builds and fits many models in one process; each model's training function is a
+    new ``tf.function`` of the same Python function, so TensorFlow warns from the fifth model on
+    (once per model, with a paragraph of advice about loops), which no spec can avoid. The
+    filter goes on the ``tensorflow`` logger (``tf.get_logger()``) by name, so TensorFlow need
+    not be imported; installing it twice is harmless. Other TensorFlow warnings still pass.
+    """
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _DropRetracing) for f in logger.filters):
+        logger.addFilter(_DropRetracing())
