@@ -87,7 +87,7 @@ def test_the_lesson_notebooks_are_stored_without_outputs():
         assert all(not c.outputs and c.execution_count is None for c in code), path.name
         assert "%pip install" in code[0].source and "find_spec(\"fmnist_spec\") is None" in code[0].source
         assert "parameters" in code[1].metadata.get("tags", [])
-        assert any(c.source.startswith("%%fmnist_spec train") for c in code), path.name
+        assert any(c.source.startswith("%%fmnist_spec ") for c in code), path.name
 
 
 def test_problems_of_sees_ansi_tracebacks_and_broken_html():
@@ -103,15 +103,33 @@ def test_problems_of_sees_ansi_tracebacks_and_broken_html():
     assert any("error output" in f for f in found)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_lesson_notebook_runs_cleanly_on_a_real_kernel(path, kernel, tmp_path):
-    nb = execute(nbformat.read(path, as_version=4), tmp_path, kernel)
+def check_lesson(nb) -> None:
+    """No bad output; every trained run and every picture shows itself inline."""
     assert problems_of(nb) == []
-    trained = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%fmnist_spec train")]
-    for cell in trained:  # the run shows itself: figures table and learning curves inline
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
         html = [o.data["text/html"] for o in cell.outputs if "text/html" in o.get("data", {})]
-        assert any("data:image/png;base64," in h and "validation" in h for h in html), cell.source[:80]
-    assert list((tmp_path / "runs").iterdir())
+        if cell.source.startswith("%%fmnist_spec train"):  # the run: figures table and learning curves
+            assert any("data:image/png;base64," in h and "validation" in h for h in html), cell.source[:80]
+        if cell.source.startswith("%fmnist_spec inspect"):
+            assert any("data:image/png;base64," in h for h in html), cell.source[:80]
+
+
+@pytest.mark.parametrize("name", ["7-2", "7-3"])
+def test_lesson_notebook_runs_cleanly_on_a_real_kernel(name, kernel, tmp_path):
+    nb = execute(nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4), tmp_path, kernel)
+    check_lesson(nb)
+    assert len(list((tmp_path / "runs").iterdir())) >= 3
+
+
+def test_lessons_8_2_and_8_3_run_cleanly_one_after_the_other(kernel, tmp_path):
+    """8-3 looks inside the CNN 8-2 trained (runs/8-2-cnn), as the lesson loads 8-2's best model."""
+    for name in ("8-2", "8-3"):
+        nb = execute(nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4), tmp_path, kernel)
+        check_lesson(nb)
+    assert (tmp_path / "runs" / "8-2-cnn" / "model.keras").is_file()
+    assert (tmp_path / "runs" / "8-2-confusion.png").is_file()
 
 
 TWENTY_EPOCHS = """%%fmnist_spec train --out runs/twenty --as run

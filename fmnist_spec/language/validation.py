@@ -60,12 +60,22 @@ def check_source(source: Source) -> tuple[Spec | None, list[Problem]]:
     return from_data(source.data, source.file, warnings, filled), problems
 
 
-def parse_spec(text: str, file: str = "<string>") -> Spec:
+def parse_spec(text: str, file: str = "<string>", overrides=()) -> Spec:
     """Check YAML text and return its :class:`Spec` (warnings in ``spec.warnings``).
+
+    Args:
+        text: The spec as YAML.
+        file: The name problems are located at (``<string>``, ``<cell>``).
+        overrides: ``KEY=VALUE`` strings applied to the text, as ``load_spec``'s.
 
     Raises:
         SpecError: with every error found (warnings do not raise).
     """
+    if overrides:
+        spec, problems = check_text(text, file, overrides)
+        if spec is None:
+            raise SpecError([p for p in problems if p.severity == ERROR])
+        return spec
     spec, problems = check_source(parse_text(text, file))
     if spec is None:
         raise SpecError([p for p in problems if p.severity == ERROR])
