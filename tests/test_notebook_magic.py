@@ -8,11 +8,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
+from conftest import ROOT, write_fashion_dir
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import fmnist_spec as fs
-from conftest import ROOT, write_fashion_dir
 
 VALID = """spec_version: 1
 name: "<script>alert(1)</script> & 모델"

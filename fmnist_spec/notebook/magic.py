@@ -132,9 +132,8 @@ def build(call: Call):
     spec = _spec(call)
     import_tensorflow_quietly()
     from ..files import save_model
-    from ..to_keras.builder import build_model
-
     from ..running.train import set_threads
+    from ..to_keras.builder import build_model
 
     set_threads(*spec.thread_counts())  # before TensorFlow's first op, as train would: its pools stay
     model = build_model(spec)
