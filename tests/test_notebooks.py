@@ -131,7 +131,7 @@ def test_lessons_8_2_and_8_3_run_cleanly_one_after_the_other(kernel, tmp_path):
     assert (tmp_path / "runs" / "8-2-confusion.png").is_file()
 
 
-TWENTY_EPOCHS = """%%fmnist_spec train --out runs/twenty --as run
+TWENTY_EPOCHS = """%%fmnist_spec train --out 'runs/<twenty>' --as run
 spec_version: 1
 name: twenty <epochs>
 layers:
@@ -154,5 +154,5 @@ def test_a_twenty_epoch_fit_leaves_at_most_three_outputs_in_its_cell(kernel, tmp
     progress = [o for o in outputs if o.output_type == "display_data"]
     assert len(progress) == 1  # one display, updated in place: it ends saying 20/20
     assert "20/20 epochs" in progress[0].data["text/plain"]
-    assert "&lt;epochs&gt;" in outputs[-1].data["text/html"]  # the run, its name escaped
+    assert "&lt;twenty&gt;: finished, 20 of 20 epochs" in outputs[-1].data["text/html"]  # the run, escaped
     assert nb.cells[2].outputs[0].text == "20\n"

@@ -69,11 +69,7 @@ def _notes(result) -> list:
 
 def run_text(result) -> str:
     """A finished run as the lines ``fmnist-spec train`` ends with: the figures of each split."""
-    lines = [_headline(result)]
-    for split in SPLITS:
-        figures = ", ".join(f"{k} {v:.4f}" for k, v in getattr(result.metrics, split).items())
-        if figures:
-            lines.append(f"  {split:<10} {figures}")
+    lines = [_headline(result)] + result.metrics.figure_lines()
     return "\n".join(lines + [f"  {note}" for note in _notes(result)])
 
 
