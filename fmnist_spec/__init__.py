@@ -7,8 +7,6 @@ run (:mod:`.training`). Importing this package does not import TensorFlow;
 :func:`build_model` and :func:`train` do, when called.
 """
 
-from pathlib import Path
-
 from .errors import Problem, Problems, SpecError
 from .language.spec import Spec
 from .language.validation import load_spec, parse_spec, validate
@@ -24,26 +22,16 @@ def build_model(spec, style=None):
 
 
 def train(spec, **kwargs):
-    """Train ``spec`` on Fashion-MNIST; see :func:`fmnist_spec.running.train.train`.
-
-    Inside an IPython kernel (Jupyter, Colab), unless ``verbose`` or ``progress`` is given,
-    the fit's progress is one display updated in place
-    (:func:`fmnist_spec.notebook.progress.live_progress`) instead of Keras's terminal bar,
-    and the returned run shows its figures and learning curves.
-    """
+    """Train ``spec`` (:func:`fmnist_spec.running.train.train`); in a kernel, with one live progress display."""
     from .running.train import train as _train
 
+    # In an IPython kernel (Jupyter, Colab), unless verbose or progress is given, the fit's progress
+    # is one display updated in place (fmnist_spec.notebook.progress) instead of Keras's terminal bar.
     if "verbose" not in kwargs and "progress" not in kwargs:
-        from .notebook.progress import in_kernel
+        from .notebook.progress import in_kernel, notebook_progress
 
         if in_kernel():
-            from .notebook.progress import live_progress
-            from .running.train import default_out_dir
-            from .to_keras.compat import drop_retracing_warnings
-
-            drop_retracing_warnings()
-
-            kwargs["progress"] = live_progress(Path(kwargs.get("out") or default_out_dir(spec)).name)
+            kwargs["progress"] = notebook_progress(spec, kwargs.get("out"))
     return _train(spec, **kwargs)
 
 

@@ -164,3 +164,16 @@ def live_progress(title: str = "fit", display=None):
             self._show(force=True)
 
     return LiveProgress()
+
+
+def notebook_progress(spec, out=None):
+    """:func:`live_progress` titled with the run folder's name (``out``, else the default one),
+    with TensorFlow's retracing warnings dropped, as a notebook's many models trigger them
+    (:func:`fmnist_spec.to_keras.compat.drop_retracing_warnings`)."""
+    from pathlib import Path
+
+    from ..running.train import default_out_dir
+    from ..to_keras.compat import drop_retracing_warnings
+
+    drop_retracing_warnings()
+    return live_progress(Path(out or default_out_dir(spec)).name)
