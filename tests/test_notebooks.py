@@ -111,6 +111,9 @@ def check_lesson(nb) -> None:
         html = [o.data["text/html"] for o in cell.outputs if "text/html" in o.get("data", {})]
         if cell.source.startswith("%%fmnist_spec train"):  # the run: figures table and learning curves
             assert any("data:image/png;base64," in h and "validation" in h for h in html), cell.source[:80]
+        if cell.source.startswith("%%fmnist_spec build"):  # Keras's summary, and no empty display
+            assert [o.output_type for o in cell.outputs] == ["execute_result"], cell.outputs
+            assert "Total params" in cell.outputs[0].data["text/plain"]
         if cell.source.startswith("%fmnist_spec inspect"):
             assert any("data:image/png;base64," in h for h in html), cell.source[:80]
 

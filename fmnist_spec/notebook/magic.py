@@ -146,7 +146,12 @@ def build(call: Call):
 
         draw_model(model, args.plot)
         notes.append(f"drew {args.plot}")
-    return BuiltModel.of(model, spec, notes)
+    # Keras writes the summary through a rich Console, which in a kernel also displays its (by then
+    # empty) capture buffer: an empty output entry. IPython's capture keeps that display out.
+    from IPython.utils.capture import capture_output
+
+    with capture_output(stdout=False, stderr=False, display=True):
+        return BuiltModel.of(model, spec, notes)
 
 
 def train(call: Call):
