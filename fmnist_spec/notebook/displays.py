@@ -122,12 +122,15 @@ class BuiltModel:
     spec: object = field(repr=False)
     summary: list = field(default_factory=list, repr=False)
     notes: list = field(default_factory=list)
+    facts: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, model, spec, notes=()) -> BuiltModel:
+        from ..cli.commands import model_facts
+
         lines: list = []
         model.summary(print_fn=lambda line, **_: lines.append(line))
-        return cls(model, spec, lines, list(notes))
+        return cls(model, spec, lines, list(notes), model_facts(model, spec.style))
 
     def __repr__(self) -> str:
         return "\n".join(self.summary + self.notes)
@@ -140,7 +143,14 @@ class BuiltModel:
         for note in self.notes:
             if note.endswith(".png") and Path(note.split()[-1]).is_file():
                 plot = H.png(Path(note.split()[-1]).read_bytes(), "the model (keras.utils.plot_model)")
-        return H.block(H.pre("\n".join(self.summary)), plot,
+        facts = self.facts
+        rows = [(f"{layer['name']} ({layer['type']})", str(tuple(layer["output_shape"])),
+                 f"{layer['parameters']:,}") for layer in facts["layers"]]
+        totals = [line.strip() for line in self.summary if line.strip().startswith(("Total", "Trainable",
+                                                                                   "Non-trainable"))]
+        return H.block(H.table(["Layer (type)", "Output Shape", "Param #"], rows,
+                               caption=f'Model: "{facts["name"]}" ({facts["style"]} style)', align_right=(2,)),
+                       "".join(f"<div>{H.esc(t)}</div>" for t in totals), plot,
                        "".join(f"<div>{H.esc(n)}</div>" for n in self.notes))
 
 
