@@ -130,6 +130,7 @@ class BuiltModel:
 
         lines: list = []
         model.summary(print_fn=lambda line, **_: lines.append(line))
+        lines = "\n".join(lines).splitlines()  # Keras hands the whole summary over in one call
         return cls(model, spec, lines, list(notes), model_facts(model, spec.style))
 
     def __repr__(self) -> str:

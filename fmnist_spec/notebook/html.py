@@ -14,7 +14,8 @@ import html
 
 from ..errors import WARNING, caret_excerpt
 
-STYLE = ("font-family: var(--jp-code-font-family, monospace); font-size: 12px; "
+MONO = "font-family: var(--jp-code-font-family, monospace)"
+STYLE = (f"{MONO}; font-size: 12px; "
          "border-collapse: collapse; margin: 4px 0")
 CELL = "padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top"
 
@@ -26,7 +27,7 @@ def esc(value) -> str:
 
 def pre(text: str) -> str:
     """``text`` in a ``<pre>`` block (escaped)."""
-    return f'<pre style="margin: 4px 0">{esc(text)}</pre>'
+    return f'<pre style="{MONO}; margin: 4px 0; white-space: pre">{esc(text)}</pre>'
 
 
 def table(headers, rows, caption: str = "", align_right=()) -> str:
