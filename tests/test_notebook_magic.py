@@ -219,3 +219,11 @@ def test_outside_a_kernel_nothing_changes():
             "print('IPython' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_caret_counts_wide_characters_twice():
+    from fmnist_spec.errors import caret_excerpt
+
+    # the 'x' is character 10; before it 6 narrow, 2 wide (two cells each) and 1 narrow character
+    assert caret_excerpt("name: 모델 x", 10, "") == "name: 모델 x\n" + " " * 11 + "^"
+    assert caret_excerpt("\tunits: 0", 9, "  ") == "  \tunits: 0\n  \t       ^"
