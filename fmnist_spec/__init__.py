@@ -7,7 +7,7 @@ run (:mod:`.training`). Importing this package does not import TensorFlow;
 :func:`build_model` and :func:`train` do, when called.
 """
 
-from .errors import Problem, SpecError
+from .errors import Problem, Problems, SpecError
 from .language.spec import Spec
 from .language.validation import load_spec, parse_spec, validate
 
@@ -22,9 +22,16 @@ def build_model(spec, style=None):
 
 
 def train(spec, **kwargs):
-    """Train ``spec`` on Fashion-MNIST; see :func:`fmnist_spec.running.train.train`."""
+    """Train ``spec`` (:func:`fmnist_spec.running.train.train`); in a kernel, with one live progress display."""
     from .running.train import train as _train
 
+    # In an IPython kernel (Jupyter, Colab), unless verbose or progress is given, the fit's progress
+    # is one display updated in place (fmnist_spec.notebook.progress) instead of Keras's terminal bar.
+    if "verbose" not in kwargs and "progress" not in kwargs:
+        from .notebook.progress import in_kernel, notebook_progress
+
+        if in_kernel():
+            kwargs["progress"] = notebook_progress(spec, kwargs.get("out"))
     return _train(spec, **kwargs)
 
 
@@ -42,5 +49,13 @@ def load_model(path):
     return _load(path)
 
 
-__all__ = ["Problem", "Spec", "SpecError", "__version__", "build_model", "load_model", "load_spec",
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext fmnist_spec``: register the ``%%fmnist_spec`` and ``%fmnist_spec`` magics
+    (:mod:`fmnist_spec.notebook.magic`; IPython is needed only then)."""
+    from .notebook.magic import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+__all__ = ["Problem", "Problems", "Spec", "SpecError", "__version__", "build_model", "load_model", "load_spec",
            "parse_spec", "search_spec", "train", "validate"]

@@ -100,3 +100,77 @@ class HintedError(Exception):
     def __init__(self, message: str, hint: str = ""):
         super().__init__(message)
         self.hint = hint
+
+
+def caret_excerpt(line: str, column: int | None, indent: str = "    ") -> str:
+    """The offending source ``line`` and a caret under its 1-based ``column`` (two lines).
+
+    Wide characters (Korean, East Asian full width) take two cells in a monospace font, so
+    the caret is shifted by their width (:func:`unicodedata.east_asian_width`); a tab
+    keeps its place as a tab.
+    """
+    import unicodedata
+
+    line = line.rstrip("\r\n")
+    pad = "".join("\t" if ch == "\t" else "  " if unicodedata.east_asian_width(ch) in "WF" else " "
+                  for ch in line[:max((column or 1) - 1, 0)])
+    return f"{indent}{line}\n{indent}{pad}^"
+
+
+class Problems(list):
+    """A list of :class:`Problem` (what :func:`fmnist_spec.validate` returns) that shows itself.
+
+    It is an ordinary list (``problems == []`` when the spec is valid); in a notebook it is a
+    table of where, what and hint (``_repr_html_``), with the offending line and a caret
+    when the text of the spec is known, and the CLI's text form as its plain-text fallback.
+
+    Attributes:
+        texts: File name -> the spec's text (a notebook cell's body), for the source lines;
+            a file not listed is read when shown (bounded by the spec size limit).
+    """
+
+    def __init__(self, problems=(), texts: dict | None = None):
+        super().__init__(problems)
+        self.texts = dict(texts or {})
+
+    def source_line(self, problem: Problem) -> str | None:
+        """The text of ``problem``'s line in its spec, or None (no position, file unreadable)."""
+        if problem.line is None:
+            return None
+        text = self.texts.get(problem.file)
+        if text is None and not problem.file.startswith(("<", "--")):
+            text = _read_small(problem.file)
+        lines = (text or "").splitlines()
+        return lines[problem.line - 1] if 0 < problem.line <= len(lines) else None
+
+    def render(self) -> str:
+        """Every problem's text form, each with its source line and caret when known."""
+        if not self:
+            return "no problems"
+        out = []
+        for problem in self:
+            first, *rest = problem.render().split("\n")
+            line = self.source_line(problem)
+            out.append("\n".join([first] + ([caret_excerpt(line, problem.column)] if line is not None else [])
+                                 + rest))
+        return "\n".join(out)
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(self.render())
+
+    def _repr_html_(self) -> str:
+        from .notebook.html import problems_table
+
+        return problems_table(self)
+
+
+def _read_small(path: str) -> str | None:
+    """The text of a small regular file, or None."""
+    from .source.limits import MAX_BYTES
+
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except OSError:
+        return None
+    return raw.decode("utf-8", "replace") if len(raw) <= MAX_BYTES else None

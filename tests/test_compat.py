@@ -332,3 +332,16 @@ def test_a_save_cut_short_leaves_no_checkpoint_under_its_name(tmp_path, monkeypa
         checkpoint.on_epoch_end(0, {"val_loss": 1.0})
     assert list((tmp_path / "sub").iterdir()) == []  # neither the checkpoint nor its temporary file
 
+
+
+def test_retracing_filter_drops_only_that_warning(caplog):
+    import logging
+
+    compat.silence_retracing_warnings()
+    compat.silence_retracing_warnings()
+    logger = logging.getLogger("tensorflow")
+    assert sum(isinstance(f, compat._DropRetracing) for f in logger.filters) == 1
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        logger.warning("5 out of the last 5 calls to <function f> %s", compat.RETRACING)
+        logger.warning("another warning")
+    assert [r.getMessage() for r in caplog.records] == ["another warning"]

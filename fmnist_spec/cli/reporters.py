@@ -101,9 +101,7 @@ def train_text(outcome, args) -> None:
     where = device_text(getattr(m, "device", None) or {})
     print(f"\n{name}: {epochs} in {m.fit_seconds:.1f} s on {m.samples['train']:,} images ({m.data_source})"
           + (f" on {where}" if where else "") + policy)
-    for split in ("train", "validation", "test"):
-        figures = ", ".join(f"{k} {v:.4f}" for k, v in getattr(m, split).items())
-        print(f"  {split:<10} {figures}")
+    print("\n".join(m.figure_lines()))
     if getattr(m, "stopped_epoch", None) is not None:
         print(f"  early stopping after epoch {m.stopped_epoch} of {m.epochs} (Keras's 0-based "
               f"stopped_epoch: {m.stopped_epoch - 1})")

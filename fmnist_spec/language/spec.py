@@ -175,6 +175,18 @@ class Spec:
     warnings: tuple = field(default=(), compare=False, repr=False)
     search: object = None
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        """IPython's plain text: the resolved spec as YAML (:func:`fmnist_spec.notebook.displays.spec_text`)."""
+        from ..notebook.displays import spec_text
+
+        printer.text(spec_text(self))
+
+    def _repr_html_(self) -> str:
+        """A notebook's display: the resolved spec as YAML, and its warnings."""
+        from ..notebook.displays import spec_html
+
+        return spec_html(self)
+
     @property
     def convolutional(self) -> bool:
         """True when the model has a convolution layer (``Conv2D``): its training step is

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import ERROR, Problem, SpecError, sort_problems
-from ..source.compose import NamedClasses, compose
+from ..errors import ERROR, Problem, Problems, SpecError, sort_problems
+from ..source.compose import NamedClasses, compose, compose_text
 from ..source.yaml_source import Source, parse_text
 from . import registry
 from .checking import plain_spec
@@ -44,12 +44,22 @@ def check_source(source: Source) -> tuple[Spec | None, list[Problem]]:
     return replace(spec, search=space), problems
 
 
-def parse_spec(text: str, file: str = "<string>") -> Spec:
+def parse_spec(text: str, file: str = "<string>", overrides=()) -> Spec:
     """Check YAML text and return its :class:`Spec` (warnings in ``spec.warnings``).
+
+    Args:
+        text: The spec as YAML.
+        file: The name problems are located at (``<string>``, ``<cell>``).
+        overrides: ``KEY=VALUE`` strings applied to the text, as ``load_spec``'s.
 
     Raises:
         SpecError: with every error found (warnings do not raise).
     """
+    if overrides:
+        spec, problems = check_text(text, file, overrides)
+        if spec is None:
+            raise SpecError([p for p in problems if p.severity == ERROR])
+        return spec
     spec, problems = check_source(parse_text(text, file))
     if spec is None:
         raise SpecError([p for p in problems if p.severity == ERROR])
@@ -91,9 +101,23 @@ def check_file(path: str | Path, overrides=()) -> tuple[Spec | None, list[Proble
     return check_source(source)
 
 
-def validate(path: str | Path, overrides=()) -> list[Problem]:
+def check_text(text: str, file: str = "<string>", overrides=()) -> tuple[Spec | None, list[Problem]]:
+    """(spec or None, every problem) of the spec ``text`` (a notebook cell) with ``overrides``;
+    positions are in ``text``. Never raises :class:`SpecError` (see :func:`check_file`)."""
+    try:
+        source = compose_text(text, file, overrides, NAMED_CLASSES)
+    except SpecError as exc:
+        return None, exc.problems
+    return check_source(source)
+
+
+def validate(path: str | Path, overrides=()) -> Problems:
     """Every problem of the spec file at ``path`` with ``overrides`` (empty list: valid).
 
     Never raises :class:`SpecError`; see :func:`check_file`.
+
+    Returns:
+        A :class:`fmnist_spec.errors.Problems`: a list of :class:`Problem` that shows
+        itself as a table in a notebook.
     """
-    return check_file(path, overrides)[1]
+    return Problems(check_file(path, overrides)[1])

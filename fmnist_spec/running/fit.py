@@ -54,6 +54,8 @@ class Job:
     tensorboard: str | Path | None = None
     cluster: object = None
     extra_callbacks: tuple = ()
+    progress: object = None
+    """A Keras callback that shows progress instead of Keras's bar (the notebook's), or None."""
 
 
 @dataclass
@@ -185,6 +187,8 @@ def callbacks(job: Job, nan_watch, backup: bool = True) -> list:
     listed.append(nan_watch)
     if job.tensorboard:
         listed.append(keras.callbacks.TensorBoard(log_dir=str(job.tensorboard)))
+    if job.progress is not None:
+        listed.append(job.progress)
     return listed + spec_callbacks(job.spec, job.work.path, job.work.read_log,
                                    job.work.backup_path if backup else None) + list(job.extra_callbacks)
 

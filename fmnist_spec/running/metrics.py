@@ -93,6 +93,16 @@ class Metrics:
                 values.pop(key, None)
         return cls(**values)
 
+    def figure_lines(self) -> list:
+        """``  train      accuracy 0.8912, loss 0.3001``: one line per split reached, as ``train``
+        ends and a run shows itself in a notebook."""
+        lines = []
+        for split in ("train", "validation", "test"):
+            figures = ", ".join(f"{k} {v:.4f}" for k, v in getattr(self, split).items())
+            if figures:
+                lines.append(f"  {split:<10} {figures}")
+        return lines
+
     @property
     def is_final(self) -> bool:
         """True for ``finished`` and ``nan_loss``: the run will not train further."""

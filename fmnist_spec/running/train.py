@@ -64,6 +64,18 @@ class TrainResult:
     is_chief: bool = True
     output_lost: bool = False
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        """IPython's plain text: the figures of each split, as ``fmnist-spec train`` ends."""
+        from ..notebook.displays import run_text
+
+        printer.text(run_text(self))
+
+    def _repr_html_(self) -> str:
+        """A notebook's display: the figures table and the learning curves (inline PNG)."""
+        from ..notebook.displays import run_html
+
+        return run_html(self)
+
 
 class TrainingInterrupted(Exception):
     """Ctrl-C stopped :func:`train`. Finished epochs are kept for ``--resume``.
@@ -124,7 +136,7 @@ def _where_batch(spec: Spec, batch: int) -> str:
 def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
           data_dir: str | Path | None = None, data: FashionMNIST | None = None,
           tensorboard: str | Path | None = None, verbose: int | str | None = None,
-          probe: object = None, callbacks: tuple = ()) -> TrainResult:
+          probe: object = None, callbacks: tuple = (), progress: object = None) -> TrainResult:
     """Build, compile and fit ``spec`` on Fashion-MNIST and write its run folder.
 
     Epochs, seed, style and the cluster are spec values (``fit.epochs``, ``seed``,
@@ -147,6 +159,9 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
         callbacks: More Keras callbacks, after the spec's own ``fit.callbacks`` (a search trial's
             pruning callback, :mod:`fmnist_spec.search.trial`); one that sets ``model.stop_training``
             ends the run early as ``EarlyStopping`` would, and the run folder is published as usual.
+        progress: A Keras callback that shows the fit's progress instead of Keras's progress bar
+            (``fit`` then runs with ``verbose=0``), e.g. the notebook's
+            :func:`fmnist_spec.notebook.progress.live_progress`; None keeps ``verbose``.
 
     Returns:
         A :class:`TrainResult`; ``metrics.status`` is ``finished`` or ``nan_loss``
@@ -176,11 +191,13 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
         if not cluster.is_chief:
             check_worker_target(target, overwrite)
             return _run_worker(with_dtype_policy(spec), target, cluster, data_dir, data, verbose, probe)
+    if progress is not None:
+        verbose = 0
     with Placement(target, run_spec(spec), resume=resume, overwrite=overwrite) as place:
         before = place.work.read_metrics() if place.done_before else None
         job = Job(with_dtype_policy(spec, before.dtype_policy if before else None), None, place.work, target,
                   place.done_before, spec.verbose if verbose is None else verbose, tensorboard, cluster,
-                  tuple(callbacks))
+                  tuple(callbacks), progress)
         return _train_placed(job, place, data_dir, data, probe)
 
 

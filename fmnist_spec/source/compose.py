@@ -373,3 +373,21 @@ def compose(path: str | Path, overrides=(), named=()) -> Source:
             break
         data = apply_override(data, argument, origins, key_origins, named)
     return ComposedSource(str(path), data, origins, key_origins)
+
+
+def compose_text(text: str, file: str = "<string>", overrides=(), named=()) -> Source:
+    """The spec ``text`` (a notebook cell's body) with the ``overrides`` applied, as :func:`compose`
+    does for a file; positions are those of ``text`` (line 1 is its first line). A text has no
+    folder to resolve ``extends`` from: the spec language reports it.
+
+    Raises:
+        SpecError: the text is not valid YAML, or an override is malformed (see :func:`compose`).
+    """
+    source = parse_text(text, file)
+    if not overrides or not isinstance(source.data, dict):
+        return source
+    data = source.data
+    origins, key_origins = _origins_of(source, FILE)
+    for argument in overrides:
+        data = apply_override(data, argument, origins, key_origins, named)
+    return ComposedSource(file, data, origins, key_origins)

@@ -53,6 +53,18 @@ class CompareResult:
         """True when every run finished (no NaN loss, no failure)."""
         return all(r["status"] == "finished" for r in self.rows)
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        """IPython's plain text: :func:`to_text`'s table, as ``fmnist-spec compare`` prints it."""
+        from ..notebook.displays import compare_text
+
+        printer.text(compare_text(self))
+
+    def _repr_html_(self) -> str:
+        """A notebook's display: the table and every run's learning curves (inline PNG)."""
+        from ..notebook.displays import compare_html
+
+        return compare_html(self)
+
 
 class CompareInterrupted(Exception):
     """Ctrl-C stopped :func:`compare`; the tables of the rows so far are written.

@@ -1,0 +1,193 @@
+"""What the library's results look like in a notebook, and the two result types of the magic.
+
+The result types keep their displays as methods (``Spec._repr_html_``,
+``TrainResult._repr_html_``, ``CompareResult._repr_html_``,
+:class:`fmnist_spec.errors.Problems`); each calls one function here, which builds its HTML
+from :mod:`.html` and its plain text from the same words the CLI prints (the figure
+lines of ``train``, :func:`fmnist_spec.tools.compare.to_text`, ``Problem.render``).
+:class:`BuiltModel` (``build``: Keras's summary) and :class:`Picture` (``inspect``) are the
+magic's own results. Nothing here imports TensorFlow or IPython.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import html as H
+
+SPLITS = ("train", "validation", "test")
+
+
+# --- a spec ------------------------------------------------------------------------------------
+
+def spec_text(spec) -> str:
+    """The resolved spec (every default filled in) as YAML, as ``render`` shows it without the
+    provenance comments."""
+    import yaml
+
+    header = f"# {spec.file}, resolved: every default filled in\n"
+    return header + yaml.safe_dump(spec.resolved(), allow_unicode=True, sort_keys=False,
+                                   default_flow_style=None, width=100)
+
+
+def spec_html(spec) -> str:
+    warnings = ""
+    if spec.warnings:
+        from ..errors import Problems
+
+        warnings = H.problems_table(Problems(spec.warnings))
+    return H.block(H.heading(f"spec {spec.name!r}: {len(spec.layers)} layers, {spec.epochs} epochs"),
+                   H.pre(spec_text(spec)), warnings)
+
+
+# --- a run -------------------------------------------------------------------------------------
+
+def _headline(result) -> str:
+    m = result.metrics
+    done = m.epochs_finished or m.epochs
+    text = f"{result.out_dir.name}: {m.status}, {done} of {m.epochs} epoch" + ("s" if m.epochs != 1 else "")
+    if m.fit_seconds:
+        text += f" in {m.fit_seconds:.1f} s"
+    if m.samples.get("train"):
+        text += f" on {m.samples['train']:,} images"
+    return text
+
+
+def _notes(result) -> list:
+    m = result.metrics
+    notes = []
+    if m.message:
+        notes.append(m.message)
+    if m.stopped_epoch is not None:
+        notes.append(f"early stopping after epoch {m.stopped_epoch} of {m.epochs}")
+    if m.best_epoch is not None and m.best is not None:
+        notes.append(f"best epoch {m.best_epoch}: {m.monitor} {m.best:.4f}")
+    notes.append(f"run folder: {result.out_dir}")
+    return notes
+
+
+def run_text(result) -> str:
+    """A finished run as the lines ``fmnist-spec train`` ends with: the figures of each split."""
+    lines = [_headline(result)] + result.metrics.figure_lines()
+    return "\n".join(lines + [f"  {note}" for note in _notes(result)])
+
+
+def run_html(result) -> str:
+    """The run's headline, its figures table (split x loss and metrics) and the learning curves."""
+    m = result.metrics
+    names = list(dict.fromkeys(k for split in SPLITS for k in getattr(m, split)))
+    rows = [[split] + [f"{getattr(m, split)[k]:.4f}" if k in getattr(m, split) else "" for k in names]
+            for split in SPLITS if getattr(m, split)]
+    figures = H.table(["split"] + names, rows, align_right=range(1, len(names) + 1)) if rows else ""
+    curves = Path(result.out_dir) / "learning_curves.png"
+    picture = H.png(curves.read_bytes(), "learning curves", 640) if curves.is_file() else ""
+    notes = "".join(f"<div>{H.esc(note)}</div>" for note in _notes(result))
+    return H.block(H.heading(_headline(result)), figures, picture, notes)
+
+
+# --- a comparison ------------------------------------------------------------------------------
+
+def compare_text(result) -> str:
+    from ..tools.compare import to_text
+
+    return to_text(result.rows) + f"tables and curves: {result.out_dir}"
+
+
+def compare_html(result) -> str:
+    from ..tools.compare import COLUMNS, _cell
+
+    columns = COLUMNS[:-1]
+    rows = [[_cell(c, r[c]) for c in columns] for r in result.rows]
+    curves = Path(result.out_dir) / "learning_curves.png"
+    picture = H.png(curves.read_bytes(), "learning curves of every run", 640) if curves.is_file() else ""
+    return H.block(H.table(columns, rows, align_right=range(1, len(columns) - 2)), picture,
+                   f"<div>{H.esc(f'tables and curves: {result.out_dir}')}</div>")
+
+
+# --- the magic's own results -------------------------------------------------------------------
+
+@dataclass
+class BuiltModel:
+    """What ``%%fmnist_spec build`` made: the Keras model and its spec; shows Keras's summary.
+
+    Attributes:
+        model: The ``keras.Sequential``.
+        spec: The :class:`fmnist_spec.Spec` it was built from.
+        summary: ``model.summary()``'s lines (plain text, no colours).
+        notes: What was written (``--save``, ``--plot``).
+    """
+
+    model: object = field(repr=False)
+    spec: object = field(repr=False)
+    summary: list = field(default_factory=list, repr=False)
+    notes: list = field(default_factory=list)
+    facts: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, model, spec, notes=()) -> BuiltModel:
+        from ..cli.commands import model_facts
+
+        lines: list = []
+        model.summary(print_fn=lambda line, **_: lines.append(line))
+        lines = "\n".join(lines).splitlines()  # Keras hands the whole summary over in one call
+        return cls(model, spec, lines, list(notes), model_facts(model, spec.style))
+
+    def __repr__(self) -> str:
+        return "\n".join(self.summary + self.notes)
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        plot = ""
+        for note in self.notes:
+            if note.endswith(".png") and Path(note.split()[-1]).is_file():
+                plot = H.png(Path(note.split()[-1]).read_bytes(), "the model (keras.utils.plot_model)")
+        facts = self.facts
+        rows = [(f"{layer['name']} ({layer['type']})", str(tuple(layer["output_shape"])),
+                 f"{layer['parameters']:,}") for layer in facts["layers"]]
+        totals = [line.strip() for line in self.summary if line.strip().startswith(("Total", "Trainable",
+                                                                                   "Non-trainable"))]
+        return H.block(H.table(["Layer (type)", "Output Shape", "Param #"], rows,
+                               caption=f'Model: "{facts["name"]}" ({facts["style"]} style)', align_right=(2,)),
+                       "".join(f"<div>{H.esc(t)}</div>" for t in totals), plot,
+                       "".join(f"<div>{H.esc(n)}</div>" for n in self.notes))
+
+
+@dataclass
+class Picture:
+    """A PNG a command drew (``inspect``, ``evaluate --confusion``), shown inline.
+
+    Attributes:
+        data: The PNG's bytes (read when the command ended: the file may be a temporary one).
+        caption: What it shows (the command's closing line).
+    """
+
+    data: bytes = field(repr=False)
+    caption: str = ""
+
+    def __repr__(self) -> str:
+        return self.caption
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        return H.block(H.png(self.data, self.caption), f"<div>{H.esc(self.caption)}</div>")
+
+
+@dataclass
+class Text:
+    """Plain text a command printed (``validate --summary``, ``render``), shown as ``<pre>``."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(self.text)
+
+    def _repr_html_(self) -> str:
+        return H.block(H.pre(self.text))
