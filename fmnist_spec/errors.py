@@ -143,6 +143,11 @@ class Problems(list):
         lines = (text or "").splitlines()
         return lines[problem.line - 1] if 0 < problem.line <= len(lines) else None
 
+    def excerpt(self, problem: Problem, indent: str = "") -> str | None:
+        """``problem``'s source line with a caret under its column, or None when the line is unknown."""
+        line = self.source_line(problem)
+        return caret_excerpt(line, problem.column, indent) if line is not None else None
+
     def render(self) -> str:
         """Every problem's text form, each with its source line and caret when known."""
         if not self:
@@ -164,13 +169,17 @@ class Problems(list):
         return problems_table(self)
 
 
+SHOWN_BYTES = 256 * 1024
+"""Largest file a problem's source line is read from for display (the size of the largest spec
+file accepted, :data:`fmnist_spec.source.limits.MAX_BYTES`; not imported, since ``source/``
+imports this module)."""
+
+
 def _read_small(path: str) -> str | None:
     """The text of a small regular file, or None."""
-    from .source.limits import MAX_BYTES
-
     try:
         with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+            raw = fh.read(SHOWN_BYTES + 1)
     except OSError:
         return None
-    return raw.decode("utf-8", "replace") if len(raw) <= MAX_BYTES else None
+    return raw.decode("utf-8", "replace") if len(raw) <= SHOWN_BYTES else None

@@ -88,17 +88,16 @@ def run_html(result) -> str:
 
 # --- a comparison ------------------------------------------------------------------------------
 
-def compare_text(result) -> str:
-    from ..tools.compare import to_text
-
+def compare_text(result, to_text) -> str:
+    """``result``'s table as ``to_text`` (:func:`fmnist_spec.tools.compare.to_text`) writes it."""
     return to_text(result.rows) + f"tables and curves: {result.out_dir}"
 
 
-def compare_html(result) -> str:
-    from ..tools.compare import COLUMNS, _cell
-
-    columns = COLUMNS[:-1]
-    rows = [[_cell(c, r[c]) for c in columns] for r in result.rows]
+def compare_html(result, columns, cell) -> str:
+    """``result``'s table (``columns`` but the last, each value as ``cell(column, value)`` writes it,
+    as in :mod:`fmnist_spec.tools.compare`) and the learning curves of every run."""
+    columns = columns[:-1]
+    rows = [[cell(c, r[c]) for c in columns] for r in result.rows]
     curves = Path(result.out_dir) / "learning_curves.png"
     picture = H.png(curves.read_bytes(), "learning curves of every run", 640) if curves.is_file() else ""
     return H.block(H.table(columns, rows, align_right=range(1, len(columns) - 2)), picture,
@@ -125,13 +124,11 @@ class BuiltModel:
     facts: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of(cls, model, spec, notes=()) -> BuiltModel:
-        from ..cli.commands import model_facts
-
+    def of(cls, model, spec, notes=(), facts=None) -> BuiltModel:
         lines: list = []
         model.summary(print_fn=lambda line, **_: lines.append(line))
         lines = "\n".join(lines).splitlines()  # Keras hands the whole summary over in one call
-        return cls(model, spec, lines, list(notes), model_facts(model, spec.style))
+        return cls(model, spec, lines, list(notes), dict(facts or {}))
 
     def __repr__(self) -> str:
         return "\n".join(self.summary + self.notes)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import html
 
-from ..errors import WARNING, caret_excerpt
 
 MONO = "font-family: var(--jp-code-font-family, monospace)"
 STYLE = (f"{MONO}; font-size: 12px; "
@@ -65,19 +64,17 @@ def problems_table(problems) -> str:
         return block(heading("no problems"))
     rows = []
     for p in problems:
-        what = ("warning: " if p.severity == WARNING else "") + (f"{p.path}: " if p.path else "") + p.message
+        what = ("warning: " if p.severity == "warning" else "") + (f"{p.path}: " if p.path else "") + p.message
         if p.code:
             what += f" [{p.code}]"
-        line = problems.source_line(p)
-        where = p.location()
-        rows.append((where, what, p.hint, caret_excerpt(line, p.column, "") if line is not None else ""))
+        rows.append((p.location(), what, p.hint, problems.excerpt(p) or ""))
     body = "".join(
         f'<tr><td style="{CELL}">{esc(where)}</td>'
         f'<td style="{CELL}">{esc(what)}'
         + (f'<pre style="margin: 2px 0">{esc(excerpt)}</pre>' if excerpt else "")
         + f'</td><td style="{CELL}">{esc(hint)}</td></tr>'
         for where, what, hint, excerpt in rows)
-    errors = sum(p.severity != WARNING for p in problems)
+    errors = sum(p.severity != "warning" for p in problems)
     caption = f"{errors} error(s), {len(problems) - errors} warning(s)"
     head = "".join(f'<th style="{CELL}">{h}</th>' for h in ("where", "what", "hint"))
     return (f'<table style="{STYLE}"><caption style="text-align: left; font-weight: bold">{esc(caption)}'

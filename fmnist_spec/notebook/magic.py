@@ -150,8 +150,10 @@ def build(call: Call):
     # empty) capture buffer: an empty output entry. IPython's capture keeps that display out.
     from IPython.utils.capture import capture_output
 
+    from ..cli.commands import model_facts
+
     with capture_output(stdout=False, stderr=False, display=True):
-        return BuiltModel.of(model, spec, notes)
+        return BuiltModel.of(model, spec, notes, model_facts(model, spec.style))
 
 
 def train(call: Call):

@@ -57,13 +57,13 @@ class CompareResult:
         """IPython's plain text: :func:`to_text`'s table, as ``fmnist-spec compare`` prints it."""
         from ..notebook.displays import compare_text
 
-        printer.text(compare_text(self))
+        printer.text(compare_text(self, to_text))
 
     def _repr_html_(self) -> str:
         """A notebook's display: the table and every run's learning curves (inline PNG)."""
         from ..notebook.displays import compare_html
 
-        return compare_html(self)
+        return compare_html(self, COLUMNS, _cell)
 
 
 class CompareInterrupted(Exception):
