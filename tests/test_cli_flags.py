@@ -203,3 +203,9 @@ def test_json_output_of_a_bad_spec_is_the_same_envelope(capsys):
     report = json.loads(capsys.readouterr().out)
     assert (report["command"], report["exit_status"], report["result"], report["error"]) == ("build", 2, None, None)
     assert report["problems"][0]["line"] == 4 and report["problems"][0]["column"] == 50
+
+
+def test_a_shortened_option_is_not_taken_for_another(capsys):
+    """argparse would read --epoch as --epochs; fmnist-spec takes options only as written."""
+    assert main(["validate", "specs/relu_adam.yaml", "--se", "fit.epochs=2"]) == 2
+    assert "unrecognized arguments: --se" in capsys.readouterr().err

@@ -132,7 +132,7 @@ def _count(text: str) -> int:
 def _command(sub, name: str, function):
     """A subcommand whose help is the first line of ``function``'s docstring."""
     doc = function.__doc__.strip()
-    p = sub.add_parser(name, help=doc.splitlines()[0], description=doc)
+    p = sub.add_parser(name, help=doc.splitlines()[0], description=doc, allow_abbrev=False)
     p.set_defaults(run=function, command=name)
     return p
 
