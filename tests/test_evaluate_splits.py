@@ -81,7 +81,7 @@ def test_weights_of_another_model_are_a_clear_error(run, fashion, tmp_path, caps
                  "--data-dir", str(fashion)]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "hint:" in err and "Traceback" not in err
-    assert "(784, 16)" in err, err  # the reason (the shape the file declares), not only a header
+    assert "/layers/dense/vars/0 declares shape (784, 16)" in err, err  # the layer's, not an optimizer slot's
     assert "value=[[" not in err and "List of objects" not in err, err
 
 

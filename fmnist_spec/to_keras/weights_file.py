@@ -78,7 +78,7 @@ def _walk(handle, variables: dict, shapes: set, budget: int) -> int:
     _check_attributes(handle)
     total, seen, stack = 0, 0, [handle]
     while stack:
-        group = stack.pop()
+        group, groups = stack.pop(), []
         for name in group:
             seen += 1
             if seen > MAX_OBJECTS:
@@ -91,12 +91,13 @@ def _walk(handle, variables: dict, shapes: set, budget: int) -> int:
             item = group[name]
             _check_attributes(item)
             if isinstance(item, h5py.Group):
-                stack.append(item)
+                groups.append(item)
                 continue
             total += _dataset_bytes(item, where, _expected(group, name, variables), shapes)
             if total > budget:
                 raise WeightsFileError(f"the datasets declare more than {budget:,} bytes (at {where}), the most "
                                        "the model's variables and an optimizer's slots need")
+        stack.extend(reversed(groups))  # depth first in the file's order: a layer's shapes before the optimizer's
     return total
 
 
