@@ -11,6 +11,7 @@ from conftest import ROOT
 from fmnist_spec.cli import main
 from fmnist_spec.cli.arguments import parser
 from fmnist_spec.cli.main import EXIT_STATUS, exit_status_of
+from fmnist_spec.running.metrics import Metrics
 
 UNSEEDED = """\
 spec_version: 1
@@ -36,7 +37,7 @@ def _fake_train(calls, out_dir, status="finished"):
     def train(spec, *, out=None, overwrite=False, resume=False, data_dir=None, data=None,
               tensorboard=None, verbose=None):
         calls.append(types.SimpleNamespace(spec=spec, out=out, overwrite=overwrite, resume=resume))
-        metrics = types.SimpleNamespace(
+        metrics = Metrics(
             status=status, epochs=spec.epochs, message="loss is nan",
             train={"accuracy": 0.5}, validation={"accuracy": 0.4}, test={"accuracy": 0.3},
             fit_seconds=0.1, samples={"train": 10, "validation": 2, "test": 3}, data_source="fake")
