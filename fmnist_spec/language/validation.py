@@ -14,7 +14,7 @@ from pathlib import Path
 from .checks import run_checks
 from ..errors import ERROR, Problem, SpecError, sort_problems
 from . import registry
-from .schema import default_optimizer, with_defaults
+from .schema import default_optimizer, schema, with_defaults
 from .schema_errors import schema_problems
 from .spec import Spec, from_data
 from ..source.compose import NamedClasses, compose
@@ -27,8 +27,9 @@ NAMED_CLASSES = (NamedClasses(("compile", "optimizer"), registry.OPTIMIZER_CLASS
 
 
 def compose_spec(path: str | Path, overrides=()) -> Source:
-    """:func:`fmnist_spec.source.compose.compose` with the spec language's :data:`NAMED_CLASSES`."""
-    return compose(path, overrides, NAMED_CLASSES)
+    """:func:`fmnist_spec.source.compose.compose` with the spec language's :data:`NAMED_CLASSES`
+    and top-level keys (a base named by ``extends`` must have one of them to be read as a spec)."""
+    return compose(path, overrides, NAMED_CLASSES, frozenset(schema()["properties"]))
 
 
 def _problems(source: Source) -> tuple[list[Problem], dict | None]:
