@@ -16,7 +16,7 @@ import sys
 import warnings
 
 from ..errors import HintedError
-from ..language.validation import check_file, load_spec
+from ..language.validation import check_file, load_spec, require_compile
 from ..to_keras.compat import import_tensorflow_quietly
 from . import outputs
 from .overrides import flag_overrides
@@ -146,7 +146,7 @@ def train(args) -> TrainOutcome:
     worker of a multi-worker cluster (MultiWorkerMirroredStrategy)."""
     outputs.check_dir(args.out, "--out")
     outputs.check_dir(args.tensorboard, "--tensorboard")
-    spec = load_spec(args.spec, flag_overrides(args))
+    spec = require_compile(load_spec(args.spec, flag_overrides(args)), "train")
     _check_tf_config(spec)
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise MissingTool("--tensorboard needs the tensorboard package", "pip install tensorboard")
@@ -229,7 +229,7 @@ def compare(args) -> CompareOutcome:
     """Train several specs (reusing finished runs) and print one table of their figures."""
     outputs.check_dir(args.out, "--out")
     overrides = flag_overrides(args)
-    specs = [load_spec(path, overrides) for path in args.specs]
+    specs = [require_compile(load_spec(path, overrides), "compare") for path in args.specs]
     import_tensorflow_quietly()
     from ..tools.compare import compare as compare_runs
 
@@ -282,16 +282,18 @@ def predict(args) -> PredictOutcome:
 
 def inspect(args) -> TextResult:
     """Draw what a trained network learned: a Conv2D layer's filters, one image's feature maps
-    in a layer, or the test images it gets wrong (PNG or SVG)."""
+    in a layer, or the test images it gets wrong (PNG or SVG); a spec's untrained filters."""
     from ..tools import inspect as inspecting
 
     outputs.check_file(args.output, "-o/--output", (".png", ".svg"), args.overwrite)
     inspecting.check_image_flag(args.image, args.feature_maps)
+    inspecting.check_spec_target(args.target, args.filters)
     import_tensorflow_quietly()
     from ..tools import pictures
     from ..tools.class_names import for_pictures
 
-    loaded = inspecting.load(args.target)
+    loaded = (inspecting.load_untrained(args.target) if inspecting.is_spec(args.target)
+              else inspecting.load(args.target))
     names = for_pictures("en" if args.filters is not None else args.class_names)  # filters name no class
     notes = list(names.notes)
     with names.fonts():

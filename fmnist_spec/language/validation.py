@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import callback_checks, checks, spec_warnings
 from .checks import run_checks
 from ..errors import ERROR, Problem, SpecError, sort_problems
 from . import registry
@@ -24,6 +25,38 @@ from ..source.yaml_source import Source, parse_text
 
 NAMED_CLASSES = (NamedClasses(("compile", "optimizer"), registry.OPTIMIZER_CLASSES, default_optimizer()),)
 """Values a ``--set`` of one of their arguments turns from a name into a mapping."""
+
+
+TRAINING_CHECKS = (checks.check_output_is_ten_way, checks.check_loss_fits_labels,
+                   checks.check_output_activation_fits_loss, checks.check_metrics_fit_labels,
+                   *callback_checks.CHECKS)
+"""Checks about training (the output a loss needs, metrics, callbacks): a build-only spec skips them."""
+BUILD_CHECKS = tuple(check for check in checks.CHECKS if check not in TRAINING_CHECKS)
+"""The checks of a build-only spec (no ``compile``): the model itself, the input and the data."""
+BUILD_WARNINGS = tuple(rule for rule in spec_warnings.WARNINGS if rule not in (
+    spec_warnings.warn_high_learning_rate, spec_warnings.warn_sigmoid_output,
+    spec_warnings.warn_reduce_lr_never_reduces))
+"""The warnings of a build-only spec: those that read no ``compile`` setting."""
+
+
+def require_compile(spec: Spec, command: str) -> Spec:
+    """``spec`` when it has a ``compile`` section; a build-only spec cannot be trained.
+
+    Args:
+        spec: A checked spec.
+        command: What was asked (``train``, ``compare``, ``evaluate --weights``), for the message.
+
+    Raises:
+        SpecError: at the top of the spec's file, with a hint on what to add.
+    """
+    if spec.build_only:
+        raise SpecError([Problem(
+            spec.file, 1, 1, "", f"the spec has no compile section: it builds a model but has no loss to "
+            f"{'train' if command == 'train' else command} it with",
+            "add a compile section, e.g. 'compile: {optimizer: adam, loss: sparse_categorical_crossentropy, "
+            "metrics: [accuracy]}' (without it, validate, build, render, codegen and inspect --filters take "
+            "the spec)")])
+    return spec
 
 
 def compose_spec(path: str | Path, overrides=()) -> Source:
@@ -48,6 +81,9 @@ def _problems(source: Source) -> tuple[list[Problem], dict | None]:
             ("extends",), "extends names a base file, which only a spec read from a file can resolve",
             "use load_spec(path) or validate(path), or write the whole spec without extends", at_key=True)], None
     filled = with_defaults(source.data)
+    if "compile" not in source.data:  # build-only: what is about training has nothing to check
+        return problems + run_checks(source, filled, BUILD_CHECKS) + run_warnings(
+            source, filled, BUILD_WARNINGS), filled
     return problems + run_checks(source, filled) + run_warnings(source, filled), filled
 
 

@@ -202,7 +202,7 @@ def _load(target: str | Path, weights: str | Path | None = None):
 
 def _built_with_weights(spec_path: str | Path, weights: str | Path):
     """Build the model of the spec at ``spec_path`` and ``load_weights(weights)`` into it."""
-    from ..language.validation import load_spec
+    from ..language.validation import load_spec, require_compile
     from ..to_keras.builder import build_model, compile_model
 
     weights = Path(weights)
@@ -210,7 +210,7 @@ def _built_with_weights(spec_path: str | Path, weights: str | Path):
         what = "no such file" if not weights.exists() else "not a .weights.h5 file"
         raise InputError(f"{weights}: {what}; --weights takes a file written by model.save_weights "
                          f"(a run folder's model.weights.h5)")
-    spec = _with_run_policy(load_spec(spec_path), weights, Path(spec_path))
+    spec = _with_run_policy(require_compile(load_spec(spec_path), "evaluate --weights"), weights, Path(spec_path))
     model = build_model(spec)
     compile_model(model, spec)
     try:
