@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
+import os
 import sys
 import warnings
 
@@ -129,8 +131,22 @@ def _written(path: str, write, *args) -> None:
 
 
 def _check_tf_config(spec) -> None:
-    """A multi-worker spec without workers reads TF_CONFIG: a malformed one is bad input."""
+    """A multi-worker spec without workers reads TF_CONFIG: a malformed one is bad input. So does
+    TensorFlow's MirroredStrategy (``json.loads`` of a set TF_CONFIG, ``''`` included)."""
     settings = spec.distribute
+    text = os.environ.get("TF_CONFIG")
+    read_by_tensorflow = settings.strategy == "mirrored" or (
+        settings.strategy == "multi_worker_mirrored" and settings.workers is None)
+    if text is not None and read_by_tensorflow:
+        try:
+            json.loads(text)
+        except ValueError:
+            what = "empty" if not text.strip() else f"not JSON ({text[:60]!r})"
+            raise BadEnvironment(f"TF_CONFIG is set but {what}; TensorFlow reads it as JSON when it makes the "
+                                 f"{settings.strategy} strategy",
+                                 "unset it (unset TF_CONFIG), or set it to TensorFlow's cluster description, "
+                                 "e.g. {\"cluster\": {\"worker\": [\"host:port\", ...]}, \"task\": {\"type\": "
+                                 "\"worker\", \"index\": 0}}") from None
     if settings.strategy == "multi_worker_mirrored" and settings.workers is None:
         from ..running.distributed.cluster import cluster_from_env
 

@@ -192,6 +192,11 @@ def _load(target: str | Path, weights: str | Path | None = None):
     spec = None
     if spec_path is not None:
         spec = load_spec(spec_path)
+        if spec.input_shape != sample:  # a .keras of another model put inside a run folder
+            raise InputError(f"{model_path}: the model takes samples of shape {sample}, but the spec of the "
+                             f"run folder holding it ({spec_path}) gives the images as {spec.input_shape}: "
+                             f"it is not that run's model\n  hint: evaluate the run folder itself, or copy "
+                             f"the .keras file out of the run folder to evaluate it on its own")
         prep = Preparation(spec.scale, spec.input_shape, spec.loss.from_logits, str(spec_path))
     else:
         softmax = final_softmax(model)
