@@ -210,3 +210,46 @@ def test_compose_opens_whatever_named_values_the_language_gives_it(tmp_path):
     optimizers = NamedClasses(("compile", "optimizer"), {"sgd": "SGD"}, default="sgd")
     source = compose(path, ["compile.optimizer.momentum=0.5"], (optimizers,))
     assert source.data["compile"]["optimizer"] == {"type": "SGD", "momentum": 0.5}
+
+
+# --- extends of a file that is not a spec: nothing of it is quoted
+
+SECRET = "root:$y$j9T$s3cr3tHash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
+
+
+@pytest.mark.parametrize(("name", "text", "why"), [
+    ("shadow", SECRET, "not a .yaml or .yml file; it was not read"),
+    ("link.yaml", None, "not a .yaml or .yml file; it was not read"),  # a .yaml name for the shadow file
+    ("other.yaml", "password: s3cr3tHash\nhosts: [a, b]\n", "no spec key at its top level"),
+    ("broken.yaml", "s3cr3tHash: [\n  - !!python/name:os.system\n", "not readable as a YAML mapping"),
+    ("list.yaml", "- s3cr3tHash\n", "not a YAML mapping"),
+])
+def test_extends_of_a_file_that_is_not_a_spec_quotes_none_of_it(tmp_path, name, text, why, capsys):
+    from fmnist_spec.cli.main import main
+
+    (tmp_path / "etc").mkdir()
+    shadow = tmp_path / "etc" / "shadow"
+    shadow.write_text(SECRET)
+    base = tmp_path / "etc" / name
+    if text is None:
+        base.symlink_to(shadow)
+    elif name != "shadow":
+        base.write_text(text)
+    (tmp_path / "specs").mkdir()
+    spec = tmp_path / "specs" / "child.yaml"
+    spec.write_text(f"spec_version: 1\nextends: ../etc/{name}\n")
+    problems = validate(spec)
+    assert [(p.file, p.line, p.column, p.path) for p in problems] == [(str(spec), 2, 10, "extends")]
+    assert problems[0].message == f"the base spec '../etc/{name}' is not a spec ({why})"
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "s3cr3tHash" not in err and "daemon" not in err and "hint: extends takes a spec" in err
+
+
+def test_a_base_with_spec_keys_and_errors_is_reported_in_full(tmp_path):
+    _files(tmp_path, child="extends: base.yaml\n", base="layers: [\n")  # a spec with a syntax error
+    problem = validate(tmp_path / "child.yaml")[0]
+    assert (problem.file, problem.line) == (str(tmp_path / "base.yaml"), 2)
+    _files(tmp_path, base="fit: {epochs: 2}\nlayer: []\n")  # a partial base with a misspelt key
+    problems = validate(tmp_path / "child.yaml")
+    assert any(p.file == str(tmp_path / "base.yaml") and "unknown key 'layer'" in p.message for p in problems)

@@ -228,7 +228,8 @@ def parser() -> argparse.ArgumentParser:
     _add_class_names(p)
 
     p = _command(sub, "inspect", commands.inspect)
-    p.add_argument("target", metavar="RUN_DIR|MODEL.keras", help="a run folder or a .keras file")
+    p.add_argument("target", metavar="RUN_DIR|MODEL.keras|SPEC.yaml",
+                   help="a run folder, a .keras file, or (with --filters) a spec, built untrained")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--filters", metavar="LAYER",
                       help="draw the kernel of this Conv2D layer (name, or index as in 'build --summary')")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 from ..errors import HintedError
 from ..language.search_space import train_note
 from ..language.validation import check_file, load_spec
+from ..language.validation import check_file, load_spec, require_compile
 from ..to_keras.compat import import_tensorflow_quietly
 from . import outputs
 from .overrides import flag_overrides
@@ -132,8 +135,22 @@ def _written(path: str, write, *args) -> None:
 
 
 def _check_tf_config(spec) -> None:
-    """A multi-worker spec without workers reads TF_CONFIG: a malformed one is bad input."""
+    """A multi-worker spec without workers reads TF_CONFIG: a malformed one is bad input. So does
+    TensorFlow's MirroredStrategy (``json.loads`` of a set TF_CONFIG, ``''`` included)."""
     settings = spec.distribute
+    text = os.environ.get("TF_CONFIG")
+    read_by_tensorflow = settings.strategy == "mirrored" or (
+        settings.strategy == "multi_worker_mirrored" and settings.workers is None)
+    if text is not None and read_by_tensorflow:
+        try:
+            json.loads(text)
+        except ValueError:
+            what = "empty" if not text.strip() else f"not JSON ({text[:60]!r})"
+            raise BadEnvironment(f"TF_CONFIG is set but {what}; TensorFlow reads it as JSON when it makes the "
+                                 f"{settings.strategy} strategy",
+                                 "unset it (unset TF_CONFIG), or set it to TensorFlow's cluster description, "
+                                 "e.g. {\"cluster\": {\"worker\": [\"host:port\", ...]}, \"task\": {\"type\": "
+                                 "\"worker\", \"index\": 0}}") from None
     if settings.strategy == "multi_worker_mirrored" and settings.workers is None:
         from ..running.distributed.cluster import cluster_from_env
 
@@ -149,7 +166,7 @@ def train(args) -> TrainOutcome:
     worker of a multi-worker cluster (MultiWorkerMirroredStrategy)."""
     outputs.check_dir(args.out, "--out")
     outputs.check_dir(args.tensorboard, "--tensorboard")
-    spec = load_spec(args.spec, flag_overrides(args))
+    spec = require_compile(load_spec(args.spec, flag_overrides(args)), "train")
     _check_tf_config(spec)
     if spec.search is not None:  # the base point is trained; the section is never silently ignored
         print(f"note: {train_note(spec)}", file=sys.stderr)
@@ -281,7 +298,7 @@ def compare(args) -> CompareOutcome:
     """Train several specs (reusing finished runs) and print one table of their figures."""
     outputs.check_dir(args.out, "--out")
     overrides = flag_overrides(args)
-    specs = [load_spec(_spec_of(path), overrides) for path in args.specs]
+    specs = [require_compile(load_spec(_spec_of(path), overrides), "compare") for path in args.specs]
     import_tensorflow_quietly()
     from ..tools.compare import compare as compare_runs
 
@@ -352,19 +369,22 @@ def _count(n: int, noun: str) -> str:
 
 def inspect(args) -> TextResult:
     """Draw what a trained network learned: a Conv2D layer's filters, one image's feature maps
-    in a layer, or the test images it gets wrong (PNG or SVG)."""
+    in a layer, or the test images it gets wrong (PNG or SVG); a spec's untrained filters."""
     from ..tools import inspect as inspecting
 
     outputs.check_file(args.output, "-o/--output", (".png", ".svg"), args.overwrite)
     inspecting.check_image_flag(args.image, args.feature_maps)
-    from ..tools import preflight
+    inspecting.check_spec_target(args.target, args.filters)
+    if not inspecting.is_spec(args.target):
+        from ..tools import preflight
 
-    preflight.check_model(args.target)  # before TensorFlow: a refusal takes well under a second
+        preflight.check_model(args.target)  # before TensorFlow: a refusal takes well under a second
     import_tensorflow_quietly()
     from ..tools import pictures
     from ..tools.class_names import for_pictures
 
-    loaded = inspecting.load(args.target)
+    loaded = (inspecting.load_untrained(args.target) if inspecting.is_spec(args.target)
+              else inspecting.load(args.target))
     names = for_pictures("en" if args.filters is not None else args.class_names)  # filters name no class
     notes = list(names.notes)
     with names.fonts():

@@ -12,11 +12,24 @@ from __future__ import annotations
 
 from ..errors import ERROR, Problem, sort_problems
 from ..source.yaml_source import Source
+from . import callback_checks, checks, spec_warnings
 from .checks import run_checks
 from .schema import with_defaults
 from .schema_errors import schema_problems
 from .spec import Spec, from_data
 from .spec_warnings import run_warnings
+
+
+TRAINING_CHECKS = (checks.check_output_is_ten_way, checks.check_loss_fits_labels,
+                   checks.check_output_activation_fits_loss, checks.check_metrics_fit_labels,
+                   *callback_checks.CHECKS)
+"""Checks about training (the output a loss needs, metrics, callbacks): a build-only spec skips them."""
+BUILD_CHECKS = tuple(check for check in checks.CHECKS if check not in TRAINING_CHECKS)
+"""The checks of a build-only spec (no ``compile``): the model itself, the input and the data."""
+BUILD_WARNINGS = tuple(rule for rule in spec_warnings.WARNINGS if rule not in (
+    spec_warnings.warn_high_learning_rate, spec_warnings.warn_sigmoid_output,
+    spec_warnings.warn_reduce_lr_never_reduces))
+"""The warnings of a build-only spec: those that read no ``compile`` setting."""
 
 
 def spec_problems(source: Source, warnings: bool = True, parts=None) -> tuple[list[Problem], dict | None]:
@@ -42,9 +55,10 @@ def spec_problems(source: Source, warnings: bool = True, parts=None) -> tuple[li
             ("extends",), "extends names a base file, which only a spec read from a file can resolve",
             "use load_spec(path) or validate(path), or write the whole spec without extends", at_key=True)], None
     filled = with_defaults(source.data)
-    problems = problems + run_checks(source, filled)
+    build_only = "compile" not in source.data  # what is about training has nothing to check
+    problems = problems + run_checks(source, filled, BUILD_CHECKS if build_only else checks.CHECKS)
     if warnings:
-        problems += run_warnings(source, filled)
+        problems += run_warnings(source, filled, BUILD_WARNINGS if build_only else spec_warnings.WARNINGS)
     return problems, filled
 
 

@@ -264,6 +264,9 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
                                f"add '{missing}:' to this mapping")]
     if kind == "type":
         return [source.problem(path, _message(error), _type_hint(error))]
+    if kind == "pattern" and path == ("name",):
+        return [source.problem(path, "the model's name holds the NUL character (\\0), which Keras "
+                               "cannot save in a .keras file", "remove the \\0 from the name")]
     if kind == "pattern" and path and path[-1] == "name":
         return [source.problem(
             path, f"{_short(error.instance)} is not a valid layer name",

@@ -188,6 +188,13 @@ class Spec:
         return spec_html(self)
 
     @property
+    def build_only(self) -> bool:
+        """True when the spec has no ``compile`` section: a model to build and look at (lesson 8-3's
+        untrained ``Conv2D``), not to train; its optimizer, loss and metrics are Keras's defaults
+        and unused."""
+        return bool(self.data) and "compile" not in self.data
+
+    @property
     def convolutional(self) -> bool:
         """True when the model has a convolution layer (``Conv2D``): its training step is
         dominated by arithmetic, not by per-step overhead (benchmarks/RESULTS.md)."""
@@ -227,8 +234,9 @@ class Spec:
             "seed": self.seed,
             "dtype_policy": self.dtype_policy,
             "layers": layers,
-            "compile": {"optimizer": optimizer, "loss": loss, "metrics": list(self.metrics),
-                        "steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile},
+            **({} if self.build_only else {"compile": {
+                "optimizer": optimizer, "loss": loss, "metrics": list(self.metrics),
+                "steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile}}),
             "fit": {"epochs": self.epochs, "batch_size": self.batch_size, "verbose": self.verbose,
                     "validation_freq": (self.validation_freq if isinstance(self.validation_freq, int)
                                         else list(self.validation_freq)),
@@ -351,6 +359,12 @@ def sample_shape(data: dict) -> tuple:
     return facts.IMAGE_SHAPE
 
 
+def _build_only_compile() -> dict:
+    """The ``compile`` a build-only spec's :class:`Spec` holds: Keras's defaults with the
+    Fashion-MNIST loss (unused: such a spec is never compiled)."""
+    return with_defaults({"compile": {"loss": "sparse_categorical_crossentropy"}})["compile"]
+
+
 def from_data(data: dict, file: str = "<string>", warnings: tuple = (), filled: dict | None = None) -> Spec:
     """Build a :class:`Spec` from schema- and check-valid plain data.
 
@@ -362,7 +376,7 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = (), filled: 
     """
     filled = filled if filled is not None else with_defaults(data)
     fit, prep, threading = filled["fit"], filled["data"], filled["threading"]
-    compile_ = filled["compile"]
+    compile_ = filled["compile"] if "compile" in filled else _build_only_compile()
     entries = filled["layers"]
     input_layer = entries[0]["type"] == "Input"
     return Spec(
@@ -372,7 +386,7 @@ def from_data(data: dict, file: str = "<string>", warnings: tuple = (), filled: 
         layers=tuple(_layer(entry) for entry in entries[1 if input_layer else 0:]),
         input_layer=input_layer,
         callbacks=tuple(CallbackSpec(c["type"], _declared(c, registry.CALLBACKS[c["type"]].arguments)) for c in fit["callbacks"]),
-        optimizer=_optimizer(compile_["optimizer"], data["compile"].get("optimizer", compile_["optimizer"])),
+        optimizer=_optimizer(compile_["optimizer"], data.get("compile", {}).get("optimizer", compile_["optimizer"])),
         loss=_loss(compile_["loss"]),
         metrics=tuple(compile_["metrics"]),
         steps_per_execution=compile_["steps_per_execution"],

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 from ..errors import WARNING, Problem
 from ..source.yaml_source import Source
+from . import registry
 from .checks import split_sizes
 from .schema import default, with_defaults
 
@@ -45,6 +46,8 @@ CODES = {
     "sigmoid-output": "a sigmoid output layer with a categorical cross-entropy loss",
     "early-stopping-keeps-last": "EarlyStopping without restore_best_weights",
     "checkpoint-every-epoch": "ModelCheckpoint without save_best_only",
+    "early-stopping-never-starts": "EarlyStopping whose start_from_epoch is not below the epochs",
+    "reduce-lr-never-reduces": "ReduceLROnPlateau whose min_lr is not below the learning rate",
 }
 """Warning code -> what it is about (the schema's ``warnings.ignore`` lists the same codes)."""
 
@@ -256,6 +259,53 @@ def warn_checkpoint_every_epoch(spec: dict) -> Iterator[Finding]:
             )
 
 
+def warn_early_stopping_never_starts(spec: dict) -> Iterator[Finding]:
+    """Keras's EarlyStopping ignores the epochs before ``start_from_epoch`` (0-based): from
+    ``fit.epochs`` on, it never watches an epoch, so it neither stops the run nor restores weights."""
+    epochs = spec["fit"]["epochs"]
+    for i, callback in _callbacks(spec, "EarlyStopping"):
+        start = callback["start_from_epoch"]
+        if start >= epochs:
+            yield (
+                "early-stopping-never-starts",
+                ("fit", "callbacks", i, "start_from_epoch"),
+                (f"EarlyStopping waits {start:,} epoch{'s' if start != 1 else ''} before it watches "
+                 f"{callback['monitor']} (start_from_epoch), but the run has "
+                 f"{epochs:,} epoch{'s' if epochs != 1 else ''}: it never watches one, so it neither stops "
+                 "the run nor restores the best weights"),
+                (f"set start_from_epoch below {epochs} (0 watches from the first epoch), or remove the "
+                 "callback; " + _silence("early-stopping-never-starts")),
+            )
+
+
+def _learning_rate(spec: dict) -> float | None:
+    """The optimizer's fixed learning rate (Keras's default for a name), or None for a schedule."""
+    optimizer = spec["compile"]["optimizer"]
+    if isinstance(optimizer, str):
+        return default("$defs", registry.OPTIMIZER_CLASSES[optimizer.lower()], "learning_rate")
+    rate = optimizer["learning_rate"]
+    return None if isinstance(rate, dict) else rate
+
+
+def warn_reduce_lr_never_reduces(spec: dict) -> Iterator[Finding]:
+    """Keras's ReduceLROnPlateau lowers the rate only while it is above ``min_lr``
+    (``if old_lr > min_lr``), so a ``min_lr`` at or above the learning rate makes it do nothing."""
+    rate = _learning_rate(spec)
+    if rate is None:  # a schedule: check_reduce_lr_has_a_fixed_rate reports it
+        return
+    for i, callback in _callbacks(spec, "ReduceLROnPlateau"):
+        min_lr = callback["min_lr"]
+        if min_lr >= rate:
+            yield (
+                "reduce-lr-never-reduces",
+                ("fit", "callbacks", i, "min_lr"),
+                (f"ReduceLROnPlateau's min_lr {min_lr:g} is not below the learning rate {rate:g}: Keras "
+                 "lowers the rate only while it is above min_lr, so the callback never changes it"),
+                (f"set min_lr below {rate:g} (e.g. {rate / 100:g}), or remove the callback; "
+                 + _silence("reduce-lr-never-reduces")),
+            )
+
+
 SOURCE_WARNINGS: list[Callable[[Source], Iterator[Finding]]] = [warn_leading_zero_integers]
 """Rules about how values were written; they read the parsed :class:`Source`."""
 
@@ -271,21 +321,24 @@ WARNINGS: list[Callable[[dict], Iterator[Finding]]] = [
     warn_sigmoid_output,
     warn_early_stopping_keeps_last,
     warn_checkpoint_every_epoch,
+    warn_early_stopping_never_starts,
+    warn_reduce_lr_never_reduces,
 ]
 """Every rule about the filled-in spec, in the order they run (after :data:`SOURCE_WARNINGS`)."""
 
 
-def run_warnings(source: Source, filled: dict | None = None) -> list[Problem]:
+def run_warnings(source: Source, filled: dict | None = None, rules=None) -> list[Problem]:
     """Every warning of a schema-valid ``source`` not silenced by the spec, located.
 
     Args:
         source: The parsed spec, for positions and how values were written.
         filled: ``with_defaults(source.data)`` when the caller has it already.
+        rules: The rules about the filled-in spec to run (default :data:`WARNINGS`).
     """
     filled = filled if filled is not None else with_defaults(source.data)
     silenced = set(filled["warnings"]["ignore"])
     findings = [f for rule in SOURCE_WARNINGS for f in rule(source)]
-    findings += [f for rule in WARNINGS for f in rule(filled)]
+    findings += [f for rule in (WARNINGS if rules is None else rules) for f in rule(filled)]
     problems = []
     for code, path, message, hint in findings:
         if code in silenced:

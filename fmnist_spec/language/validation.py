@@ -15,7 +15,7 @@ from ..source.compose import NamedClasses, compose, compose_text
 from ..source.yaml_source import Source, parse_text
 from . import registry
 from .checking import plain_spec
-from .schema import default_optimizer
+from .schema import default_optimizer, schema
 from .search_checks import search_problems
 from .spec import Spec
 
@@ -23,9 +23,30 @@ NAMED_CLASSES = (NamedClasses(("compile", "optimizer"), registry.OPTIMIZER_CLASS
 """Values a ``--set`` of one of their arguments turns from a name into a mapping."""
 
 
+def require_compile(spec: Spec, command: str) -> Spec:
+    """``spec`` when it has a ``compile`` section; a build-only spec cannot be trained.
+
+    Args:
+        spec: A checked spec.
+        command: What was asked (``train``, ``compare``, ``evaluate --weights``), for the message.
+
+    Raises:
+        SpecError: at the top of the spec's file, with a hint on what to add.
+    """
+    if spec.build_only:
+        raise SpecError([Problem(
+            spec.file, 1, 1, "", f"the spec has no compile section: it builds a model but has no loss to "
+            f"{'train' if command == 'train' else command} it with",
+            "add a compile section, e.g. 'compile: {optimizer: adam, loss: sparse_categorical_crossentropy, "
+            "metrics: [accuracy]}' (without it, validate, build, render, codegen and inspect --filters take "
+            "the spec)")])
+    return spec
+
+
 def compose_spec(path: str | Path, overrides=()) -> Source:
-    """:func:`fmnist_spec.source.compose.compose` with the spec language's :data:`NAMED_CLASSES`."""
-    return compose(path, overrides, NAMED_CLASSES)
+    """:func:`fmnist_spec.source.compose.compose` with the spec language's :data:`NAMED_CLASSES`
+    and top-level keys (a base named by ``extends`` must have one of them to be read as a spec)."""
+    return compose(path, overrides, NAMED_CLASSES, frozenset(schema()["properties"]))
 
 
 def check_source(source: Source) -> tuple[Spec | None, list[Problem]]:

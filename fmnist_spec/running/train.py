@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..language.spec import Spec, run_spec
 from . import device, monitored
+from ..language.validation import require_compile
 from .data import DataError, FashionMNIST, load_fashion_mnist
 from .distributed.cluster import DistributeError
 from .distributed.fit_workers import job_cluster  # registers the multi_worker_mirrored fitter
@@ -172,11 +173,13 @@ def train(spec: Spec, *, out: str | Path | None = None, overwrite: bool = False,
             finished run without ``overwrite`` (also for another worker of a multi-worker run), nothing to
             resume, a changed spec, fewer epochs than already done (exit 2).
         RunFolderBusy: another process trains into ``out`` (exit 2, before any work).
+        SpecError: the spec is build-only (no ``compile`` section; exit 2, before any work).
         DataError: Fashion-MNIST could not be loaded (exit 1).
         DistributeError: a device is missing, or a worker or collective step failed (exit 1).
         RunWriteError: the run folder could not be written (disk full); the last backup is kept (exit 1).
         TrainingInterrupted: Ctrl-C; the finished epochs are kept for ``resume`` (exit 130).
     """
+    require_compile(spec, "train")
     target = guard_output(out if out is not None else default_out_dir(spec), spec.file)
     guard_tensorboard(tensorboard, target)
     probe = probe if probe is not None else device.SystemProbe()

@@ -10,7 +10,12 @@ one from a base file points at the base file's line.
 Rules:
 
 * ``extends: base.yaml`` (a path relative to the spec's directory; bases may
-  extend further, up to :data:`MAX_EXTENDS` deep, without cycles). Mappings
+  extend further, up to :data:`MAX_EXTENDS` deep, without cycles). A base is
+  read only when it is a ``.yaml``/``.yml`` file (as named and as resolved), and
+  its problems are reported only when it is a spec: a YAML mapping with at least
+  one spec key at its top level. Any other file (``extends: /etc/shadow``, a
+  YAML file of another tool) is "not a spec", and nothing of its text is quoted.
+  Mappings
   are merged key by key, recursively; anything else (lists such as
   ``layers`` or ``metrics``, scalars) is replaced whole by the extending file.
 * ``--set KEY=VALUE``, applied in order after the files. KEY is a dotted path
@@ -36,6 +41,7 @@ from pathlib import Path
 
 from ..errors import Problem, SpecError
 from ..input_files import not_a_regular_file
+from .limits import MAX_BYTES
 from .yaml_source import Source, format_path, nearest, parse_text, read_source
 
 MAX_EXTENDS = 10
@@ -43,6 +49,12 @@ MAX_EXTENDS = 10
 
 FILE, EXTENDS, SET, DEFAULT = "file", "extends", "--set", "default"
 """The kinds of origin, as ``render`` names them."""
+
+BASE_SUFFIXES = (".yaml", ".yml")
+"""The file name endings a base named by ``extends`` must have."""
+
+SPEC_MARKERS = frozenset({"spec_version", "extends"})
+"""Top-level keys that make a mapping a spec when the caller names no spec keys."""
 
 _KEY_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
 
@@ -143,9 +155,49 @@ def _problem_at(source: Source, path, message: str, hint: str = "") -> SpecError
     return SpecError([source.problem(path, message, hint)])
 
 
-def _with_bases(path: Path, chain: tuple) -> tuple[object, dict, dict]:
+def _not_a_spec(source: Source, base_name: str, why: str) -> SpecError:
+    """The error for a base that is not a spec: located at ``extends``, quoting nothing of the base."""
+    return _problem_at(source, ("extends",), f"the base spec {base_name!r} is not a spec ({why})",
+                       "extends takes a spec: a .yaml file with spec keys (spec_version, layers, "
+                       "compile, ...) at its top level, relative to this spec's folder")
+
+
+def _spec_key_lines(text: str, spec_keys) -> bool:
+    """True when a line of ``text`` starts with a spec key and a colon (``layers:``), as a spec's
+    top-level keys do: the sign that a base that does not parse is a spec worth reporting on."""
+    return any(re.match(rf"[\"']?{re.escape(key)}[\"']?\s*:", line) for line in text.splitlines()
+               for key in spec_keys)
+
+
+def _read_base(source: Source, base_name: str, base_path: Path, spec_keys) -> Source:
+    """The parsed base at ``base_path``, or "not a spec" (nothing of it quoted) when it is not a
+    ``.yaml`` file or a YAML mapping with a spec key at its top level."""
+    if (base_path.suffix.lower() not in BASE_SUFFIXES
+            or base_path.resolve().suffix.lower() not in BASE_SUFFIXES):
+        raise _not_a_spec(source, base_name, "not a .yaml or .yml file; it was not read")
+    try:
+        base = read_source(base_path)
+    except SpecError as exc:
+        text = ""
+        try:
+            with open(base_path, "rb") as fh:
+                text = fh.read(MAX_BYTES).decode("utf-8", "replace")
+        except OSError:
+            pass
+        if any(p.line is None for p in exc.problems) or _spec_key_lines(text, spec_keys):
+            raise  # a whole-file problem (unreadable, too large), or a spec with an error
+        raise _not_a_spec(source, base_name, "not readable as a YAML mapping") from None
+    if not isinstance(base.data, dict):
+        raise _not_a_spec(source, base_name, "not a YAML mapping")
+    if not set(base.data) & set(spec_keys):
+        raise _not_a_spec(source, base_name, "no spec key at its top level")
+    return base
+
+
+def _with_bases(path: Path, chain: tuple, spec_keys=SPEC_MARKERS,
+                source: Source | None = None) -> tuple[object, dict, dict]:
     """(data, origins, key_origins) of the file at ``path`` merged over its ``extends`` chain."""
-    source = read_source(path)
+    source = source or read_source(path)
     kind = FILE if not chain else EXTENDS
     origins, key_origins = _origins_of(source, kind)
     data = source.data
@@ -171,9 +223,8 @@ def _with_bases(path: Path, chain: tuple) -> tuple[object, dict, dict]:
         raise _problem_at(source, ("extends",), f"the base spec {base_name!r} {what} "
                           f"(looked for {base_path})", "extends takes the path of a .yaml file, "
                           "relative to this spec's folder")
-    base, base_origins, base_keys = _with_bases(base_path, chain + (path.resolve(),))
-    if not isinstance(base, dict):
-        raise _problem_at(source, ("extends",), f"the base spec {base_name!r} is not a mapping", "")
+    base_source = _read_base(source, base_name, base_path, spec_keys)
+    base, base_origins, base_keys = _with_bases(base_path, chain + (path.resolve(),), spec_keys, base_source)
     for origin_map in (base_origins, base_keys):
         for key, origin in origin_map.items():
             origin_map[key] = Origin(EXTENDS, origin.file, origin.line, origin.column)
@@ -341,7 +392,7 @@ def apply_override(data: dict, argument, origins: dict, key_origins: dict, named
     return data
 
 
-def compose(path: str | Path, overrides=(), named=()) -> Source:
+def compose(path: str | Path, overrides=(), named=(), spec_keys=SPEC_MARKERS) -> Source:
     """The spec at ``path`` with its ``extends`` bases and the ``overrides`` applied.
 
     Args:
@@ -364,7 +415,7 @@ def compose(path: str | Path, overrides=(), named=()) -> Source:
     if not has_extends and not overrides:
         return source
     if has_extends:
-        data, origins, key_origins = _with_bases(Path(path), ())
+        data, origins, key_origins = _with_bases(Path(path), (), spec_keys, source)
     else:
         data = source.data
         origins, key_origins = _origins_of(source, FILE)

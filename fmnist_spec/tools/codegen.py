@@ -26,10 +26,18 @@ The data loader of the script reads the four IDX gzip files from a directory
 ``keras.datasets.fashion_mnist.load_data()``, the notes' call, which downloads.
 
 No TensorFlow is imported to generate.
+
+The script is inert: every value of the spec reaches it as a Python literal
+(``repr``), the title in the docstring escaped as a string literal's text
+(:func:`docstring_text`), and comments quote values through ``repr`` too, so a
+name such as ``x\"\"\"; __import__("os").system("..."); \"\"\"`` or
+``C:\\New models`` is text in the script, never code, and reads back exactly.
+Argument keywords are checked to be identifiers.
 """
 
 from __future__ import annotations
 
+import keyword
 import textwrap
 from pathlib import Path
 
@@ -97,11 +105,58 @@ def _call(prefix: str, parts: list[str], suffix: str = "") -> list[str]:
 
 
 def _literal(value) -> str:
-    """A Python literal for a YAML value: 'text', 0.1, True, None, (28, 28)."""
+    """A Python literal for a YAML value: 'text', 0.1, True, None, (28, 28).
+
+    Raises:
+        TypeError: ``value`` is not a str, number, bool, None or a list/tuple of them
+            (a spec holds nothing else; anything else is a bug).
+    """
     if isinstance(value, (list, tuple)):
         items = ", ".join(_literal(v) for v in value)
         return f"({items},)" if len(value) == 1 else f"({items})"
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        raise TypeError(f"no Python literal for a {type(value).__name__}. Received: {value!r}")
     return repr(value)
+
+
+def _list_literal(values: list) -> str:
+    """A Python list literal, ``[0.1, 0.01]``, of YAML scalars (as Keras's schedules take them)."""
+    return "[" + ", ".join(_literal(v) for v in values) + "]"
+
+
+def _keyword(key: str) -> str:
+    """``key`` as a call's keyword: an identifier (the schema's keys are), never anything else.
+
+    Raises:
+        ValueError: ``key`` is not a Python identifier.
+    """
+    if not (isinstance(key, str) and key.isidentifier()) or keyword.iskeyword(key):
+        raise ValueError(f"not a keyword argument name. Received: {key!r}")
+    return key
+
+
+def docstring_text(text: str) -> str:
+    """``text`` escaped to stand inside a ``\"\"\"...\"\"\"`` docstring and read back exactly.
+
+    Backslashes, quotes, line breaks and unprintable characters are written as escapes
+    (as ``repr`` writes them); printable characters, Korean letters included, stay as they are.
+    """
+    body = repr(text)[1:-1]
+    if repr(text)[0] == "'":  # repr left double quotes bare: escape them too
+        body = body.replace('"', '\\"')
+    return body
+
+
+def comment(text: str, width: int = 80) -> list[str]:
+    """``# ...`` lines of ``text`` wrapped at ``width``; text meant for a comment quotes any
+    value through ``repr``, so it holds no line break, which is checked here.
+
+    Raises:
+        ValueError: ``text`` holds a character that would end the comment's line.
+    """
+    if any(ch in text for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x00"):
+        raise ValueError(f"a comment's text holds a line break. Received: {text!r}")
+    return [f"# {line}" for line in textwrap.wrap(text, width=width)]
 
 
 def _layer_defaults(kind: str) -> dict:
@@ -123,7 +178,7 @@ def layer_arguments(layer) -> list[str]:
     for key, value in layer.arguments.items():
         if key == first or (key in defaults and defaults[key] == value):
             continue
-        parts.append(f"{key}={_literal(value)}")
+        parts.append(f"{_keyword(key)}={_literal(value)}")
     if layer.name is not None:
         parts.append(f"name={_literal(layer.name)}")
     return parts
@@ -141,7 +196,7 @@ def _model_name_lines(spec: Spec) -> tuple[list[str], str | None]:
         return [], _literal(spec.name)
     text = (f"The spec names the model {spec.name!r}; TensorFlow rejects that as a graph "
             f"scope name when it trains, so the script uses the safe form {safe!r}.")
-    return [f"# {line}" for line in textwrap.wrap(text, width=80)], _literal(safe)
+    return comment(text), _literal(safe)
 
 
 def model_lines(spec: Spec, style: str) -> list[str]:
@@ -153,7 +208,7 @@ def model_lines(spec: Spec, style: str) -> list[str]:
     else:
         calls = [("keras.Input", [f"shape={_literal(spec.input_shape)}"])]
         lines = ["# input_shape=... on the first layer is written as a leading keras.Input (Keras 3)."]
-    calls += [(f"keras.layers.{layer.type}", layer_arguments(layer)) for layer in spec.layers]
+    calls += [(f"keras.layers.{_keyword(layer.type)}", layer_arguments(layer)) for layer in spec.layers]
     if last_layer_dtype(spec.dtype_policy):  # the softmax in float32 (Keras's mixed-precision guide)
         calls[-1][1].append(f"dtype={_literal(last_layer_dtype(spec.dtype_policy))}")
     lines += comments
@@ -178,7 +233,7 @@ def policy_lines(spec: Spec) -> list[str]:
                 "on a CPU with bfloat16 instructions (mixed_bfloat16) or an NVIDIA GPU of compute "
                 "capability >= 7.0 (mixed_float16); this script keeps Keras's float32. Write dtype_policy "
                 "in the spec to have it here.")
-        return [f"# {line}" for line in textwrap.wrap(text, width=80)]
+        return comment(text)
     if last_layer_dtype(spec.dtype_policy):
         return [f"keras.config.set_dtype_policy({_literal(spec.dtype_policy)})"]
     return []
@@ -187,7 +242,7 @@ def policy_lines(spec: Spec) -> list[str]:
 def threading_lines(spec: Spec) -> list[str]:
     """``tf.config.threading`` calls for ``threading`` keys written as numbers; ``auto`` (the
     default) writes nothing: the script leaves the pools to TensorFlow, as the lessons do."""
-    calls = [f"tf.config.threading.set_{key}({value})"
+    calls = [f"tf.config.threading.set_{key}({_literal(value)})"
              for key, value in (("intra_op_parallelism_threads", spec.intra_op_parallelism_threads),
                                 ("inter_op_parallelism_threads", spec.inter_op_parallelism_threads))
              if value != "auto"]
@@ -201,9 +256,9 @@ def _optimizer_argument(spec: Spec) -> str | None:
         return None
     if isinstance(given, str):
         return _literal(given)
-    arguments = ", ".join(f"{k}={'lr_schedule' if isinstance(v, dict) else _literal(v)}"
+    arguments = ", ".join(f"{_keyword(k)}={'lr_schedule' if isinstance(v, dict) else _literal(v)}"
                           for k, v in given.items() if k != "type")
-    return f"keras.optimizers.{given['type']}({arguments})"
+    return f"keras.optimizers.{_keyword(given['type'])}({arguments})"
 
 
 def schedule_lines(spec: Spec) -> list[str]:
@@ -213,8 +268,9 @@ def schedule_lines(spec: Spec) -> list[str]:
     schedule = given.get("learning_rate") if isinstance(given, dict) else None
     if not isinstance(schedule, dict):
         return []
-    parts = [f"{k}={v!r}" for k, v in schedule.items() if k != "type"]
-    return _call(f"lr_schedule = keras.optimizers.schedules.{schedule['type']}", parts)
+    parts = [f"{_keyword(k)}={_list_literal(v) if isinstance(v, list) else _literal(v)}"
+             for k, v in schedule.items() if k != "type"]
+    return _call(f"lr_schedule = keras.optimizers.schedules.{_keyword(schedule['type'])}", parts)
 
 
 _CALLBACK_VARIABLES = {"ModelCheckpoint": "checkpoint_cb", "EarlyStopping": "early_stopping_cb",
@@ -243,9 +299,9 @@ def callback_lines(spec: Spec) -> list[str]:
         defaults = _layer_defaults(callback.type)
         first = registry.CALLBACKS[callback.type].first
         parts = [_literal(callback.arguments[first])] if first is not None else []
-        parts += [f"{k}={_literal(v)}" for k, v in callback.arguments.items()
+        parts += [f"{_keyword(k)}={_literal(v)}" for k, v in callback.arguments.items()
                   if k != first and not (k in defaults and defaults[k] == v)]
-        lines += _call(f"{variable} = keras.callbacks.{callback.type}", parts)
+        lines += _call(f"{variable} = keras.callbacks.{_keyword(callback.type)}", parts)
     return lines
 
 
@@ -263,17 +319,18 @@ def compile_lines(spec: Spec) -> list[str]:
         parts.append(f"optimizer={optimizer}")
     parts.append(f"loss={_loss_argument(spec)}")
     if spec.metrics:
-        parts.append(f"metrics={list(spec.metrics)!r}")
+        parts.append(f"metrics=[{', '.join(_literal(m) for m in spec.metrics)}]")
     if spec.jit_compile != "auto":
-        parts.append(f"jit_compile={spec.jit_compile!r}")
+        parts.append(f"jit_compile={_literal(spec.jit_compile)}")
     return _call("model.compile", parts)
 
 
 def fit_lines(spec: Spec) -> list[str]:
     """``model.fit(...)`` with the spec's epochs, batch size and verbosity and the validation split."""
-    parts = ["train_scaled", "train_target", f"epochs={spec.epochs}", f"batch_size={spec.batch_size}"]
+    parts = ["train_scaled", "train_target", f"epochs={_literal(spec.epochs)}",
+             f"batch_size={_literal(spec.batch_size)}"]
     if spec.verbose != "auto":
-        parts.append(f"verbose={spec.verbose!r}")
+        parts.append(f"verbose={_literal(spec.verbose)}")
     parts.append("validation_data=(val_scaled, val_target)")
     if spec.callbacks:
         parts.append(f"callbacks=[{', '.join(callback_variables(spec))}]")
@@ -285,16 +342,47 @@ def data_lines(spec: Spec) -> list[str]:
     lines = ["(train_input, train_target), (test_input, test_target) = \\",
              "    load_fashion_mnist(sys.argv[1] if len(sys.argv) > 1 else None)"]
     if spec.train_samples is not None:
-        lines.append(f"train_input, train_target = train_input[:{spec.train_samples}], "
-                     f"train_target[:{spec.train_samples}]")
+        samples = _literal(spec.train_samples)
+        lines.append(f"train_input, train_target = train_input[:{samples}], train_target[:{samples}]")
     reshape = {(784,): ".reshape(-1, 28 * 28)", (28, 28, 1): ".reshape(-1, 28, 28, 1)"}.get(spec.input_shape, "")
-    lines += [f"train_scaled = train_input{reshape} / {spec.scale!r}",
-              f"test_scaled = test_input{reshape} / {spec.scale!r}"]
+    lines += [f"train_scaled = train_input{reshape} / {_literal(spec.scale)}",
+              f"test_scaled = test_input{reshape} / {_literal(spec.scale)}"]
     lines += ["train_scaled, val_scaled, train_target, val_target = train_test_split(",
-              f"    train_scaled, train_target, test_size={spec.test_size!r}, "
-              f"random_state={spec.random_state!r}",
+              f"    train_scaled, train_target, test_size={_literal(spec.test_size)}, "
+              f"random_state={_literal(spec.random_state)}",
               ")"]
     return lines
+
+
+def _setup_lines(spec: Spec) -> list[str]:
+    """Thread pools and the seed (with op determinism), before the model is built."""
+    lines = threading_lines(spec)
+    if spec.seed is not None:
+        lines += [f"keras.utils.set_random_seed({_literal(spec.seed)})",
+                  "tf.config.experimental.enable_op_determinism()",
+                  ""]
+    return lines
+
+
+def _build_only_script(spec: Spec, style: str, title: str, source: str) -> str:
+    """The script of a build-only spec (no ``compile``): it builds the untrained model and prints
+    its summary, as lesson 8-3 builds ``no_training_model``; no data, compile or fit."""
+    header = [
+        f'"""{docstring_text(title)}: the Keras script of {docstring_text(Path(source).name)}.',
+        "",
+        f"Generated by fmnist-spec {__version__} (style: {style}). Needs keras (TensorFlow). The spec",
+        "has no compile section, so the script builds the untrained model and prints its summary;",
+        "add compile to the spec to have the training code here too. Run:",
+        "",
+        "    python THIS_FILE",
+        '"""',
+        "",
+        "import keras",
+    ]
+    if spec.seed is not None or threading_lines(spec):
+        header.append("import tensorflow as tf")
+    body = ["", ""] + _setup_lines(spec) + policy_lines(spec) + model_lines(spec, style) + ["model.summary()"]
+    return "\n".join(header + body) + "\n"
 
 
 def generate(spec: Spec, style: str | None = None, source: str | None = None) -> str:
@@ -309,7 +397,8 @@ def generate(spec: Spec, style: str | None = None, source: str | None = None) ->
         The script's text (UTF-8, ends in a newline). Running it with
         ``python SCRIPT [DATA_DIR]`` builds ``model``, trains it on the
         training split, validates on the held-out split and evaluates on the
-        test set.
+        test set. For a build-only spec (no ``compile``) the script only builds
+        ``model`` and prints its summary.
 
     Raises:
         ValueError: ``style`` is not ``"list"`` or ``"add"``.
@@ -319,8 +408,10 @@ def generate(spec: Spec, style: str | None = None, source: str | None = None) ->
         raise ValueError(f"style must be one of {STYLES}. Received: style={style!r}")
     source = source or spec.file
     title = spec.name if not spec.data or "name" in spec.data else Path(source).stem
+    if spec.build_only:
+        return _build_only_script(spec, style, title, source)
     header = [
-        f'"""{title}: the Keras script of {Path(source).name}.',
+        f'"""{docstring_text(title)}: the Keras script of {docstring_text(Path(source).name)}.',
         "",
         f"Generated by fmnist-spec {__version__} (style: {style}). Needs keras (TensorFlow),",
         "numpy and scikit-learn. Run:",
@@ -342,11 +433,7 @@ def generate(spec: Spec, style: str | None = None, source: str | None = None) ->
     if spec.seed is not None or threading_lines(spec):
         header.insert(header.index("import numpy as np") + 1, "import tensorflow as tf")
     header += ["", ""]
-    body = [_LOADER, ""] + threading_lines(spec)
-    if spec.seed is not None:
-        body += [f"keras.utils.set_random_seed({spec.seed})",
-                 "tf.config.experimental.enable_op_determinism()",
-                 ""]
+    body = [_LOADER, ""] + _setup_lines(spec)
     body += policy_lines(spec) + model_lines(spec, style)
     body += ["model.summary()", ""]
     body += data_lines(spec)

@@ -180,12 +180,13 @@ def compare(specs: list, *, out: str | Path | None = None, overwrite: bool = Fal
         RunFolderError: ``out`` is a folder of specs.
         CompareInterrupted: Ctrl-C; the rows so far (the current one ``interrupted``) are written.
     """
-    from ..language.validation import load_spec
+    from ..language.validation import load_spec, require_compile
 
     log = log or (lambda line: print(line, flush=True))
     out_dir = Path(out) if out is not None else DEFAULT_OUT
     _guard_out(out_dir)
-    specs = [s if isinstance(s, Spec) else load_spec(s, list(overrides)) for s in specs]
+    specs = [require_compile(s if isinstance(s, Spec) else load_spec(s, list(overrides)), "compare")
+             for s in specs]
     out_dir.mkdir(parents=True, exist_ok=True)
     result = CompareResult([], {}, out_dir)
     loaded = {"data": data}

@@ -192,6 +192,11 @@ def _load(target: str | Path, weights: str | Path | None = None):
     spec = None
     if spec_path is not None:
         spec = load_spec(spec_path)
+        if spec.input_shape != sample:  # a .keras of another model put inside a run folder
+            raise InputError(f"{model_path}: the model takes samples of shape {sample}, but the spec of the "
+                             f"run folder holding it ({spec_path}) gives the images as {spec.input_shape}: "
+                             f"it is not that run's model\n  hint: evaluate the run folder itself, or copy "
+                             f"the .keras file out of the run folder to evaluate it on its own")
         prep = Preparation(spec.scale, spec.input_shape, spec.loss.from_logits, str(spec_path))
     else:
         softmax = final_softmax(model)
@@ -216,10 +221,10 @@ def load_error_reason(exc: Exception, limit: int = 300) -> str:
 
 def _built_with_weights(spec_path: str | Path, weights: str | Path):
     """Build the model of the spec at ``spec_path`` and ``load_weights(weights)`` into it."""
-    from ..language.validation import load_spec
+    from ..language.validation import load_spec, require_compile
 
     weights = weights_path(weights)
-    spec = _with_run_policy(load_spec(spec_path), weights, Path(spec_path))
+    spec = _with_run_policy(require_compile(load_spec(spec_path), "evaluate --weights"), weights, Path(spec_path))
     _check_weights_fit(weights, _spec_variables(spec), spec_path, by_name=False)  # before TensorFlow
     from ..to_keras.builder import build_model, compile_model, load_weights
 

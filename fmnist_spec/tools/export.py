@@ -381,7 +381,9 @@ def export_text(path: str | Path) -> tuple[str, list[str]]:
         data, notes = model_to_spec(model, compile_config)
     except _Unsupported as exc:
         raise SpecError([Problem(file, None, None, exc.path, exc.message, exc.hint)]) from None
-    text = f"# Exported by fmnist-spec from {Path(path).name}.\n" + _layout(data)
+    name = Path(path).name
+    name = name if name.isprintable() else repr(name)  # a line break in a file name stays in the comment
+    text = f"# Exported by fmnist-spec from {name}.\n" + _layout(data)
     try:
         parse_spec(text, f"{file} (exported spec)")
     except SpecError as exc:

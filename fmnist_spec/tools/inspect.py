@@ -38,6 +38,28 @@ class LayerError(InspectError):
     """A layer that is not in the model, or cannot be drawn as asked; the hint lists the layers that fit."""
 
 
+SPEC_SUFFIXES = (".yaml", ".yml")
+"""A target with one of these endings is a spec, built untrained (for ``--filters`` only)."""
+
+
+def is_spec(target: str | Path) -> bool:
+    """True when ``target`` names a spec file (``.yaml``/``.yml``), not a run folder or a model."""
+    return Path(target).suffix.lower() in SPEC_SUFFIXES and not Path(target).is_dir()
+
+
+def check_spec_target(target: str | Path, filters: str | None) -> None:
+    """A spec gives an untrained model, whose only picture is its filters.
+
+    Raises:
+        InspectError: a spec with ``--feature-maps`` or ``--mistakes``.
+    """
+    if is_spec(target) and filters is None:
+        raise InspectError(f"{target}: a spec gives an untrained model, and only --filters draws one "
+                           "(as lesson 8-3 draws no_training_model's filters)",
+                           "train the spec and inspect its run folder for --feature-maps or --mistakes, "
+                           f"or draw the untrained filters: inspect {target} --filters 0 -o filters.png")
+
+
 def check_image_flag(image: str | None, feature_maps: str | None) -> None:
     """``--image`` goes with ``--feature-maps`` and only with it.
 
@@ -118,6 +140,26 @@ def load(target: str | Path) -> Loaded:
         return Loaded(model, model_path, spec.scale, spec.loss.from_logits, str(spec_path))
     activation = model.layers[-1].get_config().get("activation")
     return Loaded(model, model_path, DEFAULT_SCALE, activation != "softmax", "inferred from the model (no spec.yaml)")
+
+
+def load_untrained(spec_path: str | Path) -> Loaded:
+    """The model of the spec at ``spec_path``, built and not trained (Keras's initial weights,
+    seeded with the spec's ``seed``): lesson 8-3's ``no_training_model``. A build-only spec
+    (no ``compile``) is taken.
+
+    Raises:
+        fmnist_spec.SpecError: the spec is invalid.
+    """
+    import keras
+
+    from ..language.validation import load_spec
+    from ..to_keras.builder import build_model
+
+    spec = load_spec(spec_path)
+    if spec.seed is not None:
+        keras.utils.set_random_seed(spec.seed)
+    model = build_model(spec)
+    return Loaded(model, Path(spec_path), spec.scale, spec.loss.from_logits, f"{spec_path}, built untrained")
 
 
 def find_layer(model, wanted: str):
