@@ -237,7 +237,7 @@ def search(args) -> SearchOutcome:
     from ..search.storage import check_url
 
     outputs.check_dir(args.out, "--out")
-    spec = load_spec(args.spec, flag_overrides(args))
+    spec = require_compile(load_spec(args.spec, flag_overrides(args)), "search")
     out = args.out or default_out_dir(spec)
     guard_search_dir(Path(out))  # before TensorFlow's import
     check_url(args.storage)

@@ -422,6 +422,11 @@ def search_problems(source: Source, filled: dict, base_ok: bool = True) -> tuple
         filled: Its data, defaults filled in.
         base_ok: The base spec passed its own checks (points are checked only then).
     """
+    if "compile" not in source.data:  # a build-only spec: nothing to train, so nothing to search
+        return None, [source.problem(("search",), "a search trains every trial, and the spec has no compile "
+                                     "section to train with",
+                                     "add a compile section, e.g. 'compile: {optimizer: adam, loss: "
+                                     "sparse_categorical_crossentropy, metrics: [accuracy]}'", at_key=True)]
     found = _Found(source)
     section = source.data["search"]
     parameters = _parameters(found, filled, section)
