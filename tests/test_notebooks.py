@@ -159,3 +159,50 @@ def test_a_twenty_epoch_fit_leaves_at_most_three_outputs_in_its_cell(kernel, tmp
     assert "20/20 epochs" in progress[0].data["text/plain"]
     assert "&lt;twenty&gt;: finished, 20 of 20 epochs" in outputs[-1].data["text/html"]  # the run, escaped
     assert nb.cells[2].outputs[0].text == "20\n"
+
+
+TEN_TRIALS = """%%fmnist_spec search --out 'runs/<ten>' --as found
+spec_version: 1
+name: ten <trials>
+layers:
+  - {type: Flatten, input_shape: [28, 28]}
+  - {units: 8, activation: relu}
+  - {type: Dropout, rate: 0.3}
+  - {units: 10, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+fit: {epochs: 20, batch_size: 50}
+data: {train_samples: 100}
+seed: 7
+search:
+  sampler: grid
+  pruner: none
+  space:
+    compile.optimizer: {choices: [sgd, adam]}
+    layers[2].rate: {choices: [0.1, 0.2, 0.3, 0.4, 0.5]}
+"""
+
+
+def output_lines(output) -> int:
+    """The lines an output entry shows: its stream text, or its longest representation."""
+    texts = [output.get("text", "")] + [v for v in output.get("data", {}).values() if isinstance(v, str)]
+    return max(len(text.splitlines()) for text in texts)
+
+
+def test_a_ten_trial_twenty_epoch_search_is_one_display_and_at_most_fifty_lines(kernel, tmp_path):
+    """Issue 19's figure, on 100 images with 1 worker: the study's one display updated in place, then the
+    leaderboard; the spec's seed would make TensorFlow print its E0000 line, which is left out."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext fmnist_spec"), nbformat.v4.new_code_cell(TEN_TRIALS),
+                nbformat.v4.new_code_cell("print(found.settled, found.rows[0]['epochs'])")]
+    execute(nb, tmp_path, kernel)
+    assert problems_of(nb) == []
+    outputs = nb.cells[1].outputs
+    assert sum(map(output_lines, outputs)) <= 50, [(o.output_type, output_lines(o)) for o in outputs]
+    assert not any(o.output_type == "stream" for o in outputs), outputs  # no line per trial or epoch
+    progress = [o for o in outputs if o.output_type == "display_data"]
+    assert len(progress) == 1 and progress[0].data["text/plain"].startswith("<ten>: 10/10 trials settled, best val_accuracy ")
+    html = outputs[-1].data["text/html"]
+    assert "leaderboard (maximize val_accuracy)" in html and "data:image/png;base64," in html
+    assert nb.cells[2].outputs[0].text == "10 20\n"
+    assert not any("E0000" in text or "use_unbounded_threadpool" in text
+                   for cell in nb.cells for o in cell.outputs for text in output_texts(o))
