@@ -114,6 +114,10 @@ def check_lesson(nb) -> None:
         if cell.source.startswith("%%fmnist_spec build"):  # Keras's summary, and no empty display
             assert [o.output_type for o in cell.outputs] == ["execute_result"], cell.outputs
             assert "Total params" in cell.outputs[0].data["text/plain"]
+        if cell.source.startswith("%%fmnist_spec search"):  # one progress display, then the leaderboard
+            assert [o.output_type for o in cell.outputs] == ["display_data", "execute_result"], cell.outputs
+            assert "trials settled" in cell.outputs[0].data["text/plain"]
+            assert "leaderboard (maximize val_accuracy)" in html[-1] and "best.yaml: " in html[-1]
         if cell.source.startswith("%fmnist_spec inspect"):
             assert any("data:image/png;base64," in h for h in html), cell.source[:80]
 
