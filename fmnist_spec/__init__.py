@@ -23,13 +23,12 @@ def build_model(spec, style=None):
 
 def train(spec, **kwargs):
     """Train ``spec`` (:func:`fmnist_spec.running.train.train`); in a kernel, with one live progress display."""
+    from .running.train import train as _train
+
     # In an IPython kernel (Jupyter, Colab), unless verbose or progress is given, the fit's progress
     # is one display updated in place (fmnist_spec.notebook.progress) instead of Keras's terminal bar,
     # and TensorFlow's C++ noise on descriptor 2 is left out (fmnist_spec.to_keras.compat.filtered_stderr).
-    from .notebook.progress import in_kernel
-    from .running.train import train as _train
-
-    if not in_kernel():
+    if not _in_kernel():
         return _train(spec, **kwargs)
     if "verbose" not in kwargs and "progress" not in kwargs:
         from .notebook.progress import notebook_progress
@@ -48,10 +47,9 @@ def search_spec(spec, **kwargs):
     updated in place (:class:`fmnist_spec.notebook.progress.SearchProgress`) instead of a line per trial,
     and TensorFlow's C++ noise on descriptor 2 is left out (:func:`fmnist_spec.to_keras.compat.filtered_stderr`).
     """
-    from .notebook.progress import in_kernel
     from .search.run import run_search
 
-    if not in_kernel():
+    if not _in_kernel():
         return run_search(spec, **kwargs)
     if "echo" not in kwargs and "progress" not in kwargs:
         from .notebook.progress import search_progress
@@ -62,6 +60,13 @@ def search_spec(spec, **kwargs):
 
     with filtered_stderr():
         return run_search(spec, **kwargs)
+
+
+def _in_kernel() -> bool:
+    """True inside an IPython kernel (:func:`fmnist_spec.notebook.progress.in_kernel`)."""
+    from .notebook.progress import in_kernel
+
+    return in_kernel()
 
 
 def load_model(path):

@@ -223,6 +223,8 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
                               None if data_dir is None else str(data_dir), threads_per_worker(workers),
                               lines_to_stderr=lines_to_stderr)
     before = _settled(optuna_study)
+    if workers > 1:  # the worker processes print their lines
+        progress = None
     if progress is not None:
         best = best_trial(optuna_study)
         progress.start(target(spec, settings.n_trials), spec.search.objective, spec.search.direction, before,
