@@ -287,8 +287,18 @@ class SearchProgress:
 
 def search_progress(spec, out=None) -> SearchProgress:
     """A :class:`SearchProgress` titled with the search folder's name (``out``, else the default one),
-    with TensorFlow's retracing warnings dropped (one model per trial)."""
+    with TensorFlow's retracing warnings dropped (one model per trial).
+
+    Optuna is imported here, without tqdm's ``TqdmWarning: IProgress not found. Please update jupyter
+    and ipywidgets``: Optuna's ``progress_bar`` imports ``tqdm.auto`` (tqdm 4.67), which in a kernel
+    without ipywidgets warns at import, though a search never shows Optuna's progress bar.
+    """
+    import warnings
     from pathlib import Path
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "IProgress not found")
+        import optuna  # noqa: F401
 
     from ..to_keras.compat import silence_retracing_warnings
 
