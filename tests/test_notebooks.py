@@ -32,7 +32,10 @@ def kernel(tmp_path_factory, monkeypatch):
     spec_dir = folder / "kernels" / KERNEL
     spec_dir.mkdir(parents=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # without pytest's PYTEST_CURRENT_TEST, which makes ipykernel leave descriptors 1 and 2 alone
+        # (iostream.OutStream): as in Jupyter and Colab, what C++ writes there is the cell's output
+        "argv": ["env", "-u", "PYTEST_CURRENT_TEST", sys.executable, "-m", "ipykernel_launcher",
+                 "-f", "{connection_file}"],
         "display_name": "fmnist-spec tests", "language": "python"}))
     monkeypatch.setenv("JUPYTER_PATH", str(folder))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
