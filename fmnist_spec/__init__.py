@@ -26,20 +26,47 @@ def train(spec, **kwargs):
     from .running.train import train as _train
 
     # In an IPython kernel (Jupyter, Colab), unless verbose or progress is given, the fit's progress
-    # is one display updated in place (fmnist_spec.notebook.progress) instead of Keras's terminal bar.
+    # is one display updated in place (fmnist_spec.notebook.progress) instead of Keras's terminal bar,
+    # and TensorFlow's C++ noise on descriptor 2 is left out (fmnist_spec.to_keras.compat.filtered_stderr).
+    if not _in_kernel():
+        return _train(spec, **kwargs)
     if "verbose" not in kwargs and "progress" not in kwargs:
-        from .notebook.progress import in_kernel, notebook_progress
+        from .notebook.progress import notebook_progress
 
-        if in_kernel():
-            kwargs["progress"] = notebook_progress(spec, kwargs.get("out"))
-    return _train(spec, **kwargs)
+        kwargs["progress"] = notebook_progress(spec, kwargs.get("out"))
+    from .to_keras.compat import filtered_stderr
+
+    with filtered_stderr():
+        return _train(spec, **kwargs)
 
 
 def search_spec(spec, **kwargs):
-    """Run the study of ``spec``'s ``search`` section on Optuna; see :func:`fmnist_spec.search.run_search`."""
+    """Run the study of ``spec``'s ``search`` section on Optuna; see :func:`fmnist_spec.search.run_search`.
+
+    In an IPython kernel, unless ``echo`` or ``progress`` is given, the study's progress is one display
+    updated in place (:class:`fmnist_spec.notebook.progress.SearchProgress`) instead of a line per trial,
+    and TensorFlow's C++ noise on descriptor 2 is left out (:func:`fmnist_spec.to_keras.compat.filtered_stderr`).
+    """
     from .search.run import run_search
 
-    return run_search(spec, **kwargs)
+    if not _in_kernel():
+        return run_search(spec, **kwargs)
+    if "echo" not in kwargs and "progress" not in kwargs:
+        from .notebook.progress import search_progress
+
+        progress = search_progress(spec, kwargs.get("out"))
+        kwargs.update(progress=progress, echo=progress.echo)
+    from .to_keras.compat import filtered_stderr
+
+    with filtered_stderr():
+        return run_search(spec, **kwargs)
+
+
+def _in_kernel() -> bool:
+    """True inside an IPython kernel (:func:`fmnist_spec.notebook.progress.in_kernel`)."""
+    from .notebook.progress import in_kernel
+
+    return in_kernel()
 
 
 def load_model(path):

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 import yaml
@@ -227,3 +228,111 @@ def test_the_caret_counts_wide_characters_twice():
     # the 'x' is character 10; before it 6 narrow, 2 wide (two cells each) and 1 narrow character
     assert caret_excerpt("name: 모델 x", 10, "") == "name: 모델 x\n" + " " * 11 + "^"
     assert caret_excerpt("\tunits: 0", 9, "  ") == "  \tunits: 0\n  \t       ^"
+
+
+SEARCH = VALID.replace("  - {units: 16, activation: relu}\n",
+                       "  - {units: 16, activation: relu}\n  - {type: Dropout, rate: 0.3}\n") \
+    .replace("fit: {epochs: 2, batch_size: 16}", "fit: {epochs: 2, batch_size: 25}") + """seed: 3
+search:
+  sampler: grid
+  pruner: none
+  space:
+    compile.optimizer: {choices: [sgd, adam]}
+    layers[2].rate: {choices: [0.1, 0.3]}
+"""
+
+
+@pytest.fixture(scope="module")
+def searched(shell, fashion, tmp_path_factory):
+    out = tmp_path_factory.mktemp("search") / "s"
+    result = shell.run_cell(f"%%fmnist_spec search --data-dir {fashion} --out {out} --trials 2 --epochs 1 "
+                            f"--set fit.batch_size=50 --as found\n" + SEARCH)
+    assert result.success, result.error_in_exec
+    return shell.user_ns["found"]
+
+
+def test_a_search_cell_binds_the_result_with_the_clis_options(searched):
+    assert searched.settled == searched.trained == 2 and searched.n_trials == 2
+    assert [r["epochs"] for r in searched.rows] == [1, 1]  # --epochs 1
+    assert yaml.safe_load(searched.best_yaml.read_text())["fit"]["batch_size"] == 50  # --set
+
+
+def test_a_search_shows_its_leaderboard_best_values_and_history_escaped(searched):
+    html = searched._repr_html_()
+    root = well_formed(html)
+    paths = list(searched.rows[0]["values"])
+    assert paths == ["compile.optimizer", "layers[2].rate"]
+    assert [th.text for th in root.find(".//table").iter("th")] == \
+        ["#", "trial", *paths, "val_accuracy", "state", "epochs", "seconds"]
+    cells = [[td.text for td in tr.iter("td")] for tr in root.find(".//table").find("tbody")]
+    for row, cell in zip(searched.rows, cells):
+        assert cell[2:4] == [row["values"][p] for p in paths]  # the values as written
+        assert cell[4] == f"{row['val_accuracy']:.4f}" and cell[5] == "complete" and cell[6] == "1"
+        assert re.fullmatch(r"\d+\.\d", cell[7])
+    text = "".join(root.itertext())
+    assert f"best.yaml: {searched.best_yaml}" in text and f"trial {searched.best_number}" in text
+    [img] = list(root.iter("img"))
+    assert img.get("alt") == "optimization history" and img.get("src").startswith("data:image/png;base64,iVBOR")
+    assert "<script>" not in html  # the spec's name is in the study's name only as graph-safe text
+    plain = InteractiveShell.instance().display_formatter.format(searched)[0]["text/plain"]
+    assert plain.splitlines()[0].split() == ["#", "trial", *paths, "val_accuracy", "state", "epochs", "seconds"]
+    assert f"best.yaml: {searched.best_yaml}" in plain
+
+
+def test_a_search_without_history_picture_shows_none(searched, tmp_path):
+    import dataclasses
+
+    html = dataclasses.replace(searched, pictures=[], rows=[], best_number=None)._repr_html_()
+    root = well_formed(html)
+    assert not list(root.iter("img")) and "no trial completed" in "".join(root.itertext())
+
+
+def test_a_bad_search_section_is_located_in_the_cell(shell, capsys):
+    bad = SEARCH.replace("{choices: [sgd, adam]}", "{choices: [sgd, adamm]}")
+    result = shell.run_cell("%%fmnist_spec search --trials 2\n" + bad)
+    assert isinstance(result.error_in_exec, UsageError)
+    err = capsys.readouterr().err
+    line = bad.splitlines().index("    compile.optimizer: {choices: [sgd, adamm]}") + 1
+    assert re.search(rf"<cell>:{line}:\d+: ", err), err
+    assert "hint:" in err and "Traceback" not in err
+    assert not (Path.cwd() / "runs").exists()  # nothing written
+
+
+def test_a_spec_file_without_search_is_a_short_error_by_the_line_magic(shell, capsys):
+    result = shell.run_cell(f"%fmnist_spec search {ROOT / 'specs' / 'relu_adam.yaml'} --workers 1 --as x")
+    assert isinstance(result.error_in_exec, UsageError)
+    err = capsys.readouterr().err
+    assert "no search section" in err and "hint: add search:" in err and "Traceback" not in err
+    assert "x" not in shell.user_ns
+
+
+def test_search_progress_is_one_display_updated_in_place(fashion, tmp_path):
+    """run_search tells a SearchProgress every trial and epoch: one display, then updates."""
+    from fmnist_spec.notebook.progress import SearchProgress
+    from fmnist_spec.search import run_search
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(obj._repr_mimebundle_())
+
+    def display(obj, display_id=False):
+        assert display_id is True and not shown
+        shown.append(obj._repr_mimebundle_())
+        return Handle()
+
+    progress = SearchProgress("demo <search>", display=display)
+    lines = []
+    spec = fs.parse_spec(SEARCH, overrides=["fit.epochs=2"])
+    run_search(spec, out=tmp_path / "s", n_trials=2, data_dir=fashion, progress=progress,
+               echo=lambda line: (lines.append(line), progress.echo(line)))
+    texts = [bundle["text/plain"] for bundle in shown]
+    assert any(re.search(r"\ntrial 0 \(compile\.optimizer=\w+ layers\[2\]\.rate=0\.\d\): epoch 2/2", t) for t in texts)
+    assert any(t.startswith("demo <search>: 1/2 trials, best val_accuracy ") for t in texts)
+    assert texts[-1].startswith("demo <search>: 2/2 trials settled, best val_accuracy ")
+    assert texts[-1].splitlines()[-1] == "last: " + " ".join(lines[-1].split())
+    for bundle in shown:
+        assert not re.search(r"\x1b\[|\x08|\r", bundle["text/plain"])
+        assert "demo &lt;search&gt;" in bundle["text/html"]
+        well_formed(bundle["text/html"])

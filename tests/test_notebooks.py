@@ -32,7 +32,10 @@ def kernel(tmp_path_factory, monkeypatch):
     spec_dir = folder / "kernels" / KERNEL
     spec_dir.mkdir(parents=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # without pytest's PYTEST_CURRENT_TEST, which makes ipykernel leave descriptors 1 and 2 alone
+        # (iostream.OutStream): as in Jupyter and Colab, what C++ writes there is the cell's output
+        "argv": ["env", "-u", "PYTEST_CURRENT_TEST", sys.executable, "-m", "ipykernel_launcher",
+                 "-f", "{connection_file}"],
         "display_name": "fmnist-spec tests", "language": "python"}))
     monkeypatch.setenv("JUPYTER_PATH", str(folder))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
@@ -41,9 +44,9 @@ def kernel(tmp_path_factory, monkeypatch):
     return KERNEL
 
 
-def execute(nb, cwd: Path, kernel: str):
+def execute(nb, cwd: Path, kernel: str, timeout: int = 240):
     """Run every cell of ``nb`` in ``cwd``; a cell that raises fails the test (nbclient's CellExecutionError)."""
-    NotebookClient(nb, kernel_name=kernel, timeout=240, resources={"metadata": {"path": str(cwd)}}).execute()
+    NotebookClient(nb, kernel_name=kernel, timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
     return nb
 
 
@@ -114,6 +117,10 @@ def check_lesson(nb) -> None:
         if cell.source.startswith("%%fmnist_spec build"):  # Keras's summary, and no empty display
             assert [o.output_type for o in cell.outputs] == ["execute_result"], cell.outputs
             assert "Total params" in cell.outputs[0].data["text/plain"]
+        if cell.source.startswith("%%fmnist_spec search"):  # one progress display, then the leaderboard
+            assert [o.output_type for o in cell.outputs] == ["display_data", "execute_result"], cell.outputs
+            assert "trials settled" in cell.outputs[0].data["text/plain"]
+            assert "leaderboard (maximize val_accuracy)" in html[-1] and "best.yaml: " in html[-1]
         if cell.source.startswith("%fmnist_spec inspect"):
             assert any("data:image/png;base64," in h for h in html), cell.source[:80]
 
@@ -159,3 +166,80 @@ def test_a_twenty_epoch_fit_leaves_at_most_three_outputs_in_its_cell(kernel, tmp
     assert "20/20 epochs" in progress[0].data["text/plain"]
     assert "&lt;twenty&gt;: finished, 20 of 20 epochs" in outputs[-1].data["text/html"]  # the run, escaped
     assert nb.cells[2].outputs[0].text == "20\n"
+
+
+SEARCH_20_EPOCHS = """%%fmnist_spec search --out 'runs/<ten>' --as found
+spec_version: 1
+name: ten <trials>
+layers:
+  - {type: Flatten, input_shape: [28, 28]}
+  - {units: 8, activation: relu}
+  - {type: Dropout, rate: 0.3}
+  - {units: 10, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+fit: {epochs: 20, batch_size: 50}
+data: {train_samples: 100}
+seed: 7
+search:
+  sampler: grid
+  pruner: none
+  space:
+    compile.optimizer: {choices: [sgd, adam]}
+    layers[2].rate: {choices: [0.1, 0.2, 0.3, 0.4, 0.5]}
+"""
+
+
+def output_lines(output) -> int:
+    """The lines an output entry shows: its stream text, or its longest representation."""
+    texts = [output.get("text", "")] + [v for v in output.get("data", {}).values() if isinstance(v, str)]
+    return max(len(text.splitlines()) for text in texts)
+
+
+def test_a_ten_trial_twenty_epoch_search_is_one_display_and_at_most_fifty_lines(kernel, tmp_path):
+    """Issue 19's figure, on 100 images with 1 worker (about 2 minutes): the study's one display updated
+    in place, then the leaderboard. The spec's seed would make TensorFlow print its E0000 line: left out."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext fmnist_spec"), nbformat.v4.new_code_cell(SEARCH_20_EPOCHS),
+                nbformat.v4.new_code_cell("print(found.settled, found.rows[0]['epochs'])")]
+    execute(nb, tmp_path, kernel, timeout=360)
+    assert problems_of(nb) == []
+    outputs = nb.cells[1].outputs
+    print("lines per output:", [(o.output_type, output_lines(o)) for o in outputs])
+    assert sum(map(output_lines, outputs)) <= 50, [(o.output_type, output_lines(o)) for o in outputs]
+    assert not any(o.output_type == "stream" for o in outputs), outputs  # no line per trial or epoch
+    progress = [o for o in outputs if o.output_type == "display_data"]
+    assert len(progress) == 1 and progress[0].data["text/plain"].startswith("<ten>: 10/10 trials settled, best val_accuracy ")
+    html = outputs[-1].data["text/html"]
+    assert "leaderboard (maximize val_accuracy)" in html and "data:image/png;base64," in html
+    assert nb.cells[2].outputs[0].text == "10 20\n"
+    assert not any("E0000" in text or "use_unbounded_threadpool" in text
+                   for cell in nb.cells for o in cell.outputs for text in output_texts(o))
+
+
+SEEDED = """import fmnist_spec as fs
+spec = fs.parse_spec('''spec_version: 1
+name: seeded
+layers:
+  - {type: Flatten, input_shape: [28, 28]}
+  - {units: 10, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+fit: {epochs: 1}
+data: {train_samples: 100}
+seed: 1
+''')
+run = fs.train(spec, out="runs/seeded")
+run.metrics.status"""
+
+
+@pytest.mark.parametrize("logs", ["", "1"])
+def test_fs_train_of_a_seeded_spec_leaves_no_tensorflow_error_line_in_a_kernel(kernel, tmp_path, monkeypatch, logs):
+    """TensorFlow's C++ writes ``E0000 ... use_unbounded_threadpool`` to descriptor 2 when a seeded fit
+    starts; fs.train in a kernel filters it (compat.filtered_stderr). With FMNIST_SPEC_TENSORFLOW_LOGS=1,
+    which turns the filter off, the line is there: the check sees it."""
+    monkeypatch.setenv("FMNIST_SPEC_TENSORFLOW_LOGS", logs)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(SEEDED)]
+    execute(nb, tmp_path, kernel)
+    texts = [text for o in nb.cells[0].outputs for text in output_texts(o)]
+    assert nb.cells[0].outputs[-1].data["text/plain"] == "'finished'"
+    assert any("use_unbounded_threadpool" in text for text in texts) == (logs == "1"), texts

@@ -104,6 +104,61 @@ def compare_html(result, columns, cell) -> str:
                    f"<div>{H.esc(f'tables and curves: {result.out_dir}')}</div>")
 
 
+# --- a search ----------------------------------------------------------------------------------
+
+LEADERBOARD_ROWS = 20
+"""Leaderboard rows a notebook shows; the rest are in ``study.json``."""
+
+
+def _search_lines(result) -> list:
+    """The lines ``fmnist-spec search`` ends with after its leaderboard (study, best, files)."""
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(result.states.items()))
+    lines = [(f"study {result.study_name!r} in {result.storage}: {result.settled} of {result.n_trials} trials "
+              f"({counts}); {result.trained} trained now in {result.seconds:.1f} s")]
+    if result.best_number is None:
+        lines.append("no trial completed: no best.yaml")
+    else:
+        values = " ".join(f"{path}={text}" for path, text in result.best_values.items())
+        lines.append(f"best: trial {result.best_number}, {result.objective} {result.best_value:.4f}: {values}")
+        if result.best_yaml:
+            lines.append(f"best.yaml: {result.best_yaml}")
+    lines.append(f"study.json: {result.study_json}; trials: {Path(result.out_dir) / 'trials'}")
+    return lines + [f"note: {note}" for note in result.notes]
+
+
+def search_text(result, leaderboard: str) -> str:
+    """A :class:`fmnist_spec.search.SearchResult` as text: ``leaderboard`` (the text table of
+    :func:`fmnist_spec.search.report.leaderboard_text`), then the study, the best trial and the files."""
+    return leaderboard + "\n".join(_search_lines(result))
+
+
+def search_html(result) -> str:
+    """The leaderboard (values as written, the objective to 4 decimals, state, epochs, seconds), the best
+    trial's values and ``best.yaml``, and ``optimization_history.png`` inline when it was drawn."""
+    rows, objective = result.rows, result.objective
+    if rows:
+        paths = list(rows[0]["values"])
+        headers = ["#", "trial", *paths, objective, "state", "epochs", "seconds"]
+        body = [[i + 1, r["number"], *(r["values"].get(p, "") for p in paths),
+                 "" if r[objective] is None else f"{r[objective]:.4f}", r["state"], r["epochs"] or "",
+                 "" if r["seconds"] is None else f"{r['seconds']:.1f}"] for i, r in enumerate(rows[:LEADERBOARD_ROWS])]
+        numbers = (0, 1, len(paths) + 2, len(paths) + 4, len(paths) + 5)
+        board = H.table(headers, body, caption=f"leaderboard ({result.direction} {objective})", align_right=numbers)
+        if len(rows) > LEADERBOARD_ROWS:
+            board += f"<div>{H.esc(f'... and {len(rows) - LEADERBOARD_ROWS} more (study.json)')}</div>"
+    else:
+        board = H.heading("no trial completed or was pruned yet")
+    best = ""
+    if result.best_number is not None:
+        best = H.table(["best", *result.best_values], [[f"trial {result.best_number}", *result.best_values.values()]],
+                       caption=f"best: {objective} {result.best_value:.4f}")
+    history = Path(result.out_dir) / "optimization_history.png"
+    picture = H.png(history.read_bytes(), "optimization history", 640) \
+        if any(Path(p) == history for p in result.pictures) and history.is_file() else ""
+    notes = "".join(f"<div>{H.esc(line)}</div>" for line in _search_lines(result))
+    return H.block(board, best, picture, notes)
+
+
 # --- the magic's own results -------------------------------------------------------------------
 
 @dataclass

@@ -19,8 +19,12 @@ is shown as IPython's ``UsageError``, which a notebook prints without a tracebac
 problems with the offending line and a caret, and their hints. A bug stays an ordinary
 exception with its traceback.
 
-Commands are :data:`COMMANDS`; another stage adds its own with :func:`register` (the
-search stage registers ``search`` there).
+Commands are :data:`COMMANDS` (``search`` among them: ``%%fmnist_spec search`` runs the cell's
+spec's ``search`` section); another stage adds its own with :func:`register`.
+
+Every command runs inside :func:`fmnist_spec.to_keras.compat.filtered_stderr`, as the CLI's do:
+TensorFlow's C++ writes lines such as a seeded fit's ``E0000 ... use_unbounded_threadpool`` straight
+to file descriptor 2, which a kernel shows as red stderr output.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ CELL = "<cell>"
 UNKEPT = "<not kept>.png"
 """The ``-o`` the magic gives ``inspect`` when the line has none: a temporary file."""
 
-CELL_COMMANDS = ("validate", "render", "build", "train")
+CELL_COMMANDS = ("validate", "render", "build", "train", "search")
 """The commands whose spec may be the cell's body."""
 
 
@@ -226,8 +230,27 @@ def evaluate(call: Call):
     return Text(outcome.report)
 
 
+def search(call: Call):
+    """Search the spec's space (its ``search`` section) on Optuna into the search folder; one display
+    updated in place in a kernel; the result (leaderboard, best trial, ``best.yaml``) is shown."""
+    import fmnist_spec
+
+    from ..cli import outputs
+    from ..search.run import default_out_dir, guard_search_dir
+    from ..search.storage import check_url
+
+    args = call.args
+    outputs.check_dir(args.out, "--out")
+    spec = _spec(call)
+    out = args.out or default_out_dir(spec)
+    guard_search_dir(Path(out))  # before TensorFlow's import, as the CLI
+    check_url(args.storage)
+    return fmnist_spec.search_spec(spec, out=out, n_trials=args.trials, workers=args.processes,
+                                   storage=args.storage, study=args.study, data_dir=args.data_dir)
+
+
 COMMANDS = {"validate": validate, "render": render, "build": build, "train": train, "compare": compare,
-            "evaluate": evaluate, "inspect": inspect}
+            "evaluate": evaluate, "inspect": inspect, "search": search}
 """Subcommand -> function(:class:`Call`) -> the result to show; each takes the CLI's options."""
 
 
@@ -311,8 +334,8 @@ class SpecMagics(Magics):
     @line_cell_magic
     def fmnist_spec(self, line: str, cell: str | None = None):
         """Run an fmnist-spec command on the cell's spec (``%%fmnist_spec``) or on spec files
-        (``%fmnist_spec``): validate, render, build, train (cell or line), compare, evaluate,
-        inspect (line). The options are the CLI's (``%fmnist_spec train --help``), plus
+        (``%fmnist_spec``): validate, render, build, train, search (cell or line), compare,
+        evaluate, inspect (line). The options are the CLI's (``%fmnist_spec train --help``), plus
         ``--as NAME`` to bind the result to a variable. See docs/notebook.md."""
         tokens, name = split_line(line)
         call = None
@@ -321,8 +344,11 @@ class SpecMagics(Magics):
         except SystemExit:  # --help printed the command's help
             return None
         call = Call(args, cell)
+        from ..to_keras.compat import filtered_stderr
+
         try:
-            result = COMMANDS[args.command](call)
+            with filtered_stderr():
+                result = COMMANDS[args.command](call)
         except UsageError:
             raise
         except BaseException as exc:

@@ -177,3 +177,131 @@ def notebook_progress(spec, out=None):
 
     silence_retracing_warnings()
     return live_progress(Path(out or default_out_dir(spec)).name)
+
+
+class SearchProgress:
+    """One display for a whole search in a notebook, updated in place: trials settled of the total,
+    the best figure so far, the trial in training and its epoch, the last trial's line.
+
+    :func:`fmnist_spec.search.run_search` calls it (``progress=``): ``start`` once, then for each
+    trial of this process ``trial_begins`` (which returns the Keras callback that follows its
+    epochs) and ``trial_ends``, the trial's line through :meth:`echo`, and ``finish`` at the end.
+    Nothing is printed: a 20-trial search is one output entry, not Keras bars nor a line per epoch.
+
+    Args:
+        title: The search's name, shown first.
+        display: ``IPython.display.display`` (default; tests pass their own recorder).
+    """
+
+    def __init__(self, title: str = "search", display=None):
+        self.title, self.display, self.handle = title, display, None
+        self.total, self.done, self.objective, self.direction = 0, 0, "", "maximize"
+        self.best: tuple | None = None  # (value, trial number)
+        self.current: tuple | None = None  # (trial number, {path: text})
+        self.epoch, self.epochs, self.last_line, self.finished = 0, 0, "", False
+        self.started = time.monotonic()
+
+    # --- what run_search tells -------------------------------------------------------------------
+
+    def start(self, total: int, objective: str, direction: str, settled: int = 0, best_value=None,
+              best_number=None) -> None:
+        self.total, self.objective, self.direction, self.done = total, objective, direction, settled
+        self.best = None if best_value is None else (best_value, best_number)
+        self.started = time.monotonic()
+        self._show()
+
+    def trial_begins(self, number: int, values: dict) -> list:
+        """The Keras callbacks that follow trial ``number``'s fit (its epoch, in this display)."""
+        import keras
+
+        self.current, self.epoch, self.epochs = (number, dict(values)), 0, 0
+        self._show()
+        progress = self
+
+        class TrialEpochs(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                progress.epochs = (self.params or {}).get("epochs") or 0
+
+            def on_epoch_end(self, epoch, logs=None):
+                progress.epoch = epoch + 1
+                progress._show()
+
+        return [TrialEpochs()]
+
+    def trial_ends(self, number: int, outcome) -> None:
+        self.done += 1
+        value = outcome.value
+        if outcome.state == "complete" and value is not None and (
+                self.best is None or (value > self.best[0] if self.direction == "maximize" else value < self.best[0])):
+            self.best = (value, number)
+        self.current = None
+
+    def echo(self, line: str) -> None:
+        """A trial's line (what a terminal prints): shown as the display's last line."""
+        self.last_line = line
+        self._show()
+
+    def finish(self) -> None:
+        self.finished, self.current = True, None
+        self._show()
+
+    # --- what it shows ---------------------------------------------------------------------------
+
+    def words(self) -> list:
+        """The display's lines (plain text; the HTML shows the same words)."""
+        elapsed = _clock(time.monotonic() - self.started)
+        head = f"{self.title}: {self.done}/{self.total} trials" + (" settled" if self.finished else "")
+        if self.best is not None:
+            head += f", best {self.objective} {self.best[0]:.4f} (trial {self.best[1]})"
+        lines = [head + f", {elapsed} spent"]
+        if self.current is not None:
+            number, values = self.current
+            shown = " ".join(f"{path}={text}" for path, text in values.items())
+            lines.append(f"trial {number} ({shown}): epoch {self.epoch}/{self.epochs or '?'}")
+        if self.last_line:
+            lines.append("last: " + " ".join(self.last_line.split()))
+        return lines
+
+    def text(self) -> str:
+        return "\n".join(self.words())
+
+    def html(self) -> str:
+        fraction = 1.0 if self.finished else (self.done + (self.epoch / self.epochs if self.epochs else 0)) \
+            / max(self.total, 1)
+        head, *rest = self.words()
+        bar = f'<progress value="{min(fraction, 1.0):.3f}" max="1" style="width: 320px"></progress>'
+        return H.block(f"<div>{bar} {H.esc(head)}</div>", "".join(f"<div>{H.esc(line)}</div>" for line in rest))
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": self.text(), "text/html": self.html()}
+
+    def _show(self) -> None:
+        if self.handle is None:
+            display = self.display
+            if display is None:
+                from IPython.display import display
+            self.handle = display(self, display_id=True)
+        else:
+            self.handle.update(self)
+
+
+def search_progress(spec, out=None) -> SearchProgress:
+    """A :class:`SearchProgress` titled with the search folder's name (``out``, else the default one),
+    with TensorFlow's retracing warnings dropped (one model per trial).
+
+    Optuna is imported here, without tqdm's ``TqdmWarning: IProgress not found. Please update jupyter
+    and ipywidgets``: Optuna's ``progress_bar`` imports ``tqdm.auto`` (tqdm 4.67), which in a kernel
+    without ipywidgets warns at import, though a search never shows Optuna's progress bar.
+    """
+    import warnings
+    from pathlib import Path
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "IProgress not found")
+        import optuna  # noqa: F401
+
+    from ..to_keras.compat import silence_retracing_warnings
+
+    silence_retracing_warnings()
+    title = Path(out).name if out is not None else f"{spec.name} search"
+    return SearchProgress(title)

@@ -98,7 +98,7 @@ def _ended_elsewhere(trial_number: int) -> str:
             "(a pause?); its retry counts instead")
 
 
-def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
+def work(spec, settings: WorkerSettings, data=None, echo=print, progress=None) -> int:
     """Train trials of ``spec``'s study until it has ``settings.n_trials`` settled ones.
 
     Args:
@@ -106,6 +106,10 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
         settings: See :class:`WorkerSettings`.
         data: Fashion-MNIST already loaded (default: load it once here).
         echo: Called with one short line per trial.
+        progress: None, or what shows the study's progress (a notebook's one display,
+            :class:`fmnist_spec.notebook.progress.SearchProgress`): ``trial_begins(number, values)``
+            returns Keras callbacks for the trial's fit, ``trial_ends(number, outcome)`` is told how
+            it ended (a :class:`~.trial.TrialOutcome`).
 
     Returns:
         The number of trials this worker trained.
@@ -174,10 +178,12 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
             trial.set_user_attr("settled", True)
             trial.set_user_attr("message", outcome.message)
             study.tell(trial, state=TrialState.FAIL)
-            echo(_line(trial.number, shown(space, values), space.objective, outcome))
+            _ended(echo, progress, trial.number, shown(space, values), space.objective, outcome)
             continue
+        extra = progress.trial_begins(trial.number, shown(space, values)) if progress is not None else ()
         try:
-            outcome = run_trial(point, trial, space.objective, out_dir, data, settings.threads)  # beat() beats
+            outcome = run_trial(point, trial, space.objective, out_dir, data, settings.threads,
+                                extra)  # beat() beats
         except BaseException as exc:
             from ..running.train import TrainingInterrupted
 
@@ -206,4 +212,11 @@ def work(spec, settings: WorkerSettings, data=None, echo=print) -> int:
         except UpdateFinishedTrialError:  # another worker found it stale and retries it
             echo(_ended_elsewhere(trial.number))
             continue
-        echo(_line(trial.number, shown(space, values), space.objective, outcome))
+        _ended(echo, progress, trial.number, shown(space, values), space.objective, outcome)
+
+
+def _ended(echo, progress, number: int, values: dict, objective: str, outcome) -> None:
+    """Tell ``progress`` (when there is one) how the trial ended, then ``echo`` its line."""
+    if progress is not None:
+        progress.trial_ends(number, outcome)
+    echo(_line(number, values, objective, outcome))

@@ -122,6 +122,9 @@ def draw(study, out_dir: Path) -> tuple[list, list]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                # equal importances are drawn as such; the warning would be a notebook's red stderr
+                warnings.filterwarnings("ignore", "Target and region quantiles select the same set")
+                warnings.filterwarnings("ignore", "Attempting to set identical low and high ylims")  # one value
                 axes = getattr(optuna.visualization.matplotlib, function)(study)
             figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
             figure.set_size_inches(8, 5)

@@ -114,6 +114,20 @@ class SearchResult:
                 "pictures": [str(p) for p in self.pictures], "notes": self.notes, "trained": self.trained,
                 "seconds": round(self.seconds, 3)}
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        """IPython's plain text: the leaderboard and the best trial, as ``fmnist-spec search`` ends."""
+        from ..notebook.displays import search_text
+        from .report import leaderboard_text
+
+        printer.text(search_text(self, leaderboard_text(self.rows, self.objective)))
+
+    def _repr_html_(self) -> str:
+        """A notebook's display: the leaderboard table, the best trial and ``best.yaml``, and the
+        optimization history picture (inline PNG) when it was drawn."""
+        from ..notebook.displays import search_html
+
+        return search_html(self)
+
 
 def default_study_name(spec) -> str:
     """The study's name when ``--study`` is not given: the graph-safe form of the spec's ``name``."""
@@ -157,7 +171,7 @@ def threads_per_worker(workers: int) -> int | None:
 
 def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = None, workers: int = 1,
                storage: str | None = None, study: str | None = None, data_dir: str | Path | None = None,
-               data=None, echo=print, lines_to_stderr: bool = False) -> SearchResult:
+               data=None, echo=print, lines_to_stderr: bool = False, progress=None) -> SearchResult:
     """Run (or continue) the study of ``spec.search`` and write the search folder.
 
     Args:
@@ -176,6 +190,11 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
         data: Fashion-MNIST already loaded (one worker only; tests).
         echo: Called with one short line per trial trained in this process (``print`` by default).
         lines_to_stderr: Worker processes print their trial lines on stderr, not stdout.
+        progress: None, or what shows the study's progress in place (a notebook's one display,
+            :class:`fmnist_spec.notebook.progress.SearchProgress`): told ``start(total, objective,
+            direction, settled, best_value, best_number)`` first, each trial of this process as
+            :func:`~.loop.work` says, and ``finish()`` at the end. Worker processes
+            (``workers`` > 1) print their trial lines instead.
 
     Returns:
         A :class:`SearchResult`.
@@ -204,9 +223,15 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
                               None if data_dir is None else str(data_dir), threads_per_worker(workers),
                               lines_to_stderr=lines_to_stderr)
     before = _settled(optuna_study)
+    if workers > 1:  # the worker processes print their lines
+        progress = None
+    if progress is not None:
+        best = best_trial(optuna_study)
+        progress.start(target(spec, settings.n_trials), spec.search.objective, spec.search.direction, before,
+                       None if best is None else best.value, None if best is None else best.number)
     try:
         if workers <= 1:
-            work(spec, settings, data, echo)
+            work(spec, settings, data, echo, progress)
         else:
             _run_workers(spec, settings, workers)
     except (KeyboardInterrupt, SearchInterrupted) as exc:
@@ -217,6 +242,9 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
             raise SearchInterrupted(finish(spec, optuna_study, settings, opened.shown, before, start,
                                            pictures=False)) from None
         raise
+    finally:
+        if progress is not None:
+            progress.finish()
     return finish(spec, optuna_study, settings, opened.shown, before, start)
 
 

@@ -80,7 +80,8 @@ def with_threads(spec, threads: int | None):
     return dataclasses.replace(spec, intra_op_parallelism_threads=capped[0], inter_op_parallelism_threads=capped[1])
 
 
-def run_trial(point, trial, objective: str, out_dir: Path, data, threads: int | None) -> TrialOutcome:
+def run_trial(point, trial, objective: str, out_dir: Path, data, threads: int | None,
+              callbacks=()) -> TrialOutcome:
     """Train ``point`` (the checked plain spec of the trial's values) as ``trial``.
 
     Args:
@@ -90,6 +91,7 @@ def run_trial(point, trial, objective: str, out_dir: Path, data, threads: int | 
         out_dir: The search folder; the run goes to ``out_dir/trials/<trial.number>``.
         data: The Fashion-MNIST arrays, loaded once per worker.
         threads: Each thread pool's limit in this worker (see :func:`with_threads`).
+        callbacks: More Keras callbacks for the fit (a notebook's live display of the search).
 
     Raises:
         Whatever :func:`fmnist_spec.running.train.train` raises (``TrainingInterrupted`` on Ctrl-C).
@@ -102,7 +104,7 @@ def run_trial(point, trial, objective: str, out_dir: Path, data, threads: int | 
     callback = pruning_callback(trial, objective)
     start = time.perf_counter()
     result = train(with_threads(point, threads), out=out_dir / TRIALS / str(trial.number), data=data, verbose=0,
-                   callbacks=(callback,))
+                   callbacks=(callback, *callbacks))
     seconds = time.perf_counter() - start
     keras.backend.clear_session()
     metrics = result.metrics
