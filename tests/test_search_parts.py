@@ -90,3 +90,26 @@ def test_storages_other_than_postgresql_are_refused_with_a_hint(url):
     with pytest.raises(StorageError, match="is not a storage fmnist-spec uses") as refused:
         check_url(url)
     assert "postgresql://" in refused.value.hint
+
+
+def test_a_search_folder_never_writes_through_links_or_into_a_foreign_journal(tmp_path):
+    from fmnist_spec.search.run import SearchError, guard_search_dir
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    for name in ("study.journal", ".search.lock", "study.journal.lock", "best.yaml"):
+        out = tmp_path / f"links-{name}"
+        out.mkdir()
+        (out / name).symlink_to(victim)
+        with pytest.raises(SearchError, match=f"{name} is a symbolic link"):
+            guard_search_dir(out)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "study.journal").write_text("my notes\n")
+    with pytest.raises(SearchError, match="is not the journal of an Optuna study"):
+        guard_search_dir(notes)
+    assert victim.read_text() == "precious\n" and (notes / "study.journal").read_text() == "my notes\n"
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "study.journal").write_text('{"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [2]}\n')
+    guard_search_dir(ours)  # a journal Optuna wrote: the same search continues

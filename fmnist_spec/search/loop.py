@@ -62,7 +62,7 @@ def turn(out_dir: Path, embedded: bool):
     if not embedded:
         yield
         return
-    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)  # never through a link
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

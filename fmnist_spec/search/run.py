@@ -158,6 +158,41 @@ def guard_search_dir(out_dir: Path) -> None:
             shown = ", ".join(others[:4]) + (", ..." if len(others) > 4 else "")
             raise SearchError(f"--out {out_dir}: holds {shown}, not a search; a search would write its trials there",
                               "pass a new or empty folder, or the folder of the same search to continue it")
+        _guard_own_files(out_dir)
+
+
+def _guard_own_files(out_dir: Path) -> None:
+    """Refuse a search folder whose own file names are symbolic links (a search never makes one) or
+    whose ``study.journal`` is not a journal Optuna wrote: the search appends to both."""
+    for name in sorted(OWN_FILES):
+        if (out_dir / name).is_symlink():
+            raise SearchError(f"--out {out_dir}: {name} is a symbolic link, which fmnist-spec never makes; "
+                              "a search would write through it", "remove the link, or pass a new folder")
+    journal = out_dir / JOURNAL
+    if journal.exists() and not _is_journal(journal):
+        raise SearchError(f"--out {out_dir}: {JOURNAL} is not the journal of an Optuna study; a search would "
+                          "append to it", "move the file away, or pass a new folder")
+
+
+def _is_journal(path: Path) -> bool:
+    """True for a regular file that is empty or starts with one of Optuna's journal records
+    (a JSON object with an ``op_code``)."""
+    import json
+
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(1 << 20)
+    except OSError:
+        return False
+    if not first.strip():
+        return path.stat().st_size == 0
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "op_code" in record
 
 
 def threads_per_worker(workers: int) -> int | None:
