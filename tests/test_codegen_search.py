@@ -103,3 +103,22 @@ def test_codegen_of_a_shipped_search_spec_from_the_shell(tmp_path):
     text = out.read_text()
     assert "GridSampler(SEARCH_SPACE, seed=42)" in text and "study.optimize(objective, n_trials=20)" in text
     compile(text, str(out), "exec")
+
+
+def test_codegen_of_a_search_it_cannot_write_is_bad_input_with_a_hint(tmp_path):
+    spec = tmp_path / "ds.yaml"
+    spec.write_text(f"extends: {ROOT / 'specs' / 'dropout.yaml'}\nsearch:\n  space:\n"
+                    "    data.validation.test_size: {low: 0.1, high: 0.3}\n")
+    done = subprocess.run([sys.executable, "-m", "fmnist_spec", "codegen", str(spec)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: codegen cannot write a search over data.validation.test_size")
+    assert "hint:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_search_flags_take_the_whole_range_of_trials():
+    from fmnist_spec.cli.arguments import parser
+
+    args = parser().parse_args(["search", "specs/search_optimizer_dropout.yaml", "--trials", "5000",
+                                "--workers", "2"])
+    assert (args.trials, args.processes) == (5000, 2)

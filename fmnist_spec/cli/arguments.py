@@ -94,9 +94,10 @@ def _add_search(sub) -> None:
     p.add_argument("--out", metavar="DIR",
                    help="the search folder: the study, trials/<number> run folders, best.yaml, study.json, "
                         "pictures (default runs/<spec file name>-search); the same DIR again continues the study")
-    p.add_argument("--trials", type=_count, metavar="N",
+    p.add_argument("--trials", type=_whole(1, MAX_TRIALS, "the schema's search.n_trials"), metavar="N",
                    help="total of trials of the study (default search.n_trials; a grid stops at its size)")
-    p.add_argument("--workers", type=_count, default=1, dest="processes", metavar="N",
+    p.add_argument("--workers", type=_whole(1, MAX_WORKERS, "worker processes on one machine"), default=1,
+                   dest="processes", metavar="N",
                    help="worker processes on this machine sharing the study (default 1); each loads the data "
                         "once, and their TensorFlow threads are limited so that workers x threads <= cores")
     p.add_argument("--storage", metavar="URL",
@@ -113,6 +114,26 @@ def _add_class_names(p) -> None:
     p.add_argument("--class-names", choices=("en", "ko"), default="en",
                    help="name the classes in English (Fashion-MNIST's names) or Korean (the textbook's: "
                         "티셔츠, 바지, ...; pictures need the NanumGothic font, docs/workflow.md)")
+
+
+MAX_TRIALS = 10_000
+"""Most trials ``search --trials`` takes: the schema's ``search.n_trials`` maximum."""
+MAX_WORKERS = 64
+"""Most worker processes ``search --workers`` starts on one machine (each imports TensorFlow)."""
+
+
+def _whole(low: int, high: int, what: str):
+    """An argparse type: a whole number from ``low`` to ``high`` (``what`` says why)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high:,} ({what}). "
+                                             f"Received: {text!r}")
+        return value
+    return parse
 
 
 def _count(text: str) -> int:

@@ -29,6 +29,7 @@ EXIT_STATUS = {
     "BadEnvironment": BAD_INPUT,     # cli.commands: a malformed TF_CONFIG
     "RunFolderError": BAD_INPUT,     # running: nothing to resume, a changed spec, a finished run (RunFolderBusy too)
     "InputError": BAD_INPUT,         # tools.evaluate: not a model, not an image
+    "UnwritableSearch": BAD_INPUT,   # tools.codegen_search: a searched key codegen cannot write
     "SearchError": BAD_INPUT,        # search.run: no search section, an --out that is not a search folder
     "StorageError": BAD_INPUT,       # search.storage: a --storage URL that cannot be used
     "StudyMismatch": BAD_INPUT,      # search.study: the study searches another spec or space

@@ -32,6 +32,11 @@ from ..language.search_space import CATEGORICAL, INT, Parameter, SearchSpace, fo
 from ..language.spec import Spec, from_data
 from . import codegen
 
+
+class UnwritableSearch(HintedError):
+    """A search space codegen cannot write as a plain script (exit status 2, with a hint)."""
+
+
 SAMPLERS = {"tpe": "optuna.samplers.TPESampler({seed})", "random": "optuna.samplers.RandomSampler({seed})",
             "grid": "optuna.samplers.GridSampler(SEARCH_SPACE{seed_arg})"}
 """Optuna's sampler of each ``search.sampler`` name."""
@@ -69,12 +74,12 @@ def _refused(parameter: Parameter) -> None:
           or keys[:2] in (("fit", "epochs"), ("fit", "batch_size"))
           or (keys[:2] == ("fit", "callbacks") and len(keys) > 3))
     if not ok:
-        raise HintedError(f"codegen cannot write a search over {parameter.path} yet",
+        raise UnwritableSearch(f"codegen cannot write a search over {parameter.path} yet",
                           "search layer arguments, compile.optimizer and its arguments, fit.epochs, "
                           "fit.batch_size or callback arguments; or run fmnist-spec search")
     if parameter.kind == CATEGORICAL and keys != ("compile", "optimizer") and not all(
             isinstance(c, (str, int, float, bool)) or c is None for c in parameter.choices):
-        raise HintedError(f"codegen writes mappings among the choices of compile.optimizer only, not of "
+        raise UnwritableSearch(f"codegen writes mappings among the choices of compile.optimizer only, not of "
                           f"{parameter.path}", "write scalar choices, or run fmnist-spec search")
 
 
@@ -190,7 +195,7 @@ def generate_search(spec: Spec, style: str | None = None, source: str | None = N
         The script's text. ``python SCRIPT [DATA_DIR]`` runs the study and prints the best trial.
 
     Raises:
-        HintedError: a searched key codegen does not write (see the module's docstring).
+        UnwritableSearch: a searched key codegen does not write (see the module's docstring).
         ValueError: ``spec`` has no search section, or ``style`` is unknown.
     """
     space = spec.search
