@@ -196,7 +196,7 @@ def output_lines(output) -> int:
 
 
 def test_a_ten_trial_twenty_epoch_search_is_one_display_and_at_most_fifty_lines(kernel, tmp_path):
-    """Issue 19's figure, on 100 images with 1 worker (about 2 minutes): the study's one display updated
+    """The notebook figure (at most 50 lines), on 100 images with 1 worker (about 2 minutes): the study's one display updated
     in place, then the leaderboard. The spec's seed would make TensorFlow print its E0000 line: left out."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("%load_ext fmnist_spec"), nbformat.v4.new_code_cell(SEARCH_20_EPOCHS),

@@ -1,4 +1,4 @@
-"""Nothing escapes the run folder, nothing finished is lost (issue 18, "Callbacks and outputs escape
+"""Nothing escapes the run folder, nothing finished is lost ("Callbacks and outputs escape
 or destroy"): adoption of a backup only for runs that provably had not ended, the backup moved
 out before publishing, checkpoint paths checked after formatting, reserved names, braces in
 --out, atomic checkpoints, locks and staging folders that follow no symbolic link, TensorBoard and

@@ -43,7 +43,7 @@ def test_batch_normalization_counts_equal_keras_for_center_and_scale(center, sca
     assert rows[0].params == normalisation.count_params() == (2 + center + scale) * 784
     assert rows[0].trainable == sum(w.shape[0] for w in normalisation.trainable_weights) == (center + scale) * 784
     assert rows[0].non_trainable == sum(w.shape[0] for w in normalisation.non_trainable_weights) == 2 * 784
-    assert sum(r.params for r in rows) == model.count_params()  # 10,202 with center: false (issue 18)
+    assert sum(r.params for r in rows) == model.count_params()  # 10,202 with center: false, as Keras counts
 
 
 def test_automatic_names_count_only_unnamed_layers_as_keras_does():
