@@ -15,7 +15,8 @@ the lesson writes them. Run by hand (KerasTuner on the path, e.g. ``PYTHONPATH=/
     python benchmarks/search_kerastuner.py [--trials 20] [--epochs 10] [--train-samples N] [--data-dir DIR]
 
 The last line of output is one JSON object (``BENCH {...}``): ``seconds`` (wall time of
-``tuner.search``), ``trials`` (each: ``values``, ``val_accuracy`` of its last epoch,
+``tuner.search``), ``trials`` (each: ``values``, ``val_accuracy`` of its last epoch (recorded by a callback:
+KerasTuner keeps only the best epoch's),
 ``best_epoch_val_accuracy`` (KerasTuner's score), ``status``, ``finished`` seconds since the search
 began), ``complete``, ``best_val_accuracy`` (the best last-epoch validation accuracy, the figure
 fmnist-spec's search optimises), ``best_values``, ``keras_tuner``, ``peak_rss_mb``. When KerasTuner
@@ -68,11 +69,18 @@ def search(args, workdir: str) -> dict:
     tuner = keras_tuner.GridSearch(build_model, objective='val_accuracy', max_trials=args.trials, seed=42,
                                    directory=workdir, project_name='lesson7_3', overwrite=True)
     # ---------------------------------------------------------------------------------------------
-    finished = []
+    finished, last = [], []
 
-    class WhenFinished(keras.callbacks.Callback):  # measurement only: when each trial's fit ended
+    class WhenFinished(keras.callbacks.Callback):
+        """Measurement only: when each trial's fit ended and its last epoch's val_accuracy (KerasTuner
+        keeps only the best epoch's)."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.last = (logs or {}).get("val_accuracy")
+
         def on_train_end(self, logs=None):
             finished.append(time.perf_counter() - start)
+            last.append(getattr(self, "last", None))
 
     start = time.perf_counter()
     tuner.search(train_scaled, train_target, epochs=args.epochs, validation_data=(val_scaled, val_target),
@@ -81,14 +89,11 @@ def search(args, workdir: str) -> dict:
 
     trials = []
     for trial in sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id)):
-        history = trial.metrics.get_history("val_accuracy") if trial.metrics.exists("val_accuracy") else []
-        last = float(history[-1].value[0]) if history else None
         trials.append({"values": {"optimizer": trial.hyperparameters.get("optimizer"),
                                   "rate": round(trial.hyperparameters.get("rate"), 6)},
-                       "val_accuracy": last, "best_epoch_val_accuracy": trial.score,
-                       "status": str(trial.status), "epochs": len(history)})
-    for trial, at in zip(trials, finished):
-        trial["finished"] = round(at, 3)
+                       "val_accuracy": None, "best_epoch_val_accuracy": trial.score, "status": str(trial.status)})
+    for trial, at, value in zip(trials, finished, last):  # the trials run in order of their ids
+        trial["finished"], trial["val_accuracy"] = round(at, 3), None if value is None else float(value)
     complete = [t for t in trials if t["val_accuracy"] is not None and t["status"] == "COMPLETED"]
     best = max(complete, key=lambda t: t["val_accuracy"]) if complete else None
     return {"seconds": seconds, "trials": trials, "complete": len(complete), "pruned": 0,
