@@ -64,7 +64,8 @@ def test_tensorflow_logs_are_shown_when_asked_for():
     done = cli("build", "specs/relu_adam.yaml", env=_env(FMNIST_SPEC_TENSORFLOW_LOGS="1", TF_CPP_MIN_LOG_LEVEL="0"),
                capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "oneDNN custom operations are on" in done.stderr  # what this TensorFlow build prints at import
+    # what this TensorFlow build prints at import (the oneDNN line only on some CPUs)
+    assert [line for line in done.stderr.splitlines() if any(s in line for s in STARTUP_LINES)], done.stderr
 
 
 def test_seeded_train_prints_no_tensorflow_lines(tmp_path, tiny_data_dir):
