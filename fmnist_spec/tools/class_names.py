@@ -47,8 +47,8 @@ def hangul_font() -> str | None:
     """
     from matplotlib import font_manager
 
-    for entry in font_manager.fontManager.ttflist:
-        if entry.name == HANGUL_FAMILY:
+    for entry in font_manager.fontManager.ttflist:  # the regular weight: its family also names NanumGothicBold.ttf
+        if entry.name == HANGUL_FAMILY and Path(entry.fname).name == HANGUL_FONT_FILE:
             return entry.fname
     for path in font_manager.findSystemFonts():
         if Path(path).name == HANGUL_FONT_FILE:
