@@ -26,6 +26,8 @@ from urllib.parse import quote
 
 import pytest
 
+from fmnist_spec import files
+
 ROLE = "fmnist"
 PASSWORD = "p@ss:w/rd%41?#"   # every character a URL gives a meaning to, to test masking
 DATABASE = "studies"
@@ -64,13 +66,9 @@ def _server_user() -> pwd.struct_passwd | None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists (and is not a zombie we could reap)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """Whether a process ``pid`` exists (:func:`fmnist_spec.files.pid_alive`) and is not a zombie."""
+    if not files.pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     try:
         with open(f"/proc/{pid}/stat") as fh:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
