@@ -290,6 +290,70 @@ def test_a_killed_workers_trial_is_found_and_retried_on_the_next_start(tmp_path,
     assert study_json(out)["states"] == {"complete": 2, "fail": 1}
 
 
+
+def test_a_worker_killed_mid_search_still_leaves_study_json_and_best_yaml(tmp_path, data_dir):
+    """SIGKILL one of two workers in its second epoch: the other retries its trial and finishes the
+    study; the parent exits 1 naming the killed worker and still writes study.json and best.yaml."""
+    spec, out = grid_spec(tmp_path, epochs=3, sampler="random", trials=3), tmp_path / "out"
+    process = start(spec, "--out", out, "--data-dir", data_dir, "--workers", "2")
+    try:
+        def training():
+            if not (out / "study.journal").is_file():
+                return []
+            return [t for t in optuna_trials(out) if t.state.name == "RUNNING" and "worker" in t.user_attrs
+                    and in_second_epoch(out, t.number)()]
+
+        wait_for(training, process, "a trial's second epoch")
+        victim = training()[0]
+        os.kill(victim.user_attrs["worker"]["pid"], signal.SIGKILL)
+        _, stderr = process.communicate(timeout=600)
+    finally:
+        stop(process)
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr and "killed by signal 9" in stderr
+    assert "study.json, best.yaml written" in stderr
+    facts = study_json(out)
+    assert facts["states"]["complete"] == 3 and facts["states"]["fail"] == 1, facts["states"]
+    retried = [t for t in facts["trials"] if t.get("retry_of") == victim.number]
+    assert len(retried) == 1 and retried[0]["state"] == "complete"
+    assert yaml.safe_load((out / "best.yaml").read_text())["name"]
+
+
+def test_a_trial_that_fails_is_trained_first_by_the_next_run_and_a_grid_repeats_no_point(tmp_path, data_dir,
+                                                                                        monkeypatch):
+    """A full disk in trial 1: the hint is to run the search again (not train's --resume); the next
+    run trains trial 1's point first and no other, with no duplicate_of trials (GridSampler would
+    otherwise draw settled points at random once every point has been visited)."""
+    from fmnist_spec import load_spec
+    from fmnist_spec.running.run_folder import RunWriteError
+    from fmnist_spec.search import run_search, trial
+
+    spec = load_spec(grid_spec(tmp_path))
+    real, calls = trial.run_trial, []
+
+    def full_disk_in_trial_1(point, optuna_trial, *args, **kwargs):
+        calls.append(optuna_trial.number)
+        if optuna_trial.number == 1:
+            raise RunWriteError("trials/.1.partial: not enough disk space for the backup of epoch 1 (0 bytes "
+                                "free, about 9,000 needed)\n  hint: free some space and run the same command "
+                                "with --resume")
+        return real(point, optuna_trial, *args, **kwargs)
+
+    monkeypatch.setattr(trial, "run_trial", full_disk_in_trial_1)
+    with pytest.raises(RunWriteError) as failed:
+        run_search(spec, out=tmp_path / "out", data_dir=data_dir, echo=lambda line: None)
+    assert "--resume" not in str(failed.value) and "run the same search command again" in str(failed.value)
+    monkeypatch.setattr(trial, "run_trial", real)
+    lines = []
+    result = run_search(spec, out=tmp_path / "out", data_dir=data_dir, echo=lines.append)
+    trials = {t["number"]: t for t in study_json(tmp_path / "out")["trials"]}
+    assert [line.split()[1] for line in lines] == ["2", "3", "4"] and trials[2]["retry_of"] == 1
+    assert trials[2]["params"] == trials[1]["params"] and trials[1]["state"] == "fail"
+    assert [t["duplicate_of"] for t in trials.values()] == [None] * 5
+    assert result.states == {"complete": 4, "fail": 1}
+    assert len({json.dumps(t["params"], sort_keys=True) for t in trials.values() if t["state"] == "complete"}) == 4
+
+
 PRUNING_SPEC = """\
 spec_version: 1
 name: pruning

@@ -117,7 +117,9 @@ def work(spec, settings: WorkerSettings, data=None, echo=print, progress=None) -
     Raises:
         fmnist_spec.running.train.TrainingInterrupted, KeyboardInterrupt: Ctrl-C; the trial in
             training is ended as ``FAIL`` and enqueued again, every finished trial is kept.
-        fmnist_spec.running.data.DataError, RunWriteError: the work failed (the trial is ended as ``FAIL``).
+        fmnist_spec.running.data.DataError, RunWriteError: the work failed; the trial is ended as
+            ``FAIL`` and enqueued again, so the next run trains its point first (a grid is not left to
+            GridSampler, which would draw already settled points once every point has been visited).
     """
     import optuna
     from optuna.exceptions import UpdateFinishedTrialError
@@ -185,17 +187,20 @@ def work(spec, settings: WorkerSettings, data=None, echo=print, progress=None) -
             outcome = run_trial(point, trial, space.objective, out_dir, data, settings.threads,
                                 extra)  # beat() beats
         except BaseException as exc:
-            from ..running.train import TrainingInterrupted
+            from ..running.train import RunWriteError, TrainingInterrupted
 
             if isinstance(exc, UpdateFinishedTrialError):  # another worker found it stale and retries it
                 echo(_ended_elsewhere(trial.number))
                 continue
             if isinstance(exc, (KeyboardInterrupt, TrainingInterrupted)):
                 retry(study, trial, "interrupted by Ctrl-C")
-            else:
-                first = str(exc).splitlines()[0] if str(exc) else ""
-                trial.set_user_attr("failed_because", f"{type(exc).__name__}: {first}")
-                study.tell(trial, state=TrialState.FAIL)
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            retry(study, trial, f"{type(exc).__name__}: {first}")  # the next run trains this point first
+            if isinstance(exc, RunWriteError):  # train's hint is --resume, which a search does not take
+                raise RunWriteError(f"{first}\n  hint: free some space and run the same search command again: "
+                                    f"finished trials are kept and trial {trial.number}'s point is trained "
+                                    "again first") from None
             raise
         trained += 1
         try:

@@ -43,7 +43,11 @@ class SearchError(HintedError):
 
 
 class SearchFailed(HintedError):
-    """A worker process failed (the work failed, exit 1); finished trials are kept."""
+    """A worker process failed (the work failed, exit 1); finished trials are kept, and
+    ``study.json`` and ``best.yaml`` say what was done (``result``, a :class:`SearchResult`, once
+    :func:`run_search` has written them)."""
+
+    result = None
 
 
 class SearchInterrupted(Exception):
@@ -272,6 +276,13 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
     except (KeyboardInterrupt, SearchInterrupted) as exc:
         result = finish(spec, optuna_study, settings, opened.shown, before, start, pictures=False)
         raise SearchInterrupted(result) from None if isinstance(exc, KeyboardInterrupt) else exc
+    except SearchFailed as exc:  # a worker died: what the others finished is written down all the same
+        result = finish(spec, optuna_study, settings, opened.shown, before, start, pictures=False)
+        written = "study.json" + (", best.yaml" if result.best_yaml else "")
+        failed = SearchFailed(f"{exc}; {result.settled} of {result.n_trials} trials settled ({written} "
+                              f"written in {out_dir})", exc.hint)
+        failed.result = result
+        raise failed from None
     except BaseException as exc:
         if type(exc).__name__ == "TrainingInterrupted":
             raise SearchInterrupted(finish(spec, optuna_study, settings, opened.shown, before, start,

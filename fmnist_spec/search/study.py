@@ -8,8 +8,8 @@ Only ``n_trials`` (``--trials``) may change, to continue to a larger total.
 
 Trials a worker ends are *settled*: ``COMPLETE``, ``PRUNED``, or ``FAIL`` with the user attribute
 ``settled`` (the loss became NaN: that point was tried). Other ``FAIL`` trials (interrupted, their
-worker killed, a grid point another worker had) do not count, and an interrupted or killed one is
-enqueued again with the same parameters (``study.enqueue_trial``, as Optuna's
+worker killed, an error such as a full disk, a grid point another worker had) do not count, and an
+interrupted, killed or failed one is enqueued again with the same parameters (``study.enqueue_trial``, as Optuna's
 ``RetryFailedTrialCallback`` does for RDB storage).
 """
 
