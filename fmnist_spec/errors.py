@@ -102,6 +102,18 @@ class HintedError(Exception):
         self.hint = hint
 
 
+def spelled(value, limit: int = 60) -> str:
+    """A received value as YAML spells it (``null``, ``true``, ``[1, null]``; text quoted as Python
+    does: ``'adamm'``), cut to ``limit`` characters so a 200 KB string does not fill the terminal."""
+    import json
+
+    if value is None or isinstance(value, (bool, list, dict)):
+        text = json.dumps(value, ensure_ascii=False, default=repr)
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def caret_excerpt(line: str, column: int | None, indent: str = "    ") -> str:
     """The offending source ``line`` and a caret under its 1-based ``column`` (two lines).
 

@@ -288,3 +288,12 @@ def test_any_space_gives_a_spec_or_located_problems_never_a_crash():
             spec.search.section()
 
     check()
+
+
+def test_received_values_are_spelled_as_yaml_writes_them_not_as_python():
+    found = problems("search:\n  space:\n    layers[1].units: {choices: [64, null, true]}\n"
+                     "    layers[1].units.x: {choices: [1]}\n")
+    messages = " | ".join(p.message for p in found)
+    assert "the choice null is not a value layers[1].units takes: null is not of type 'integer'" in messages
+    assert "the choice true is not a value" in messages
+    assert "None" not in messages and "True" not in messages, messages

@@ -14,7 +14,7 @@ import re
 
 from jsonschema.exceptions import ValidationError
 
-from ..errors import Problem
+from ..errors import Problem, spelled
 from ..source.yaml_source import Source
 from . import registry
 from .schema import _validator, default_optimizer
@@ -136,23 +136,13 @@ def _type_hint(error: ValidationError) -> str:
     return ""
 
 
-def _short(value, limit: int = 60) -> str:
-    """The value as YAML spells it (``null``, ``true``, ``[1, null]``; text quoted as Python does),
-    cut to ``limit`` characters so a 200 KB string does not fill the terminal."""
-    if value is None or isinstance(value, (bool, list, dict)):
-        text = json.dumps(value, ensure_ascii=False, default=repr)
-    else:
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _message(error: ValidationError) -> str:
+def message_of(error: ValidationError) -> str:
     """jsonschema's message with the received value as YAML spells it and shortened (jsonschema
     writes Python's ``repr``: ``None is not of type 'string'``)."""
     full = repr(error.instance)
     if error.message.startswith(full):
-        return _short(error.instance) + error.message[len(full):]
-    return error.message.replace(full, _short(error.instance)) if len(full) > 60 else error.message
+        return spelled(error.instance) + error.message[len(full):]
+    return error.message.replace(full, spelled(error.instance)) if len(full) > 60 else error.message
 
 
 _FIT_VALIDATION_DATA = (
@@ -220,7 +210,7 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
             words = " or ".join(repr(v) for e in own
                                 for v in (e.validator_value if e.validator == "enum" else [e.validator_value]))
             shown = {True: "true", False: "false", None: "null"}.get(error.instance, None) \
-                if isinstance(error.instance, (bool, type(None))) else _short(error.instance)
+                if isinstance(error.instance, (bool, type(None))) else spelled(error.instance)
             return [source.problem(path, f"{shown} is not allowed here; expected {words} "
                                    f"or an {numbers[0]}", _described(own[0]))]
         if enum_errors and isinstance(error.instance, str):
@@ -235,7 +225,7 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
         types = [e for e in error.context if e.validator == "type"]
         if types and len(types) == len(error.context):
             expected = " or ".join(str(e.validator_value) for e in types)
-            msg = f"{_short(error.instance)} is not of type {expected}"
+            msg = f"{spelled(error.instance)} is not of type {expected}"
             return [source.problem(path, msg, _type_hint(types[0]))]
         ranged = [e for e in error.context if e.validator != "type"]
         if ranged:
@@ -253,9 +243,9 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
             hint = (f"YAML 1.2 (which specs use) reads '{error.instance}' as text, not a boolean; "
                     "write true or false")
         return [source.problem(
-            path, f"{_short(error.instance)} is not a known {noun}; expected one of: {_list(shown)}", hint)]
+            path, f"{spelled(error.instance)} is not a known {noun}; expected one of: {_list(shown)}", hint)]
     if kind == "const":
-        return [source.problem(path, f"{_short(error.instance)} is not allowed here; "
+        return [source.problem(path, f"{spelled(error.instance)} is not allowed here; "
                                f"expected {error.validator_value!r}",
                                did_you_mean(error.instance, [error.validator_value]))]
     if kind == "required":
@@ -263,13 +253,13 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
         return [source.problem(path, f"missing required key '{missing}'",
                                f"add '{missing}:' to this mapping")]
     if kind == "type":
-        return [source.problem(path, _message(error), _type_hint(error))]
+        return [source.problem(path, message_of(error), _type_hint(error))]
     if kind == "pattern" and path == ("name",):
         return [source.problem(path, "the model's name holds the NUL character (\\0), which Keras "
                                "cannot save in a .keras file", "remove the \\0 from the name")]
     if kind == "pattern" and path and path[-1] == "name":
         return [source.problem(
-            path, f"{_short(error.instance)} is not a valid layer name",
+            path, f"{spelled(error.instance)} is not a valid layer name",
             "use letters A-Z/a-z, digits, '_', '.' or '-' (no spaces or non-ASCII letters): "
             "TensorFlow rejects other characters when it trains the model")]
     if path == ("data", "validation", "test_size") and kind in ("exclusiveMaximum", "maximum") \
@@ -284,7 +274,7 @@ def _from_error(source: Source, error: ValidationError) -> list[Problem]:
     if kind == "maxItems" and path == ("layers",):
         return [source.problem(path, f"{len(error.instance):,} layers is more than the limit of "
                                f"{error.validator_value:,}", "split the model or remove layers")]
-    return [source.problem(path, _message(error), _described(error))]
+    return [source.problem(path, message_of(error), _described(error))]
 
 
 def _described(error: ValidationError) -> str:

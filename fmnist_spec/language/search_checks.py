@@ -27,13 +27,13 @@ import itertools
 
 from jsonschema.exceptions import best_match
 
-from ..errors import ERROR, Problem, SpecError
+from ..errors import ERROR, Problem, SpecError, spelled
 from ..source.compose import parse_key
 from ..source.yaml_source import Source, format_path
 from .callback_checks import recorded_quantities
 from .registry import OPTIMIZER_CLASSES
 from .schema import StrictValidator, schema
-from .schema_errors import did_you_mean
+from .schema_errors import did_you_mean, message_of
 from .search_space import (
     CATEGORICAL,
     INT,
@@ -128,7 +128,7 @@ def key_schema(filled: dict, keys: tuple) -> tuple[dict | None, str, str]:
         generic = node
         node, class_name = _class_node(node, data)
         if data is not None and not isinstance(data, (dict, str)):
-            return None, f"{where} is {data!r}, which has no keys", "search a key that the spec has"
+            return None, f"{where} is {spelled(data)}, which has no keys", "search a key that the spec has"
         known = _properties(node)
         if part == "type" and "type" in _properties(generic):  # any class, not the base's own
             known = {**known, "type": _properties(generic)["type"]}
@@ -170,7 +170,7 @@ def _invalid(node: dict, value, validator=None) -> str:
     """Why ``value`` is not valid under the key schema ``node`` ("" when it is)."""
     validator = validator or _validator_of(node)
     error = best_match(validator.iter_errors(value))
-    return "" if error is None else error.message
+    return "" if error is None else message_of(error)
 
 
 def _validator_of(node: dict):
@@ -216,7 +216,7 @@ def _check_choices(found: _Found, key: str, node: dict, choices: list) -> None:
         if isinstance(choice, str) and names and choice not in names:
             why = "expected one of: " + ", ".join(str(n) for n in names if n is not None)
             hint = (did_you_mean(choice, names) + " " + hint).strip()
-        found.add(SPACE + (key, "choices", i), f"the choice {choice!r} is not a value {key} takes: {why}", hint)
+        found.add(SPACE + (key, "choices", i), f"the choice {spelled(choice)} is not a value {key} takes: {why}", hint)
 
 
 _KIND_NAMES = {"string": "a string", "str": "a string", "boolean": "true or false", "bool": "true or false",
@@ -242,18 +242,18 @@ def _check_range(found: _Found, key: str, node: dict, entry: dict) -> str | None
     for name in ("low", "high", "step"):
         value = entry.get(name)
         if value is not None and not _number(value, kind):
-            found.add(here + (name,), f"{key} is an integer, so {name} must be one, not {value!r}",
+            found.add(here + (name,), f"{key} is an integer, so {name} must be one, not {spelled(value)}",
                       f"write {name}: {int(value)}" if float(value).is_integer() else "write a whole number")
             bad = True
     if log and not bad and min(low, high) <= 0:
         name = "low" if low <= 0 else "high"
-        found.add(here + (name,), f"a log range needs bounds above 0; {name} is {entry[name]!r}",
+        found.add(here + (name,), f"a log range needs bounds above 0; {name} is {spelled(entry[name])}",
                   "use a positive low (1.0e-5 for a learning rate), or drop log: true")
         bad = True
     for name in ("low", "high"):
         why = "" if bad else _invalid(node, entry[name])
         if why:
-            found.add(here + (name,), f"{name} {entry[name]!r} is not a value {key} takes: {why}",
+            found.add(here + (name,), f"{name} {spelled(entry[name])} is not a value {key} takes: {why}",
                       f"keep the range within the values {key} takes")
             bad = True
     if log and step is not None:
