@@ -417,3 +417,13 @@ def test_threading_written_as_numbers_becomes_tf_config_threading_and_auto_write
     compile(text, "<generated>", "exec")
     plain = generate(parse_spec(base), "list")
     assert "tf.config.threading" not in plain and "import tensorflow" not in plain
+
+
+def test_the_readme_shows_the_lines_codegen_writes_for_its_example():
+    """The README's first code block is the model, compile and fit lines of codegen's script of
+    specs/hidden_output.yaml, line for line (it showed input_shape= and the Korean name once)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    script = generate(load_spec(ROOT / "specs" / "hidden_output.yaml"))
+    assert shown.strip() and all(line in script.splitlines() for line in shown.splitlines()), shown
+    assert shown.strip().splitlines()[0] in script and shown.rstrip().splitlines()[-1] in script
