@@ -210,3 +210,18 @@ def test_a_shortened_option_is_not_taken_for_another(capsys):
     """argparse would read --epoch as --epochs; fmnist-spec takes options only as written."""
     assert main(["validate", "specs/relu_adam.yaml", "--se", "fit.epochs=2"]) == 2
     assert "unrecognized arguments: --se" in capsys.readouterr().err
+
+
+PATH_FLAGS = [("search", "--out"), ("search", "--data-dir"), ("train", "--out"), ("train", "--tensorboard"),
+              ("train", "--data-dir"), ("compare", "--out"), ("codegen", "-o"), ("build", "--save"),
+              ("build", "--plot"), ("evaluate", "--confusion")]
+
+
+@pytest.mark.parametrize("command,flag", PATH_FLAGS)
+def test_an_empty_path_is_refused_when_the_arguments_are_read(command, flag, capsys):
+    """``--out ''`` once trained a whole search in the current folder (and train refused it only
+    after 25 s of TensorFlow's import); ``--tensorboard ''`` was silently no TensorBoard."""
+    target = str(ROOT / "specs" / ("search_optimizer_dropout.yaml" if command == "search" else "relu_adam.yaml"))
+    assert main([command, target, flag, ""]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag}" in err and "expected a path. Received: '' (an empty string)" in err and "Traceback" not in err

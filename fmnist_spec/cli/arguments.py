@@ -91,7 +91,7 @@ def _add_search(sub) -> None:
     """``search``: its flags besides --set, --epochs and --seed, which are train's."""
     p = _command(sub, "search", commands.search)
     p.add_argument("spec", metavar="SPEC", help="a spec with a search section (docs/search.md)")
-    p.add_argument("--out", metavar="DIR",
+    p.add_argument("--out", type=path, metavar="DIR",
                    help="the search folder: the study, trials/<number> run folders, best.yaml, study.json, "
                         "pictures (default runs/<spec file name>-search); the same DIR again continues the study")
     p.add_argument("--trials", type=_whole(1, MAX_TRIALS, "the schema's search.n_trials"), metavar="N",
@@ -104,7 +104,7 @@ def _add_search(sub) -> None:
                    help="keep the study in a PostgreSQL database (postgresql://USER:PASSWORD@HOST/DB) that "
                         "workers on other machines join with --study; default DIR/study.journal")
     p.add_argument("--study", metavar="NAME", help="the study's name (default: from the spec's name)")
-    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--data-dir", type=path, metavar="DIR", help=DATA_DIR_HELP)
     _add_epochs_seed(p)
     _add_format(p, "the leaderboard and the best trial (trial lines go to stderr)")
     _add_set(p)
@@ -120,6 +120,14 @@ MAX_TRIALS = 10_000
 """Most trials ``search --trials`` takes: the schema's ``search.n_trials`` maximum."""
 MAX_WORKERS = 64
 """Most worker processes ``search --workers`` starts on one machine (each imports TensorFlow)."""
+
+
+def path(text: str) -> str:
+    """An argparse type: a path that is not empty (``--out ''`` would name the current folder,
+    which the user did not)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path. Received: '' (an empty string)")
+    return text
 
 
 def _whole(low: int, high: int, what: str):
@@ -182,16 +190,16 @@ def parser() -> argparse.ArgumentParser:
     _add_spec_flags(p, train=False)
     p.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
     _add_format(p, "the model's name, parameters and layers")
-    p.add_argument("--save", metavar="PATH.keras", help="save the built model")
-    p.add_argument("--plot", metavar="PATH.png", help="draw the model with keras.utils.plot_model (needs Graphviz)")
+    p.add_argument("--save", type=path, metavar="PATH.keras", help="save the built model")
+    p.add_argument("--plot", type=path, metavar="PATH.png", help="draw the model with keras.utils.plot_model (needs Graphviz)")
     _add_overwrite(p, "the --save and --plot files")
     _add_set(p)
 
     p = _command(sub, "train", commands.train)
     p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--out", metavar="DIR", help="run folder (default runs/<spec file name>)")
-    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
-    p.add_argument("--tensorboard", metavar="DIR",
+    p.add_argument("--out", type=path, metavar="DIR", help="run folder (default runs/<spec file name>)")
+    p.add_argument("--data-dir", type=path, metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--tensorboard", type=path, metavar="DIR",
                    help="also write TensorBoard logs there (keras.callbacks.TensorBoard)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in the run folder from its last finished epoch")
@@ -204,7 +212,7 @@ def parser() -> argparse.ArgumentParser:
     p = _command(sub, "codegen", commands.codegen)
     p.add_argument("spec", metavar="SPEC")
     _add_spec_flags(p, train=False)
-    p.add_argument("-o", "--output", metavar="FILE.py", help="write the script here (default: print it)")
+    p.add_argument("-o", "--output", type=path, metavar="FILE.py", help="write the script here (default: print it)")
     _add_overwrite(p, "the --output file")
     _add_set(p)
 
@@ -214,17 +222,17 @@ def parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "export", commands.export)
     p.add_argument("model", metavar="MODEL.keras")
-    p.add_argument("-o", "--output", metavar="SPEC.yaml", help="write the spec here (default: print it)")
+    p.add_argument("-o", "--output", type=path, metavar="SPEC.yaml", help="write the spec here (default: print it)")
     _add_overwrite(p, "the --output file")
 
     p = _command(sub, "compare", commands.compare)
     p.add_argument("specs", nargs="+", metavar="SPEC",
                    help="spec files (.yaml), or run folders (a search's DIR/trials/*), read back as they are")
     p.add_argument("--epochs", metavar="N", help="set fit.epochs of every spec")
-    p.add_argument("--out", metavar="DIR", help="tables, curves and run folders (default runs/compare)")
+    p.add_argument("--out", type=path, metavar="DIR", help="tables, curves and run folders (default runs/compare)")
     p.add_argument("--overwrite", action="store_true",
                    help="train every spec again, replacing its ended run once the new one has ended")
-    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--data-dir", type=path, metavar="DIR", help=DATA_DIR_HELP)
     _add_format(p, "the table's rows (progress goes to stderr)")
     _add_set(p)
 
@@ -233,13 +241,13 @@ def parser() -> argparse.ArgumentParser:
                    help="a run folder (its spec.yaml says how to prepare the data), a .keras file (one inside "
                         "a run folder, such as a ModelCheckpoint's, takes the folder's spec.yaml), or with "
                         "--weights a spec")
-    p.add_argument("--weights", metavar="FILE.weights.h5",
+    p.add_argument("--weights", type=path, metavar="FILE.weights.h5",
                    help="build the spec's model and load these weights (model.save_weights; a run folder's "
                         "model.weights.h5)")
     p.add_argument("--split", choices=("test", "validation"), default="test",
                    help="the 10,000 test images (default) or the validation split the spec's data settings make")
-    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
-    p.add_argument("--confusion", metavar="PATH.png", help="also draw the split's confusion matrix")
+    p.add_argument("--data-dir", type=path, metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--confusion", type=path, metavar="PATH.png", help="also draw the split's confusion matrix")
     _add_overwrite(p, "the --confusion file")
     _add_class_names(p)
 
@@ -262,9 +270,9 @@ def parser() -> argparse.ArgumentParser:
                    help="for --feature-maps: a test-set index (0..9999) or a 28x28 grayscale PNG")
     p.add_argument("--count", type=_count, default=25, metavar="N",
                    help="for --mistakes: draw the first N (default 25)")
-    p.add_argument("-o", "--output", required=True, metavar="PATH.png",
+    p.add_argument("-o", "--output", required=True, type=path, metavar="PATH.png",
                    help="the picture; .png or .svg")
-    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--data-dir", type=path, metavar="DIR", help=DATA_DIR_HELP)
     _add_class_names(p)
     _add_overwrite(p, "the --output file")
     return top

@@ -202,7 +202,7 @@ def _refuse_before_tensorflow(spec, args) -> None:
         guard_tensorboard,
     )
 
-    target = guard_output(args.out or default_out_dir(spec), spec.file)
+    target = guard_output(args.out if args.out is not None else default_out_dir(spec), spec.file)  # '' too
     guard_tensorboard(args.tensorboard, target)
     check_not_busy(target)
     if spec.distribute.strategy == "multi_worker_mirrored":
@@ -238,8 +238,8 @@ def search(args) -> SearchOutcome:
 
     outputs.check_dir(args.out, "--out")
     spec = require_compile(load_spec(args.spec, flag_overrides(args)), "search")
-    out = args.out or default_out_dir(spec)
-    guard_search_dir(Path(out))  # before TensorFlow's import
+    out = args.out if args.out is not None else default_out_dir(spec)
+    guard_search_dir(out)  # before TensorFlow's import
     check_url(args.storage)
     stream = sys.stderr if args.format == "json" else sys.stdout
     result = run_search(spec, out=out, n_trials=args.trials, workers=args.processes, storage=args.storage,

@@ -242,8 +242,8 @@ def search(call: Call):
     args = call.args
     outputs.check_dir(args.out, "--out")
     spec = _spec(call)
-    out = args.out or default_out_dir(spec)
-    guard_search_dir(Path(out))  # before TensorFlow's import, as the CLI
+    out = args.out if args.out is not None else default_out_dir(spec)
+    guard_search_dir(out)  # before TensorFlow's import, as the CLI
     check_url(args.storage)
     return fmnist_spec.search_spec(spec, out=out, n_trials=args.trials, workers=args.processes,
                                    storage=args.storage, study=args.study, data_dir=args.data_dir)

@@ -52,8 +52,9 @@ def guard_output(target: str | Path, spec_file: str | None = None) -> RunFolder:
     if resolved == Path(resolved.anchor):
         raise RunFolderError(f"--out {target}: a run folder cannot be the filesystem root\n"
                              "  hint: pass a new folder, e.g. --out runs/my_run")
-    if path.name in ("", ".", ".."):
-        raise RunFolderError(f"--out {target}: a run folder needs a name of its own: it trains beside it in "
+    if path.name in ("", ".", "..") or not str(target):
+        shown = str(target) or "''"
+        raise RunFolderError(f"--out {shown}: a run folder needs a name of its own: it trains beside it in "
                              f".<name>.partial and is renamed into place when it ends, which '{target}' cannot be\n"
                              "  hint: pass a new folder, e.g. --out runs/my_run")
     if path.exists() and not path.is_dir():

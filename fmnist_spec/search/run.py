@@ -144,12 +144,16 @@ def default_out_dir(spec) -> Path:
     return Path("runs") / f"{stem}-search"
 
 
-def guard_search_dir(out_dir: Path) -> None:
-    """Refuse an ``--out`` that is a file, the root, or a folder holding other things than a search.
+def guard_search_dir(out: str | Path) -> Path:
+    """Refuse an ``--out`` that is empty, a file, the root, or a folder holding other things than a
+    search. Returns it as a Path.
 
     Raises:
         SearchError: as above (exit 2).
     """
+    if not str(out):  # Path("") is ".": the current folder, which the user did not name
+        raise SearchError("--out '': a search folder needs a name", "pass a new folder, e.g. --out runs/my_search")
+    out_dir = Path(out)
     resolved = out_dir.resolve()
     if resolved == Path(resolved.anchor):
         raise SearchError(f"--out {out_dir}: a search folder cannot be the filesystem root",
@@ -163,6 +167,7 @@ def guard_search_dir(out_dir: Path) -> None:
             raise SearchError(f"--out {out_dir}: holds {shown}, not a search; a search would write its trials there",
                               "pass a new or empty folder, or the folder of the same search to continue it")
         _guard_own_files(out_dir)
+    return out_dir
 
 
 def _guard_own_files(out_dir: Path) -> None:
@@ -248,8 +253,7 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
     if spec.search is None:
         raise SearchError(f"{spec.file}: the spec has no search section",
                           "add search: {space: {PATH: {choices: [...]}}} (docs/search.md)")
-    out_dir = Path(out) if out is not None else default_out_dir(spec)
-    guard_search_dir(out_dir)
+    out_dir = guard_search_dir(out if out is not None else default_out_dir(spec))
     check_url(storage)
     out_dir.mkdir(parents=True, exist_ok=True)
     import optuna
