@@ -126,10 +126,11 @@ def draw(study, out_dir: Path) -> tuple[list, list]:
                 warnings.filterwarnings("ignore", "Target and region quantiles select the same set")
                 warnings.filterwarnings("ignore", "Attempting to set identical low and high ylims")  # one value
                 axes = getattr(optuna.visualization.matplotlib, function)(study)
-            figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
-            figure.set_size_inches(8, 5)
-            atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, format="png", dpi=100,
-                                                                         bbox_inches="tight"), suffix=".png")
+                figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+                figure.set_size_inches(8, 5)
+                atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, format="png", dpi=100,
+                                                                             bbox_inches="tight"),
+                             suffix=".png")  # drawing happens here: its warnings are inside the filters too
             written.append(path)
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. importances of a constant parameter
             notes.append(f"{name}.png not drawn: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
