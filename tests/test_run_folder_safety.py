@@ -25,6 +25,7 @@ from fmnist_spec.running.placement import (
     _moved_backup_path,
     check_not_busy,
     check_placement,
+    guard_output,
     guard_tensorboard,
 )
 from fmnist_spec.running.run_folder import RunFolder, RunFolderError
@@ -405,3 +406,16 @@ def test_a_finished_run_is_refused_before_tensorflow_is_imported(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.stdout.split() == ["2", "False", "False"], done.stderr
     assert "holds a finished run of 2 epoch(s)" in done.stderr and "--overwrite" in done.stderr
+
+
+def test_a_chiefs_log_is_a_workers_log_to_the_run_folder(tmp_path):
+    """A cluster with a chief task (TF_CONFIG) names the chief's log chief-0.log: the folder it logs
+    into is the run's, not 'a folder' to refuse, and publishing moves that log into the run."""
+    target = tmp_path / "r"
+    target.mkdir()
+    (target / "chief-0.log").write_text("starting\n")
+    (target / "worker-1.log").write_text("starting\n")
+    guard_output(target)  # no RunFolderError
+    (target / "notes.txt").write_text("mine\n")
+    with pytest.raises(RunFolderError, match="notes.txt"):
+        guard_output(target)

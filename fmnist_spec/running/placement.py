@@ -26,7 +26,7 @@ from pathlib import Path
 from ..language.names import graph_name
 from .run_folder import RunFolder, RunFolderBusy, RunFolderError
 
-_WORKER_LOG = "worker-*.log"
+_WORKER_LOGS = ("worker-*.log", "chief-*.log")  # cluster.Cluster.name: worker-N, or chief-0 (TF_CONFIG)
 
 
 def default_out_dir(spec) -> Path:
@@ -64,7 +64,7 @@ def guard_output(target: str | Path, spec_file: str | None = None) -> RunFolder:
         raise RunFolderError(f"--out {target}: the run would overwrite the spec file {spec_file} itself "
                              f"(a run folder's spec.yaml)\n  hint: copy the spec elsewhere or pass another --out")
     if path.is_dir() and not folder.holds_run():
-        others = sorted(p.name for p in path.iterdir() if not p.match(_WORKER_LOG))
+        others = sorted(p.name for p in path.iterdir() if not any(p.match(log) for log in _WORKER_LOGS))
         if others:
             shown = ", ".join(others[:4]) + (", ..." if len(others) > 4 else "")
             kind = "a folder of specs" if any(p.endswith((".yaml", ".yml")) for p in others) else "a folder"
@@ -245,7 +245,7 @@ class Placement:
         moved backup is stale and removed."""
         target, work = self.target.path, self.work.path
         if target.is_dir():
-            for log in target.glob(_WORKER_LOG):
+            for log in (found for pattern in _WORKER_LOGS for found in target.glob(pattern)):
                 if not (work / log.name).exists():
                     os.rename(log, work / log.name)
         moved = _moved_backup_path(self.target, os.stat(work).st_ino)
