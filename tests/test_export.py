@@ -237,3 +237,18 @@ def test_learning_rate_schedules_round_trip_and_unknown_arguments_are_named(tmp_
     with pytest.raises(SpecError) as err:
         export_text(tmp_path / "dilated.keras")
     assert err.value.problems[0].path == "layers[0]" and "dilation_rate=[2, 2]" in err.value.problems[0].message
+
+
+def test_a_given_automatic_looking_name_is_kept_where_leaving_it_out_would_swap_names(tmp_path):
+    """A given ``dense_1`` before an unnamed Dense (Keras: ``dense``) came back as ``dense``,
+    ``dense_1``: the two names swapped. A session's ``dense_7``, ``dense_8`` are still left out."""
+    keras.backend.clear_session()  # Keras's name counters start again, as in a fresh session
+    swapped = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(100, activation="relu", name="dense_1"),
+                                keras.layers.Dense(10, activation="softmax")])
+    assert [layer.name for layer in swapped.layers] == ["dense_1", "dense"]
+    text, _ = export_text(_save(swapped, tmp_path))
+    assert [layer.name for layer in build_model(parse_spec(text, "e.yaml")).layers] == ["dense_1", "dense"]
+    session = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(100, name="dense_7"),
+                                keras.layers.Dense(10, activation="softmax", name="dense_8")])
+    text, _ = export_text(_save(session, tmp_path, "s.keras"))
+    assert "name:" not in text.split("compile:")[0]

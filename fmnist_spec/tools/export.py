@@ -35,6 +35,7 @@ from ..errors import Problem, SpecError
 from ..language import registry
 from ..to_keras.layers import LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
 from ..language.spec import CONVOLUTIONS
+from ..language.names import layer_names
 from ..to_keras.precision import last_layer_dtype, model_dtype_policy
 from ..language.schema import default, schema
 
@@ -156,6 +157,23 @@ def _layer_arguments(kind: str, config: dict, where: str) -> dict:
             arguments[key] = value
     return arguments
 
+
+def _give_back_names(layers: list[dict], saved: list) -> None:
+    """Write the saved name back into a layer (in place) whose automatic-looking name (``dense_1``)
+    was left out when the spec would give that name to another layer, or this layer another
+    layer's saved name: a given ``dense_1`` before an automatic ``dense`` would come back swapped.
+    A session's ``dense_3``, ``dense_4`` stay left out (they become ``dense``, ``dense_1``). Naming
+    one layer changes the automatic names of the others of its class, so this repeats until no
+    name lands on another layer."""
+    while True:
+        names = layer_names(layers)
+        wrong = [i for i, name in enumerate(names) if saved[i] and name != saved[i]
+                 and (name in saved or saved[i] in names)]
+        if not wrong:
+            return
+        for i in wrong:
+            kind = {"type": layers[i]["type"]} if "type" in layers[i] else {}
+            layers[i] = {**kind, "name": saved[i], **layers[i]}
 
 def layer_entry(entry: dict, index: int, dtype: str = "float32") -> dict:
     """The spec mapping of one serialized layer (an item of ``model.get_config()['layers']``).
@@ -312,6 +330,7 @@ def model_to_spec(model, compile_config: dict | None = None) -> tuple[dict, list
     last = len(entries) - 2
     layers = [layer_entry(entry, i, (i == last and last_layer_dtype(policy)) or policy)
               for i, entry in enumerate(entries[1:])]
+    _give_back_names(layers, [entry.get("config", {}).get("name") for entry in entries[1:]])
     layers[0]["input_shape"] = input_shape
     compile_, kept = compile_entry(compile_config)
     data: dict = {"spec_version": 1}
