@@ -419,3 +419,21 @@ def test_a_chiefs_log_is_a_workers_log_to_the_run_folder(tmp_path):
     (target / "notes.txt").write_text("mine\n")
     with pytest.raises(RunFolderError, match="notes.txt"):
         guard_output(target)
+
+
+def test_a_full_disk_when_the_run_folder_is_made_is_a_failed_work_not_bad_input(tmp_path, monkeypatch, capsys):
+    """ENOSPC making the run's folder was RunFolderError (exit 2, bad input); it is the disk's
+    state, not the user's input: RunWriteError, exit 1, with the hint to free space."""
+    import errno as errno_codes
+
+    from fmnist_spec.cli.main import exit_status_of
+    from fmnist_spec.running.run_folder import RunWriteError
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno_codes.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("pathlib.Path.mkdir", full)
+    with pytest.raises(RunWriteError, match="No space left on device") as failed:
+        with Placement(RunFolder(tmp_path / "runs" / "r"), {"spec_version": 1}):
+            pass
+    assert exit_status_of(failed.value) == 1 and "free some space" in str(failed.value)

@@ -113,3 +113,107 @@ def test_a_search_folder_never_writes_through_links_or_into_a_foreign_journal(tm
     ours.mkdir()
     (ours / "study.journal").write_text('{"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [2]}\n')
     guard_search_dir(ours)  # a journal Optuna wrote: the same search continues
+
+
+OPEN_RACE = """
+import sys, time
+from pathlib import Path
+from fmnist_spec import parse_spec
+from fmnist_spec.search.run import _opening
+from fmnist_spec.search.storage import open_storage
+from fmnist_spec.search.study import StudyMismatch, open_study
+
+out, epochs, at = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+spec = parse_spec(open(sys.argv[4]).read().replace("EPOCHS", epochs), "race.yaml")
+opened = open_storage(out)
+time.sleep(max(0.0, at - time.time()))  # every process opens at the same moment
+try:
+    with _opening(out, None):
+        open_study(opened.optuna, "race", spec, opened.shown)
+except StudyMismatch as exc:
+    print("mismatch:", str(exc).splitlines()[0])
+    sys.exit(3)
+"""
+
+RACE_SPEC = """spec_version: 1
+layers:
+  - {type: Flatten, input_shape: [28, 28]}
+  - {units: 10, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+fit: {epochs: EPOCHS}
+search:
+  space:
+    compile.optimizer: {choices: [adam, sgd]}
+"""
+
+
+@pytest.mark.parametrize("epochs", [["1"] * 6, ["1", "2"] * 3], ids=["same spec", "two specs"])
+def test_processes_opening_one_study_at_once_see_it_whole(tmp_path, epochs):
+    """Opening created the study, then recorded its spec: a second process in between was told
+    the study 'was not made by fmnist-spec search' (15 of 20 starts), and two specs could both be
+    accepted into one study. Now one process at a time opens it under DIR/.search.lock."""
+    import time
+
+    (tmp_path / "spec.yaml").write_text(RACE_SPEC)
+    out = tmp_path / "out"
+    out.mkdir()
+    at = time.time() + 6
+    processes = [subprocess.Popen([sys.executable, "-c", OPEN_RACE, str(out), e, str(at), str(tmp_path / "spec.yaml")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for e in epochs]
+    try:
+        results = [(p.wait(timeout=120), p.stdout.read() + p.stderr.read()) for p in processes]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert all(status in (0, 3) for status, _ in results), results
+    assert not any("was not made by fmnist-spec search" in text for _, text in results), results
+    accepted = {e for e, (status, _) in zip(epochs, results) if status == 0}
+    assert len(accepted) == 1, results  # one spec only, whichever came first
+    assert all(status == 0 for e, (status, _) in zip(epochs, results) if e in accepted)
+
+
+FULL_JOURNAL = """
+import resource, signal, sys
+import optuna
+from pathlib import Path
+from fmnist_spec.search.storage import JournalWriteError, journal_backend
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+path = Path(sys.argv[1])
+storage = optuna.storages.JournalStorage(journal_backend(path))
+study = optuna.create_study(storage=storage, study_name="full")
+for x in range(3):
+    study.tell(study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), x / 10)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, part written
+limit = path.stat().st_size + 40
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+try:
+    study.set_user_attr("long", "y" * 500)
+except JournalWriteError as exc:
+    print("refused:", exc, "| hint:", exc.hint)
+"""
+
+
+def test_a_journal_write_cut_short_is_taken_back_and_the_study_stays_readable(tmp_path):
+    """A full disk stopped Optuna's append in the middle of a record; the next append was written
+    onto the half line and every later read failed: all finished trials out of reach."""
+    import optuna
+
+    from fmnist_spec.search.storage import journal_backend
+
+    path = tmp_path / "study.journal"
+    done = subprocess.run([sys.executable, "-c", FULL_JOURNAL, str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "refused:" in done.stdout and "could not be written (File too large); it was taken back" in done.stdout
+    assert path.read_bytes().endswith(b"\n")  # the half record was cut
+    with open(path, "ab") as fh:  # a process killed mid-write leaves a torn line too
+        fh.write(b'{"op_code":4,"worker_id":"91')
+    storage = optuna.storages.JournalStorage(journal_backend(path))
+    study = optuna.load_study(study_name="full", storage=storage)
+    study.tell(study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), 0.9)  # appended after the cut
+    again = optuna.load_study(study_name="full", storage=optuna.storages.JournalStorage(journal_backend(path)))
+    assert [t.value for t in again.get_trials()] == [0.0, 0.1, 0.2, 0.9]
+    assert "long" not in again.user_attrs

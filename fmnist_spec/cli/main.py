@@ -43,6 +43,7 @@ EXIT_STATUS = {
     "OutputWriteError": FAILED,      # cli.commands: an output file could not be written
     "SearchFailed": FAILED,          # search.run: a worker process failed
     "DatabaseError": FAILED,         # search.database: the study's database unreachable, refused, gone away
+    "JournalWriteError": FAILED,     # search.storage: DIR/study.journal could not be written (disk full)
     # interrupted
     "TrainingInterrupted": INTERRUPTED,
     "CompareInterrupted": INTERRUPTED,

@@ -14,6 +14,7 @@ the nearest folder that exists.
 
 from __future__ import annotations
 
+import errno
 import tempfile
 from pathlib import Path
 
@@ -36,8 +37,12 @@ def _prove_writable(directory: Path, flag: str, shown: str) -> None:
         with tempfile.NamedTemporaryFile(prefix=".fmnist-spec-probe-", dir=directory):
             pass
     except OSError as exc:
-        raise OutputPathError(f"{flag} {shown}: cannot write in {str(directory)!r}: {exc.strerror or exc}",
-                              "choose a folder you can write to") from None
+        message = f"{flag} {shown}: cannot write in {str(directory)!r}: {exc.strerror or exc}"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the disk, not the input: exit 1
+            from ..running.run_folder import RunWriteError
+
+            raise RunWriteError(message + "\n  hint: free some space and run the same command again") from None
+        raise OutputPathError(message, "choose a folder you can write to") from None
 
 
 def check_file(path: str | None, flag: str, suffixes: tuple, overwrite: bool = False) -> None:

@@ -24,7 +24,7 @@ import stat
 from pathlib import Path
 
 from ..language.names import graph_name
-from .run_folder import RunFolder, RunFolderBusy, RunFolderError
+from .run_folder import RunFolder, RunFolderBusy, RunFolderError, RunWriteError
 
 _WORKER_LOGS = ("worker-*.log", "chief-*.log")  # cluster.Cluster.name: worker-N, or chief-0 (TF_CONFIG)
 
@@ -179,8 +179,10 @@ class Placement:
             self.target.path.parent.mkdir(parents=True, exist_ok=True)
             self._acquire()
         except OSError as exc:
-            raise RunFolderError(f"--out {self.target.path}: cannot write in "
-                                 f"{str(self.target.path.parent)!r}: {exc.strerror or exc}") from None
+            message = f"--out {self.target.path}: cannot write in {str(self.target.path.parent)!r}: {exc.strerror or exc}"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the work failed, not the input (exit 1)
+                raise RunWriteError(message + "\n  hint: free some space and run the same command again") from None
+            raise RunFolderError(message) from None
         try:
             self._prepare()
         except BaseException:

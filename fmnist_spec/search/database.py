@@ -368,15 +368,23 @@ def _with_advisory_lock(driver_url: str, options: dict, create):
     """``create()`` while holding a PostgreSQL advisory lock: two workers creating Optuna's tables
     in a new database at the same moment would otherwise collide in PostgreSQL's catalog
     (``duplicate key value violates unique constraint "pg_type_typname_nsp_index"``)."""
-    if not driver_url.startswith("postgresql"):
+    with _advisory_lock(driver_url, options):
         return create()
+
+
+@contextlib.contextmanager
+def _advisory_lock(driver_url: str, options: dict):
+    """Hold the PostgreSQL advisory lock ``_ADVISORY_LOCK`` meanwhile (on its own connection)."""
+    if not driver_url.startswith("postgresql"):
+        yield
+        return
     engine = sqlalchemy.create_engine(driver_url, poolclass=NullPool,
                                       **{k: v for k, v in options.items() if k != "pool_pre_ping"})
     try:
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _ADVISORY_LOCK})
             try:
-                return create()
+                yield
             finally:
                 try:
                     connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": _ADVISORY_LOCK})
@@ -384,6 +392,20 @@ def _with_advisory_lock(driver_url: str, options: dict, create):
                     pass   # the lock goes with the connection anyway
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def creation_turn(url: str):
+    """Hold the database's creation lock meanwhile: a study is created and its spec recorded by
+    one process at a time, so two starting together neither see a study without its spec nor
+    record two different specs (:func:`fmnist_spec.search.study.open_study`).
+
+    Raises:
+        DatabaseError: the database cannot be reached.
+    """
+    driver_url = _driver_url(url)
+    with translating(url), _advisory_lock(driver_url, engine_options(driver_url)):
+        yield
 
 
 @contextlib.contextmanager

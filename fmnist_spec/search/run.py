@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..errors import HintedError
 from ..language.names import graph_name
-from .loop import WorkerSettings, target, work
+from .loop import WorkerSettings, target, turn, work
 from .report import STUDY, best_trial, draw, leaderboard, write_best, write_study
 from .storage import JOURNAL, check_url, open_storage
 from .study import open_study, recover_dead, settled
@@ -261,7 +261,8 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the trial lines say what happens
     opened = open_storage(out_dir, storage)
     name = study or default_study_name(spec)
-    optuna_study = open_study(opened.optuna, name, spec, opened.shown)
+    with _opening(out_dir, storage):  # one process at a time creates the study and records its spec
+        optuna_study = open_study(opened.optuna, name, spec, opened.shown)
     settings = WorkerSettings(out_dir, name, n_trials or spec.search.n_trials, storage,
                               None if data_dir is None else str(data_dir), threads_per_worker(workers),
                               lines_to_stderr=lines_to_stderr)
@@ -296,6 +297,16 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
         if progress is not None:
             progress.finish()
     return finish(spec, optuna_study, settings, opened.shown, before, start)
+
+
+def _opening(out_dir: Path, url: str | None):
+    """The lock under which a study is opened: ``DIR/.search.lock`` for the journal file, the
+    database's advisory lock for ``--storage``."""
+    if url is None:
+        return turn(out_dir, True)
+    from .database import creation_turn
+
+    return creation_turn(url)
 
 
 def _settled(study) -> int:

@@ -10,6 +10,8 @@ workers ("database is locked", optuna#820), so other URLs are refused.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,72 @@ JOURNAL = "study.journal"
 
 class StorageError(HintedError):
     """A ``--storage`` URL this build cannot use (bad input, exit 2)."""
+
+
+class JournalWriteError(HintedError):
+    """``DIR/study.journal`` could not be written (a full disk, a read-only folder): the record
+    was taken back, so the journal holds every finished trial and nothing half written (exit 1)."""
+
+
+def journal_backend(path: Path):
+    """Optuna's ``JournalFileBackend`` of ``path`` whose appends are all or nothing.
+
+    Optuna appends a record with one ``write``; on a full disk that write stops in the middle of
+    the line (``{"op_code":4,"worker_id":"91``), raises ``OSError``, and the next append is written
+    onto the half line, after which every read of the journal fails. Here, under Optuna's own lock
+    of the file, an append first cuts a torn last line (from a process killed mid-write), and a
+    failed append cuts the file back to its size before it, then raises :class:`JournalWriteError`.
+    """
+    import errno
+
+    from optuna.storages.journal import JournalFileBackend
+
+    class WholeRecords(JournalFileBackend):
+        def append_logs(self, logs):
+            text = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode("utf-8")
+            self._lock.acquire()
+            try:
+                fd = os.open(self._file_path, os.O_RDWR | os.O_NOFOLLOW)
+                try:
+                    size = _whole_size(fd)
+                    try:
+                        os.ftruncate(fd, size)
+                        written = 0
+                        while written < len(text):  # unbuffered: a short write is seen, not left in a buffer
+                            written += os.pwrite(fd, text[written:], size + written)
+                        os.fsync(fd)
+                    except OSError:
+                        try:
+                            os.ftruncate(fd, size)
+                        except OSError:
+                            pass  # the torn line is cut by the next append (and skipped by Optuna's reader)
+                        raise
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                hint = ("free some space and run the same command again: the journal holds every finished "
+                        "trial" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else
+                        "make the folder writable and run the same command again")
+                raise JournalWriteError(f"{self._file_path}: the study's record could not be written ({reason}); "
+                                        "it was taken back", hint) from None
+            finally:
+                self._lock.release()
+
+    return WholeRecords(str(path))
+
+
+def _whole_size(fd: int) -> int:
+    """The size of the open file ``fd`` up to and including its last line break (0 without one)."""
+    position = os.fstat(fd).st_size
+    while position > 0:
+        step = min(position, 1 << 16)
+        chunk = os.pread(fd, step, position - step)
+        at = chunk.rfind(b"\n")
+        if at >= 0:
+            return position - step + at + 1
+        position -= step
+    return 0
 
 
 @dataclass
@@ -74,5 +142,5 @@ def open_storage(out_dir: Path, url: str | None = None) -> Storage:
     import optuna
 
     path = Path(out_dir) / JOURNAL
-    backend = optuna.storages.journal.JournalFileBackend(str(path))
+    backend = journal_backend(path)
     return Storage(optuna.storages.JournalStorage(backend), str(path), embedded=True)
