@@ -18,6 +18,8 @@ import pytest
 import yaml
 from conftest import ROOT, write_fashion_dir
 
+from fmnist_spec.search import liveness
+
 GRID_SPEC = """\
 spec_version: 1
 name: tiny search
@@ -317,6 +319,42 @@ def test_a_worker_killed_mid_search_still_leaves_study_json_and_best_yaml(tmp_pa
     retried = [t for t in facts["trials"] if t.get("retry_of") == victim.number]
     assert len(retried) == 1 and retried[0]["state"] == "complete"
     assert yaml.safe_load((out / "best.yaml").read_text())["name"]
+
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_the_workers_end_with_their_parent_and_leave_no_trial_running(tmp_path, data_dir, how):
+    """A parent of --workers 2 killed by SIGTERM, SIGHUP or SIGKILL left both workers training the
+    whole study in the background. Now each gets SIGINT from the kernel (PR_SET_PDEATHSIG): it ends
+    its trial as Ctrl-C does and exits; the next start retries what was in training."""
+    spec, out = grid_spec(tmp_path, epochs=3, sampler="random", trials=6), tmp_path / "out"
+    process = start(spec, "--out", out, "--data-dir", data_dir, "--workers", "2")
+    workers = set()
+    try:
+        def training():
+            if (out / "study.journal").is_file():
+                workers.update(json.dumps(t.user_attrs["worker"], sort_keys=True) for t in optuna_trials(out)
+                               if t.state.name == "RUNNING" and "worker" in t.user_attrs)
+            return len(workers) == 2
+
+        wait_for(training, process, "both workers' trials")
+        os.kill(process.pid, how)
+        process.wait(timeout=60)
+        deadline = time.monotonic() + 120
+        alive = lambda: [w for w in map(json.loads, workers) if not liveness.is_dead(w)]  # noqa: E731
+        while time.monotonic() < deadline and alive():
+            time.sleep(0.2)
+        assert not alive(), "a worker outlived its parent"
+    finally:
+        stop(process)
+        for worker in map(json.loads, workers):
+            if not liveness.is_dead(worker):
+                os.kill(worker["pid"], signal.SIGKILL)
+    again = run(spec, "--out", out, "--data-dir", data_dir)  # the next start finishes the study
+    assert again.returncode == 0, again.stderr
+    states = study_json(out)["states"]
+    assert states["complete"] + states.get("pruned", 0) == 6 and set(states) <= {"complete", "pruned", "fail"}, states
+    assert states.get("fail", 0) >= 2  # the two trials in training when the parent went, retried
 
 
 def test_a_trial_that_fails_is_trained_first_by_the_next_run_and_a_grid_repeats_no_point(tmp_path, data_dir,

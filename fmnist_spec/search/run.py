@@ -326,8 +326,8 @@ def _run_workers(spec, settings: WorkerSettings, workers: int) -> None:
     processes = []
     try:
         for index in range(workers):
-            process = subprocess.Popen([sys.executable, "-m", "fmnist_spec.search.worker"], stdin=subprocess.PIPE,
-                                       start_new_session=True)
+            process = subprocess.Popen([sys.executable, "-m", "fmnist_spec.search.worker", str(os.getpid())],
+                                       stdin=subprocess.PIPE, start_new_session=True)
             process.stdin.write(pickle.dumps((spec, replace(settings, index=index))))
             process.stdin.close()
             processes.append(process)

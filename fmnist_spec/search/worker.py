@@ -11,10 +11,33 @@ import pickle
 import sys
 
 
+def end_with_parent(parent: int) -> None:
+    """Have the kernel send this process SIGINT when its parent ends (``prctl(PR_SET_PDEATHSIG)``,
+    Linux): a parent killed by SIGTERM, SIGHUP or SIGKILL left its workers training the study alone
+    in the background. SIGINT is Ctrl-C to the worker: its trial is ended and enqueued again."""
+    import ctypes
+    import ctypes.util
+    import os
+    import signal
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(1, int(signal.SIGINT), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: the worker ends when it next finds the study complete
+    if os.getppid() != parent:  # the parent ended before prctl took effect
+        os.kill(os.getpid(), signal.SIGINT)
+
+
 def main() -> int:
     from .loop import work
 
-    spec, settings = pickle.load(sys.stdin.buffer)  # from the parent process only
+    try:
+        if len(sys.argv) > 1:
+            end_with_parent(int(sys.argv[1]))
+        spec, settings = pickle.load(sys.stdin.buffer)  # from the parent process only
+    except KeyboardInterrupt:
+        return 130
     try:
         stream = sys.stderr if settings.lines_to_stderr else sys.stdout
         work(spec, settings, echo=lambda line: print(line, file=stream, flush=True))
