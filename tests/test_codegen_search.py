@@ -68,8 +68,8 @@ def test_a_grid_search_gives_optuna_every_value():
 
 def test_a_key_the_script_cannot_search_is_refused_with_a_hint():
     spec = parse_spec(SPEC.replace("    layers[1].units: {low: 16, high: 64, step: 16}\n",
-                                   "    data.validation.test_size: {low: 0.1, high: 0.3}\n"))
-    with pytest.raises(HintedError, match="data.validation.test_size") as info:
+                                   "    data.scale: {low: 127.5, high: 255.0}\n"))
+    with pytest.raises(HintedError, match="data.scale") as info:
         generate_search(spec)
     assert "fmnist-spec search" in info.value.hint
 
@@ -108,11 +108,11 @@ def test_codegen_of_a_shipped_search_spec_from_the_shell(tmp_path):
 def test_codegen_of_a_search_it_cannot_write_is_bad_input_with_a_hint(tmp_path):
     spec = tmp_path / "ds.yaml"
     spec.write_text(f"extends: {ROOT / 'specs' / 'dropout.yaml'}\nsearch:\n  space:\n"
-                    "    data.validation.test_size: {low: 0.1, high: 0.3}\n")
+                    "    data.scale: {low: 127.5, high: 255.0}\n")
     done = subprocess.run([sys.executable, "-m", "fmnist_spec", "codegen", str(spec)], capture_output=True,
                           text=True, cwd=ROOT)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("error: codegen cannot write a search over data.validation.test_size")
+    assert done.stderr.startswith("error: codegen cannot write a search over data.scale")
     assert "hint:" in done.stderr and "Traceback" not in done.stderr
 
 

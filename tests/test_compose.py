@@ -253,3 +253,11 @@ def test_a_base_with_spec_keys_and_errors_is_reported_in_full(tmp_path):
     _files(tmp_path, base="fit: {epochs: 2}\nlayer: []\n")  # a partial base with a misspelt key
     problems = validate(tmp_path / "child.yaml")
     assert any(p.file == str(tmp_path / "base.yaml") and "unknown key 'layer'" in p.message for p in problems)
+
+
+def test_an_index_into_an_empty_list_says_the_list_is_empty():
+    with pytest.raises(SpecError) as error:
+        load_spec(RELU_ADAM, ["fit.callbacks[0].patience=3"])
+    (problem,) = error.value.problems
+    assert "fit.callbacks has 0 items" in problem.message and "0 to -1" not in problem.hint
+    assert problem.hint == "the list is empty: add its first item in the spec"

@@ -151,6 +151,9 @@ def test_two_workers_share_the_study_and_a_killed_workers_trial_is_retried_by_th
         assert (tmp_path / machine / "trials" / str(trial.number) / "metrics.json").is_file()
     assert f"postgresql://{ROLE}:***@127.0.0.1:{postgres_server.port}/{postgres_server.database}" in out
     assert PASSWORD not in out + err and quote(PASSWORD, safe="") not in out + err
+    own = sum(1 for t in trials if t.state == optuna.trial.TrialState.COMPLETE
+              and t.user_attrs["worker"]["pid"] == second.pid)
+    assert f"; {own} trained now in " in out  # its own trials, not the other machine's too
 
 
 def test_a_database_that_goes_away_exits_1_with_the_url_masked_and_loses_no_finished_trial(

@@ -67,7 +67,7 @@ def test_every_problem_of_the_section_is_reported_in_one_run():
 
 def test_an_int_key_takes_an_int_range_and_a_float_key_a_float_one():
     space = space_of("search:\n  space:\n    fit.batch_size: {low: 32, high: 256, step: 32}\n"
-                     "    data.validation.test_size: {low: 0.1, high: 0.3, step: 0.1}\n")
+                     "    data.scale: {low: 127.5, high: 255.0, step: 63.75}\n")
     assert [(p.kind, p.size()) for p in space.parameters] == [("int", 8), ("float", 3)]
     (problem,) = problems("search:\n  space:\n    fit.batch_size: {low: 32, high: 256, step: 0.5}\n")
     assert problem.path == "search.space.fit.batch_size.step" and "integer" in problem.message

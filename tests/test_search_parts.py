@@ -217,3 +217,20 @@ def test_a_journal_write_cut_short_is_taken_back_and_the_study_stays_readable(tm
     again = optuna.load_study(study_name="full", storage=optuna.storages.JournalStorage(journal_backend(path)))
     assert [t.value for t in again.get_trials()] == [0.0, 0.1, 0.2, 0.9]
     assert "long" not in again.user_attrs
+
+
+@pytest.mark.parametrize("url, said", [
+    ("postgresql://u:secret@localhost:99999/db", "the port 99999 is not a port (1 to 65535)"),
+    ("postgresql://u:secret@localhost:5432/db?sslmode=bogus", "sslmode='bogus' is not one of libpq's modes"),
+    ("postgresql://u:secret@localhost/db?connect_timeout=abc", "connect_timeout='abc' is not a whole number"),
+])
+def test_a_url_part_that_cannot_work_is_bad_input_before_any_connection(url, said):
+    """These exited 1 with the hint to check that the server runs: the driver reports them as a
+    server it cannot reach. They are the URL's fault (exit 2), the password masked."""
+    from fmnist_spec.cli.main import exit_status_of
+    from fmnist_spec.search.database import DatabaseSettingError
+
+    with pytest.raises(DatabaseSettingError) as refused:
+        check_url(url)
+    assert said in str(refused.value) and "secret" not in str(refused.value) and "u:***@" in str(refused.value)
+    assert exit_status_of(refused.value) == 2

@@ -247,6 +247,10 @@ def test_resume_continues_to_the_same_total(tmp_path, data_dir):
     assert second.returncode == 0, second.stderr
     assert [line.split()[1] for line in second.stdout.splitlines() if line.startswith("trial ")] == ["2"]
     assert study_json(out)["states"] == {"complete": 3}
+    assert ": 3 of 3 trials (3 complete); 1 trained now in " in second.stdout
+    fewer = run(spec, "--out", out, "--data-dir", data_dir, "--trials", "2")  # it said "3 of 2 trials"
+    assert fewer.returncode == 0, fewer.stderr
+    assert ": 3 trials (it had them already; 2 were asked for) (3 complete); 0 trained now in " in fewer.stdout
 
 
 def test_ctrl_c_exits_130_keeps_finished_trials_and_the_next_run_retries_the_interrupted_one(tmp_path, data_dir):
@@ -319,6 +323,7 @@ def test_a_worker_killed_mid_search_still_leaves_study_json_and_best_yaml(tmp_pa
     retried = [t for t in facts["trials"] if t.get("retry_of") == victim.number]
     assert len(retried) == 1 and retried[0]["state"] == "complete"
     assert yaml.safe_load((out / "best.yaml").read_text())["name"]
+    assert (out / "optimization_history.png").is_file()
 
 
 

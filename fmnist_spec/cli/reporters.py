@@ -133,9 +133,7 @@ def search_text(outcome, args) -> None:
     r = outcome.result
     print()
     sys.stdout.write(leaderboard_text(r.rows, r.objective))
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(r.states.items()))
-    print(f"study {r.study_name!r} in {r.storage}: {r.settled} of {r.n_trials} trials ({counts}); "
-          f"{r.trained} trained now in {r.seconds:.1f} s")
+    print(r.status())
     if r.best_number is None:
         print("no trial completed: no best.yaml", file=sys.stderr)
     else:

@@ -76,7 +76,7 @@ def _properties(node) -> dict:
     if isinstance(node, dict):
         for key, value in node.get("properties", {}).items():
             found.setdefault(key, value)
-        children = [v for k, v in node.items() if k not in ("properties", "$ref", "if")]
+        children = [v for k, v in node.items() if k not in ("properties", "$ref", "if", "$defs")]
     elif isinstance(node, list):
         children = node
     else:
@@ -301,6 +301,14 @@ def _parameters(found: _Found, filled: dict, section: dict) -> list[Parameter] |
                       "compile, fit or data", at_key=True)
             ok = False
             continue
+        objective = section.get("objective", "val_accuracy")
+        if tuple(keys[:2]) in (("data", "validation"), ("data", "train_samples")) and objective.startswith("val_"):
+            found.add(SPACE + (key,), f"{key} changes the validation images, so each trial's {objective} would "
+                      "be scored on another set and the trials could not be ranked against each other",
+                      "keep data.validation and data.train_samples fixed in a search (compare runs of "
+                      "different splits with fmnist-spec compare)", at_key=True)
+            ok = False
+            continue
         node, why, hint = key_schema(filled, keys)
         if node is None:
             found.add(SPACE + (key,), f"{key} names nothing in the spec: {why}", hint, at_key=True)
@@ -325,6 +333,13 @@ def _check_objective(found: _Found, filled: dict, section: dict, space: SearchSp
     objective = space.objective
     where = SECTION + ("objective",) if "objective" in section else SECTION
     recorded = recorded_quantities(filled)
+    if objective.startswith("test_"):
+        found.add(where, f"the objective {objective} is a figure of the test images: a model chosen by it has "
+                  "no honest test figure left (and the test set is evaluated once, after training, so no "
+                  "pruner could read it per epoch)",
+                  f"search on val_{objective.removeprefix('test_')} (the validation split); the best trial's "
+                  "test figure is in its run folder", at_key=where == SECTION)
+        return
     if objective not in recorded:
         metric = objective.removeprefix("val_")
         metrics = ["loss"] + list(filled["compile"]["metrics"])

@@ -112,9 +112,7 @@ LEADERBOARD_ROWS = 20
 
 def _search_lines(result) -> list:
     """The lines ``fmnist-spec search`` ends with after its leaderboard (study, best, files)."""
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(result.states.items()))
-    lines = [(f"study {result.study_name!r} in {result.storage}: {result.settled} of {result.n_trials} trials "
-              f"({counts}); {result.trained} trained now in {result.seconds:.1f} s")]
+    lines = [result.status()]
     if result.best_number is None:
         lines.append("no trial completed: no best.yaml")
     else:

@@ -113,6 +113,40 @@ def _split(url: str) -> tuple[str, str | None, str | None, str] | None:
     return scheme, user, (password if colon else None), after[at + 1:]
 
 
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""libpq's ``sslmode`` values (PostgreSQL's "Connection Strings")."""
+
+
+def check_parts(url: str) -> None:
+    """Refuse a ``postgresql://`` URL whose port, ``sslmode`` or ``connect_timeout`` cannot work
+    before any connection: the driver would report them as a server that cannot be reached.
+
+    Raises:
+        DatabaseSettingError: the part, with the URL's password masked (exit 2).
+    """
+    from urllib.parse import parse_qsl
+
+    parts = _split(url)
+    if parts is None:
+        return
+    location, _, query = parts[3].partition("?")
+    host = location.split("/", 1)[0]
+    port = host.rpartition("]")[2].rpartition(":")[2] if ":" in host.rpartition("]")[2] else ""
+    shown = masked(url)
+    fix = "give it as postgresql://user:password@host:port/database"
+    if port and not port.isdigit():
+        raise DatabaseSettingError(f"--storage {shown}: the port is not a number", fix)
+    if port and not 1 <= int(port) <= 65535:
+        raise DatabaseSettingError(f"--storage {shown}: the port {port} is not a port (1 to 65535)", fix)
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key == "sslmode" and value not in _SSLMODES:
+            raise DatabaseSettingError(f"--storage {shown}: sslmode={value!r} is not one of libpq's modes: "
+                                       + ", ".join(_SSLMODES), "use one of them, or leave sslmode out (prefer)")
+        if key == "connect_timeout" and not value.isdigit():
+            raise DatabaseSettingError(f"--storage {shown}: connect_timeout={value!r} is not a whole number of "
+                                       "seconds", "write e.g. ?connect_timeout=10, or leave it out")
+
+
 _QUERY_PASSWORD = re.compile(r"((?:^|[?&\s])password=)[^&\s]*", re.IGNORECASE)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -118,6 +119,14 @@ class SearchResult:
                 "pictures": [str(p) for p in self.pictures], "notes": self.notes, "trained": self.trained,
                 "seconds": round(self.seconds, 3)}
 
+    def status(self) -> str:
+        """The line a search ends with: the study, its trials by state, what this call trained."""
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(self.states.items()))
+        total = (f"{self.settled} of {self.n_trials} trials" if self.settled <= self.n_trials else
+                 f"{self.settled} trials (it had them already; {self.n_trials} were asked for)")
+        return (f"study {self.study_name!r} in {self.storage}: {total} ({counts}); {self.trained} trained now "
+                f"in {self.seconds:.1f} s")
+
     def _repr_pretty_(self, printer, cycle) -> None:
         """IPython's plain text: the leaderboard and the best trial, as ``fmnist-spec search`` ends."""
         from ..notebook.displays import search_text
@@ -131,6 +140,16 @@ class SearchResult:
         from ..notebook.displays import search_html
 
         return search_html(self)
+
+
+@dataclass
+class Mine:
+    """Which trials this call trained: settled ones not in ``earlier`` (numbers settled when it
+    began) whose worker was one of ``pids`` (this process and its worker processes) on this host;
+    other machines' trials of the same study are not counted."""
+
+    pids: set
+    earlier: set
 
 
 def default_study_name(spec) -> str:
@@ -266,7 +285,8 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
     settings = WorkerSettings(out_dir, name, n_trials or spec.search.n_trials, storage,
                               None if data_dir is None else str(data_dir), threads_per_worker(workers),
                               lines_to_stderr=lines_to_stderr)
-    before = _settled(optuna_study)
+    earlier = {t.number for t in optuna_study.get_trials(deepcopy=False) if settled(t)}
+    before, mine = len(earlier), Mine({os.getpid()}, earlier)
     if workers > 1:  # the worker processes print their lines
         progress = None
     if progress is not None:
@@ -277,12 +297,12 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
         if workers <= 1:
             work(spec, settings, data, echo, progress)
         else:
-            _run_workers(spec, settings, workers)
+            _run_workers(spec, settings, workers, mine.pids)
     except (KeyboardInterrupt, SearchInterrupted) as exc:
-        result = finish(spec, optuna_study, settings, opened.shown, before, start, pictures=False)
+        result = finish(spec, optuna_study, settings, opened.shown, mine, start, pictures=False)
         raise SearchInterrupted(result) from None if isinstance(exc, KeyboardInterrupt) else exc
     except SearchFailed as exc:  # a worker died: what the others finished is written down all the same
-        result = finish(spec, optuna_study, settings, opened.shown, before, start, pictures=False)
+        result = finish(spec, optuna_study, settings, opened.shown, mine, start)
         written = "study.json" + (", best.yaml" if result.best_yaml else "")
         failed = SearchFailed(f"{exc}; {result.settled} of {result.n_trials} trials settled ({written} "
                               f"written in {out_dir})", exc.hint)
@@ -290,13 +310,13 @@ def run_search(spec, *, out: str | Path | None = None, n_trials: int | None = No
         raise failed from None
     except BaseException as exc:
         if type(exc).__name__ == "TrainingInterrupted":
-            raise SearchInterrupted(finish(spec, optuna_study, settings, opened.shown, before, start,
+            raise SearchInterrupted(finish(spec, optuna_study, settings, opened.shown, mine, start,
                                            pictures=False)) from None
         raise
     finally:
         if progress is not None:
             progress.finish()
-    return finish(spec, optuna_study, settings, opened.shown, before, start)
+    return finish(spec, optuna_study, settings, opened.shown, mine, start)
 
 
 def _opening(out_dir: Path, url: str | None):
@@ -313,7 +333,7 @@ def _settled(study) -> int:
     return sum(map(settled, study.get_trials(deepcopy=False)))
 
 
-def _run_workers(spec, settings: WorkerSettings, workers: int) -> None:
+def _run_workers(spec, settings: WorkerSettings, workers: int, pids: set) -> None:
     """``workers`` processes (``python -m fmnist_spec.search.worker``), each in its own session so
     that Ctrl-C reaches them once, forwarded from here; waits for all of them.
 
@@ -328,6 +348,7 @@ def _run_workers(spec, settings: WorkerSettings, workers: int) -> None:
         for index in range(workers):
             process = subprocess.Popen([sys.executable, "-m", "fmnist_spec.search.worker", str(os.getpid())],
                                        stdin=subprocess.PIPE, start_new_session=True)
+            pids.add(process.pid)
             process.stdin.write(pickle.dumps((spec, replace(settings, index=index))))
             process.stdin.close()
             processes.append(process)
@@ -354,7 +375,7 @@ def _run_workers(spec, settings: WorkerSettings, workers: int) -> None:
                            "worker's trial is trained again)")
 
 
-def finish(spec, study, settings: WorkerSettings, shown: str, before: int, start: float,
+def finish(spec, study, settings: WorkerSettings, shown: str, mine: Mine, start: float,
            pictures: bool = True) -> SearchResult:
     """The leaderboard, ``best.yaml``, ``study.json`` and (``pictures``) Optuna's pictures of ``study``."""
     import optuna
@@ -375,7 +396,11 @@ def finish(spec, study, settings: WorkerSettings, shown: str, before: int, start
              "n_trials": target(spec, settings.n_trials), "states": states}
     result = SearchResult(out_dir, study.study_name, shown, space.objective, space.direction,
                           target(spec, settings.n_trials), _settled(study), states, rows)
-    result.trained = result.settled - before
+    host = socket.gethostname()
+    result.trained = sum(1 for t in study.get_trials(deepcopy=False)
+                         if settled(t) and t.number not in mine.earlier
+                         and t.user_attrs.get("worker", {}).get("pid") in mine.pids
+                         and t.user_attrs.get("worker", {}).get("host") == host)
     if best is not None:
         values = values_of(space, best.params)
         result.best_number, result.best_value = best.number, best.value

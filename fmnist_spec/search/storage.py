@@ -121,10 +121,11 @@ def check_url(url: str | None) -> None:
                            "leave --storage out to keep the study in DIR/study.journal (workers on this machine), "
                            "or give postgresql://USER:PASSWORD@HOST:PORT/DATABASE for workers on several machines")
     try:
-        from . import database  # noqa: F401
+        from . import database
     except ImportError as exc:
         raise StorageError(f"--storage postgresql://...: this build has no PostgreSQL storage ({exc})",
                            "leave --storage out to keep the study in DIR/study.journal") from None
+    database.check_parts(url)
 
 
 def open_storage(out_dir: Path, url: str | None = None) -> Storage:

@@ -132,7 +132,8 @@ def open_study(storage, name: str, spec, where: str):
         shown = "\n  ".join(found[:8]) + (f"\n  ... and {len(found) - 8} more" if len(found) > 8 else "")
         raise StudyMismatch(f"{where}: the study {name!r} searches another spec or space; it differs at\n  {shown}",
                             "run it with the spec and flags it was started with (only --trials may change), or "
-                            "give another --out (or --study) for a new study")
+                            + ("give another --out for a new study" if where.endswith(".journal") else
+                               "give another --study for a new study"))
     if study.direction.name.lower() != direction:
         raise StudyMismatch(f"{where}: the study {name!r} is to {study.direction.name.lower()}, the spec says "
                             f"{direction}", "give another --out for a new study")

@@ -118,6 +118,11 @@ class ComposedSource(Source):
                        severity)
 
 
+def _index_hint(items: int) -> str:
+    """How to index a list of ``items`` items ("use an index from 0 to -1" said nothing of an empty one)."""
+    return f"use an index from 0 to {items - 1}" if items else "the list is empty: add its first item in the spec"
+
+
 def _origins_of(source: Source, kind: str, prefix=(), shift: int = 0) -> tuple[dict, dict]:
     """(value origins, key origins) of a parsed document, under ``prefix``, columns on line 1 shifted."""
     def at(line, column):
@@ -277,7 +282,7 @@ def _container_at(data: dict, path: tuple, label: str, origins: dict, here: Orig
             if part >= len(node):
                 raise SpecError([Problem(label, 1, 1, where, f"index {part} is out of range: "
                                          f"{format_path(path[:depth])} has {len(node)} items",
-                                         f"use an index from 0 to {len(node) - 1}")])
+                                         _index_hint(len(node)))])
             node = node[part]
         else:
             raise SpecError([Problem(label, 1, 1, format_path(path[:depth]),
@@ -374,7 +379,7 @@ def apply_override(data: dict, argument, origins: dict, key_origins: dict, named
         if not isinstance(last, int) or last >= len(container):
             raise SpecError([Problem(label, 1, 1, format_path(path),
                                      f"{format_path(path[:-1])} has {len(container)} items",
-                                     f"use an index from 0 to {len(container) - 1}")])
+                                     _index_hint(len(container)))])
     elif not isinstance(container, dict):
         raise SpecError([Problem(label, 1, 1, format_path(path[:-1]),
                                  f"is {container!r}, which has no keys or items to set")])

@@ -165,7 +165,7 @@ class _Walker:
                 self._fail(key_node, "a mapping key must be a plain string")
             key = self._key(key_node)
             if not isinstance(key, str):
-                key = str(key) if not isinstance(key, bool) else str(key).lower()
+                key = "null" if key is None else str(key) if not isinstance(key, bool) else str(key).lower()
             at = self._at(key_node)
             if key in first_seen:
                 line, col = first_seen[key]
