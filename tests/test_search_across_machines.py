@@ -9,6 +9,7 @@ finally; the server is stopped by pid when the module ends.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -154,6 +155,8 @@ def test_two_workers_share_the_study_and_a_killed_workers_trial_is_retried_by_th
     own = sum(1 for t in trials if t.state == optuna.trial.TrialState.COMPLETE
               and t.user_attrs["worker"]["pid"] == second.pid)
     assert f"; {own} trained now in " in out  # its own trials, not the other machine's too
+    rows = {t["number"]: t for t in json.loads((tmp_path / "machine-b" / "study.json").read_text())["trials"]}
+    assert "no heartbeat" in rows[killed]["message"] and rows[retry.number]["retry_of"] == killed  # were null
 
 
 def test_a_database_that_goes_away_exits_1_with_the_url_masked_and_loses_no_finished_trial(

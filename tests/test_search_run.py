@@ -327,6 +327,30 @@ def test_a_worker_killed_mid_search_still_leaves_study_json_and_best_yaml(tmp_pa
 
 
 
+def test_a_second_ctrl_c_with_workers_still_leaves_study_json_as_the_journal_says(tmp_path, data_dir):
+    """Two Ctrl-C 0.3 s apart with --workers 2: the second one cut short the wait for the workers,
+    so study.json was written while they still ended their trials (one showed as running)."""
+    spec, out = grid_spec(tmp_path, epochs=3, sampler="random", trials=6), tmp_path / "out"
+    process = start(spec, "--out", out, "--data-dir", data_dir, "--workers", "2")
+    try:
+        def both_training():
+            return (out / "study.journal").is_file() and len(
+                [t for t in optuna_trials(out) if t.state.name == "RUNNING" and "worker" in t.user_attrs]) == 2
+
+        wait_for(both_training, process, "both workers' trials")
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        stop(process)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "what was in training will be trained again" in stderr
+    journal = {t.number: t.state.name.lower() for t in optuna_trials(out)}
+    written = {t["number"]: t["state"] for t in study_json(out)["trials"]}
+    assert written == journal and "running" not in written.values(), (written, journal)
+
+
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_the_workers_end_with_their_parent_and_leave_no_trial_running(tmp_path, data_dir, how):
     """A parent of --workers 2 killed by SIGTERM, SIGHUP or SIGKILL left both workers training the

@@ -89,7 +89,7 @@ def _render(exc: BaseException, argv: list, args) -> str:
     if name == "SearchInterrupted":
         result = exc.result
         return (f"\ninterrupted: {result.settled} of {result.n_trials} trials finished and kept in {result.out_dir} "
-                f"(study.json, best.yaml); the trial in training will be trained again"
+                f"(study.json, best.yaml); what was in training will be trained again"
                 "\n  hint: run the same command again to continue the study to its total")
     hint = getattr(exc, "hint", "")
     return f"error: {exc}" + (f"\n  hint: {hint}" if hint else "")

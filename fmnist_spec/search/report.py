@@ -27,12 +27,19 @@ PICTURES = {"optimization_history": "plot_optimization_history", "parallel_coord
 
 def trial_row(trial, objective: str) -> dict:
     """One trial as ``study.json`` and the leaderboard show it."""
+    from optuna.trial import TrialState
+
     attrs = trial.user_attrs
+    message = attrs.get("message") or attrs.get("failed_because")
+    if message is None and trial.state == TrialState.FAIL and attrs.get("duplicate_of") is None:
+        # a database's heartbeat check ended it (fail_stale_trials), which records no reason
+        message = "its worker sent no heartbeat within the grace period (killed, paused or cut off); retried"
     return {"number": trial.number, "state": trial.state.name.lower(), "values": attrs.get("values", {}),
             "params": dict(trial.params), objective: trial.value,
             "epochs": attrs.get("epochs"), "seconds": attrs.get("seconds"), "run": attrs.get("run"),
-            "worker": attrs.get("worker"), "message": attrs.get("message") or attrs.get("failed_because"),
-            "duplicate_of": attrs.get("duplicate_of"), "retry_of": attrs.get("retry_of")}
+            "worker": attrs.get("worker"), "message": message, "duplicate_of": attrs.get("duplicate_of"),
+            # Optuna's RetryHeartbeatStaleTrialCallback records the retried trial as a system attribute
+            "retry_of": attrs.get("retry_of", trial.system_attrs.get("failed_trial"))}
 
 
 def leaderboard(study, objective: str, direction: str) -> list:

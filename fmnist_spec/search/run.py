@@ -357,12 +357,18 @@ def _run_workers(spec, settings: WorkerSettings, workers: int, pids: set) -> Non
         for process in processes:
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGINT)
+        deadline = time.monotonic() + 120
         for process in processes:
-            try:
-                process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+            while True:
+                try:
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                    break
+                except KeyboardInterrupt:  # a second Ctrl-C: the workers are ending their trials already,
+                    continue               # and study.json must say what they did
+                except subprocess.TimeoutExpired:
+                    os.kill(process.pid, signal.SIGKILL)
+                    process.wait()
+                    break
         raise
     failed = [(p.pid, s) for p, s in zip(processes, statuses) if s not in (0,)]
     if any(s == 130 for _, s in failed):
