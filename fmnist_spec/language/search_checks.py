@@ -36,6 +36,7 @@ from .schema import StrictValidator, schema
 from .schema_errors import did_you_mean, message_of
 from .search_space import (
     CATEGORICAL,
+    DEFAULT_OBJECTIVE,
     INT,
     MAX_GRID_POINTS,
     Parameter,
@@ -287,6 +288,7 @@ def _decimal(number) -> str:
 def _parameters(found: _Found, filled: dict, section: dict) -> list[Parameter] | None:
     """The section's parameters, or None when one is not valid (problems added)."""
     parameters, ok = [], True
+    objective = section.get("objective", DEFAULT_OBJECTIVE)
     for key, entry in section["space"].items():
         try:
             keys = parse_key(key, key)
@@ -301,7 +303,6 @@ def _parameters(found: _Found, filled: dict, section: dict) -> list[Parameter] |
                       "compile, fit or data", at_key=True)
             ok = False
             continue
-        objective = section.get("objective", "val_accuracy")
         if tuple(keys[:2]) in (("data", "validation"), ("data", "train_samples")) and objective.startswith("val_"):
             found.add(SPACE + (key,), f"{key} changes the validation images, so each trial's {objective} would "
                       "be scored on another set and the trials could not be ranked against each other",

@@ -264,10 +264,14 @@ def parameter_of(path: str, entry: dict, kind: str | None, location: tuple = ())
                      step=as_float(step), log=bool(entry.get("log", False)), location=location)
 
 
+DEFAULT_OBJECTIVE = "val_accuracy"
+"""The objective of a search section that names none (the schema's default)."""
+
+
 def space_of(section: dict, parameters: tuple) -> SearchSpace:
     """The :class:`SearchSpace` of a schema-valid ``search`` section and its parsed parameters,
     defaults filled in (direction from the objective; n_trials the grid's size for ``grid``)."""
-    objective = section.get("objective", "val_accuracy")
+    objective = section.get("objective", DEFAULT_OBJECTIVE)
     sampler = section.get("sampler", "tpe")
     space = SearchSpace(objective=objective, direction=section.get("direction") or default_direction(objective),
                         sampler=sampler, pruner=section.get("pruner", "median"), n_trials=0,
