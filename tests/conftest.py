@@ -43,3 +43,20 @@ def real_data():
         return load_fashion_mnist(download=False)
     except DataError as exc:
         pytest.fail(f"the real Fashion-MNIST is needed (apt-get install dataset-fashion-mnist): {exc}")
+
+
+@pytest.fixture(scope="module")
+def shared_server():
+    """One PostgreSQL server (tests/postgres_server.py) for the tests of one file."""
+    from postgres_server import running_server
+
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_server(shared_server):
+    """The shared server with a fresh database of this test's own as its default."""
+    from postgres_server import fresh_database
+
+    yield from fresh_database(shared_server)

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import optuna
 import pytest
 from conftest import ROOT, write_fashion_dir
-from postgres_server import PASSWORD, ROLE, free_port, fresh_database, running_server
+from postgres_server import PASSWORD, ROLE, free_port
 
 from fmnist_spec.search.database import rdb_storage
 
@@ -47,17 +47,6 @@ search:
     layers[2].rate: {low: 0.1, high: 0.2, step: 0.1}
 """
 POINTS = [("adam", 0.1), ("adam", 0.2), ("sgd", 0.1), ("sgd", 0.2)]
-
-
-@pytest.fixture(scope="module")
-def shared_server():
-    with running_server() as server:
-        yield server
-
-
-@pytest.fixture
-def postgres_server(shared_server):
-    yield from fresh_database(shared_server)
 
 
 @pytest.fixture(scope="module")

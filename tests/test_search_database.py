@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import optuna
 import pytest
-from postgres_server import PASSWORD, ROLE, free_port, fresh_database, running_server
+from postgres_server import PASSWORD, ROLE, free_port
 from sqlalchemy.engine import make_url
 
 from fmnist_spec.cli.main import exit_status_of
@@ -42,19 +42,6 @@ HEARTBEAT = {"FMNIST_SPEC_HEARTBEAT_INTERVAL": "1", "FMNIST_SPEC_GRACE_PERIOD": 
 GRACE_PERIOD = 3
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-@pytest.fixture(scope="module")
-def shared_server():
-    """One PostgreSQL server (tests/postgres_server.py) for this file's tests."""
-    with running_server() as server:
-        yield server
-
-
-@pytest.fixture
-def postgres_server(shared_server):
-    """The shared server with a fresh database of this test's own as its default."""
-    yield from fresh_database(shared_server)
 
 
 @pytest.fixture
